@@ -1,0 +1,24 @@
+// NumPy .npy files (format versions 1.0 to 3.0), DESIGN section 4: little-endian <f4, <f8
+// (read as fp32) and |b1, C order. Anything else is refused with a qkv::error naming the file.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "qkv/tensor.hpp"
+
+namespace qkv::io {
+
+// A .npy array as read: float data (from <f4 or <f8) or a boolean array (|b1).
+using npy_array = std::variant<tensor, bool_tensor>;
+
+npy_array read_npy(const std::string& path);
+// Reads a float array; a boolean file is refused (the message names `path`).
+tensor read_npy_float(const std::string& path);
+
+// Writes <f4 (or |b1), C order, version 1.0, to a temporary file renamed into place, so that a
+// failure never leaves a partial file at `path`.
+void write_npy(const std::string& path, const tensor& t);
+void write_npy(const std::string& path, const bool_tensor& t);
+
+}  // namespace qkv::io

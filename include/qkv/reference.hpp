@@ -1,0 +1,30 @@
+// The exact reference attention kernels: float64 accumulation, written in numbered passes for
+// clarity, not speed. They are the oracle every optimised kernel is tested against, and the
+// source of the numbers `qkv explain` shows (through attention_observer).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "qkv/attention_params.hpp"
+
+namespace qkv {
+
+// Receives each named intermediate of one (batch, query head) as a row-major matrix:
+//   "scores" Q·K^T [Nq,Nk], "scaled" scale·Q·K^T [Nq,Nk], "masked" S with bias and -inf for
+//   hidden keys [Nq,Nk], "probabilities" P [Nq,Nk], "output" O [Nq,dv].
+class attention_observer {
+ public:
+  virtual ~attention_observer() = default;
+  virtual void on_step(std::string_view step, int64_t b, int64_t h, const double* values,
+                       int64_t rows, int64_t cols) = 0;
+};
+
+// Writes p.o and (when non-null) p.lse. A row with no visible key gets O = 0 and lse = -inf.
+void sdpa_forward_reference(const attention_params& p, attention_observer* observer = nullptr);
+
+// Writes g.dq, g.dk, g.dv (overwritten, not accumulated). Recomputes P from Q and K in float64;
+// ignores the saved g.out and g.lse.
+void sdpa_backward_reference(const attention_grad_params& g);
+
+}  // namespace qkv

@@ -1,0 +1,118 @@
+// Golden-case loading.
+#include "support/golden.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "qkv/io/npy.hpp"
+
+namespace qkv::testing {
+
+std::string data_path(const std::string& relative) { return std::string(QKV_TEST_DATA) + "/" + relative; }
+
+namespace {
+float number(const nlohmann::json& x) {
+  if (x.is_string()) {
+    const std::string s = x.get<std::string>();
+    if (s == "NaN") return std::numeric_limits<float>::quiet_NaN();
+    if (s == "Infinity") return std::numeric_limits<float>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<float>::infinity();
+    throw std::runtime_error("golden: bad number " + s);
+  }
+  return static_cast<float>(x.get<double>());
+}
+}  // namespace
+
+tensor tensor_from_json(const nlohmann::json& t) {
+  shape_t shape = t.at("shape").get<shape_t>();
+  std::vector<float> data;
+  data.reserve(t.at("data").size());
+  for (const auto& x : t.at("data")) data.push_back(number(x));
+  return tensor(shape, std::move(data));
+}
+
+bool_tensor bool_tensor_from_json(const nlohmann::json& t) {
+  shape_t shape = t.at("shape").get<shape_t>();
+  std::vector<uint8_t> data;
+  for (const auto& x : t.at("data")) data.push_back(x.get<bool>() ? 1 : 0);
+  return bool_tensor(shape, std::move(data));
+}
+
+bool golden_case::has_input(const std::string& name) const {
+  return json.contains("inputs") && json["inputs"].contains(name);
+}
+tensor golden_case::input(const std::string& name) const {
+  return tensor_from_json(json.at("inputs").at(name));
+}
+bool_tensor golden_case::input_bool(const std::string& name) const {
+  return bool_tensor_from_json(json.at("inputs").at(name));
+}
+bool golden_case::has_expected(const std::string& name) const {
+  return json.at("expected").contains(name);
+}
+tensor golden_case::expected(const std::string& name) const {
+  return tensor_from_json(json.at("expected").at(name));
+}
+
+sdpa_options golden_case::sdpa_options_for() const {
+  sdpa_options o;
+  const auto& p = json.at("params");
+  if (!p.value("scale_is_default", true)) o.scale = p.at("scale").get<float>();
+  if (p.contains("causal") && !p["causal"].is_null()) {
+    const std::string c = p["causal"].get<std::string>();
+    o.causal = c == "top_left" ? causal_mode::top_left : causal_mode::bottom_right;
+  }
+  if (has_input("attn_mask_bool")) o.mask.boolean = input_bool("attn_mask_bool");
+  if (has_input("attn_mask_additive")) o.mask.additive = input("attn_mask_additive");
+  return o;
+}
+
+std::vector<golden_case> load_golden(const std::string& kind) {
+  std::vector<golden_case> cases;
+  for (const auto& entry : std::filesystem::directory_iterator(data_path("golden"))) {
+    const auto path = entry.path();
+    if (path.extension() != ".json" || path.filename() == "index.json") continue;
+    std::ifstream in(path);
+    golden_case c;
+    c.json = nlohmann::json::parse(in);
+    if (c.json.value("kind", "") != kind) continue;
+    c.id = c.json.at("id").get<std::string>();
+    c.kind = kind;
+    c.category = c.json.value("category", "");
+    cases.push_back(std::move(c));
+  }
+  std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return cases;
+}
+
+double max_abs_diff(const tensor& a, const tensor& b) {
+  if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
+  double worst = 0.0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a[i], y = b[i];
+    if (std::isnan(x) || std::isnan(y)) {
+      if (!(std::isnan(x) && std::isnan(y))) return std::numeric_limits<double>::infinity();
+      continue;
+    }
+    if (x == y) continue;
+    worst = std::max(worst, std::fabs(x - y));
+  }
+  return worst;
+}
+
+double max_abs(const tensor& a) {
+  double m = 0.0;
+  for (float x : a.values())
+    if (std::isfinite(x)) m = std::max(m, static_cast<double>(std::fabs(x)));
+  return m;
+}
+
+void write_golden_npy(const nlohmann::json& t, const std::string& path) {
+  if (t.at("dtype") == "bool") io::write_npy(path, bool_tensor_from_json(t));
+  else io::write_npy(path, tensor_from_json(t));
+}
+
+}  // namespace qkv::testing

@@ -1,0 +1,10 @@
+// The subcommands of the qkv tool: each file adds one to the application.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qkv::cli {
+
+void add_sdpa_command(CLI::App& app);
+
+}  // namespace qkv::cli

@@ -1,0 +1,105 @@
+// `qkv sdpa`: scaled dot-product attention over .npy files (DESIGN section 5), forward and,
+// with --grad-out, backward.
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "commands.hpp"
+#include "output_files.hpp"
+#include "qkv/attention.hpp"
+#include "qkv/error.hpp"
+#include "qkv/io/npy.hpp"
+
+namespace qkv::cli {
+namespace {
+
+struct sdpa_args {
+  std::string q, k, v, out, mask, causal = "none", lse, impl = "auto";
+  std::optional<float> scale;
+  int threads = 0;
+  std::string grad_out, dq, dk, dv;
+};
+
+tensor read_input(const std::string& flag, const std::string& path) {
+  try {
+    return io::read_npy_float(path);
+  } catch (const error& e) {
+    throw error(flag + ": " + e.what());
+  }
+}
+
+void run_sdpa(const sdpa_args& a) {
+  const bool backward = !a.grad_out.empty();
+  if (backward && (a.dq.empty() || a.dk.empty() || a.dv.empty()))
+    throw error("--grad-out: needs all of --dq, --dk and --dv");
+  if (!backward && !(a.dq.empty() && a.dk.empty() && a.dv.empty()))
+    throw error("--dq/--dk/--dv: need --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
+
+  sdpa_options options;
+  options.scale = a.scale;
+  options.causal = parse_causal_mode(a.causal, "--causal");
+  options.impl = parse_sdpa_impl(a.impl, "--impl");
+  options.threads = a.threads;
+  if (a.threads < 0) throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
+
+  const tensor q = read_input("--q", a.q), k = read_input("--k", a.k), v = read_input("--v", a.v);
+  if (!a.mask.empty()) {
+    io::npy_array m;
+    try {
+      m = io::read_npy(a.mask);
+    } catch (const error& e) {
+      throw error(std::string("--mask: ") + e.what());
+    }
+    if (auto* b = std::get_if<bool_tensor>(&m)) options.mask.boolean = std::move(*b);
+    else options.mask.additive = std::move(std::get<tensor>(m));
+  }
+
+  sdpa_result result;
+  std::optional<sdpa_gradients> grads;
+  try {
+    result = sdpa_forward(q, k, v, options);
+    if (backward) grads = sdpa_backward(q, k, v, result, read_input("--grad-out", a.grad_out), options);
+  } catch (const error& e) {
+    const std::string what = e.what();
+    // Library messages name q, k, v, mask, scale, grad_out: say which flag that is.
+    throw error(what.rfind("--", 0) == 0 ? what : "--" + what);
+  }
+
+  output_files outputs;
+  outputs.add(a.out, [&](const std::string& p) { io::write_npy(p, result.out); });
+  outputs.add(a.lse, [&](const std::string& p) { io::write_npy(p, result.lse); });
+  if (grads) {
+    outputs.add(a.dq, [&](const std::string& p) { io::write_npy(p, grads->dq); });
+    outputs.add(a.dk, [&](const std::string& p) { io::write_npy(p, grads->dk); });
+    outputs.add(a.dv, [&](const std::string& p) { io::write_npy(p, grads->dv); });
+  }
+  outputs.commit();
+}
+
+}  // namespace
+
+void add_sdpa_command(CLI::App& app) {
+  auto args = std::make_shared<sdpa_args>();
+  CLI::App* cmd = app.add_subcommand(
+      "sdpa", "Scaled dot-product attention: OUT = softmax(scale*Q*K^T + mask) * V");
+  cmd->add_option("--q", args->q, "queries Q [B,Hq,Nq,d] (.npy)")->required();
+  cmd->add_option("--k", args->k, "keys K [B,Hkv,Nk,d] (.npy)")->required();
+  cmd->add_option("--v", args->v, "values V [B,Hkv,Nk,dv] (.npy)")->required();
+  cmd->add_option("-o,--out", args->out, "output OUT [B,Hq,Nq,dv] (.npy, written <f4)")->required();
+  cmd->add_option("--mask", args->mask,
+                  "mask broadcasting to [B,Hq,Nq,Nk]: bool (true = may attend) or float (added)");
+  cmd->add_option("--causal", args->causal, "causal mask: none, top-left or bottom-right")
+      ->capture_default_str();
+  cmd->add_option("--scale", args->scale, "score scale (default 1/sqrt(d)); finite and > 0");
+  cmd->add_option("--lse", args->lse, "write the logsumexp of each score row [B,Hq,Nq]");
+  cmd->add_option("--impl", args->impl, "kernel: reference, fused or auto")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "threads (0 = QKV_NUM_THREADS, else all cores)")
+      ->capture_default_str();
+  cmd->add_option("--grad-out", args->grad_out, "G [B,Hq,Nq,dv]: backward of L = sum(OUT * G)");
+  cmd->add_option("--dq", args->dq, "write dL/dQ [B,Hq,Nq,d]");
+  cmd->add_option("--dk", args->dk, "write dL/dK [B,Hkv,Nk,d]");
+  cmd->add_option("--dv", args->dv, "write dL/dV [B,Hkv,Nk,dv]");
+  cmd->callback([args] { run_sdpa(*args); });
+}
+
+}  // namespace qkv::cli
