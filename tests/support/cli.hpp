@@ -1,0 +1,35 @@
+// Running the built qkv command in tests: its exit code, stdout and stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace qkv::testing {
+
+struct cli_result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the qkv executable (QKV_CLI) with `args`, no shell involved; waits for it.
+cli_result run_qkv(const std::vector<std::string>& args);
+
+// A fresh empty directory under the system temp dir, removed by the destructor.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+bool file_exists(const std::string& path);
+// Names of the files in `dir` (for "no partial output" checks).
+std::vector<std::string> list_dir(const std::string& dir);
+
+}  // namespace qkv::testing
