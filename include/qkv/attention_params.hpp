@@ -50,9 +50,12 @@ struct attention_grad_params {
 // Is key j visible to query i under the causal alignment alone? (DESIGN section 2)
 inline bool causal_allows(causal_mode mode, int64_t i, int64_t j, int64_t Nq, int64_t Nk) {
   switch (mode) {
-    case causal_mode::top_left: return j <= i;
-    case causal_mode::bottom_right: return j <= i + Nk - Nq;
-    default: return true;
+    case causal_mode::top_left:
+      return j <= i;
+    case causal_mode::bottom_right:
+      return j <= i + Nk - Nq;
+    default:
+      return true;
   }
 }
 

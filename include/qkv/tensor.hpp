@@ -1,5 +1,6 @@
 // Shapes, owning row-major buffers and strided views. fp32 is the compute type; masks are bytes.
-// Deliberately small: no broadcasting arithmetic, no autograd; kernels take raw pointers and strides.
+// Deliberately small: no broadcasting arithmetic, no autograd; kernels take raw pointers and
+// strides.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,9 @@ class basic_tensor {
 
   const shape_t& shape() const { return shape_; }
   int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
-  int64_t size(int64_t dim) const { return shape_[static_cast<size_t>(dim < 0 ? dim + rank() : dim)]; }
+  int64_t size(int64_t dim) const {
+    return shape_[static_cast<size_t>(dim < 0 ? dim + rank() : dim)];
+  }
   int64_t numel() const { return static_cast<int64_t>(data_.size()); }
   shape_t strides() const { return contiguous_strides(shape_); }
 

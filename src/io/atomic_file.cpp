@@ -16,8 +16,7 @@ namespace qkv::io {
 void write_file_atomically(const std::string& path, std::string_view bytes) {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    throw error("cannot write '" + path + "': " + std::strerror(errno));
+  if (fd < 0) throw error("cannot write '" + path + "': " + std::strerror(errno));
   const auto fail = [&](const char* what) {
     const int saved = errno;
     ::close(fd);

@@ -94,13 +94,17 @@ npy_array read_npy(const std::string& path) {
   if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"'))
     descr = descr.substr(1, descr.size() - 2);
   if (header_value(path, header, "fortran_order") != "False")
-    refuse(path, "Fortran-order arrays are not supported; save with C order (np.ascontiguousarray)");
+    refuse(path,
+           "Fortran-order arrays are not supported; save with C order (np.ascontiguousarray)");
   const shape_t shape = parse_shape(path, header_value(path, header, "shape"));
 
   size_t item = 0;
-  if (descr == "<f4") item = 4;
-  else if (descr == "<f8") item = 8;
-  else if (descr == "|b1") item = 1;
+  if (descr == "<f4")
+    item = 4;
+  else if (descr == "<f8")
+    item = 8;
+  else if (descr == "|b1")
+    item = 1;
   else if (descr == ">f4" || descr == ">f8")
     refuse(path, "big-endian dtype '" + descr + "' is not supported; convert with astype('<f4')");
   else

@@ -22,7 +22,9 @@ float* at4(float* base, const int64_t* stride, int64_t b, int64_t h, int64_t i) 
 }
 
 // The kv head that query head h reads (GQA: Hq/Hkv consecutive query heads share one).
-int64_t kv_head(const attention_params& p, int64_t h) { return h / (p.Hq / p.Hkv); }
+int64_t kv_head(const attention_params& p, int64_t h) {
+  return h / (p.Hq / p.Hkv);
+}
 
 // Passes 1-4 for one (b, h): scores, scaled, masked, probabilities (all [Nq,Nk], row-major),
 // and the logsumexp of each masked row. Returns nothing; fills the vectors given.
@@ -87,9 +89,11 @@ void sdpa_forward_reference(const attention_params& p, attention_observer* obser
         }
       for (int64_t i = 0; i < Nq; ++i) {
         float* o = at4(p.o, p.o_stride, b, h, i);
-        for (int64_t c = 0; c < p.dv; ++c) o[c * p.o_stride[3]] = static_cast<float>(out[i * p.dv + c]);
-        if (p.lse) p.lse[b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]] =
-            static_cast<float>(lse[i]);
+        for (int64_t c = 0; c < p.dv; ++c)
+          o[c * p.o_stride[3]] = static_cast<float>(out[i * p.dv + c]);
+        if (p.lse)
+          p.lse[b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]] =
+              static_cast<float>(lse[i]);
       }
       if (observer) {
         observer->on_step("scores", b, h, scores.data(), Nq, Nk);
@@ -157,8 +161,10 @@ void sdpa_backward_reference(const attention_grad_params& g) {
       for (int64_t j = 0; j < Nk; ++j) {
         float* dk_out = at4(g.dk, g.dk_stride, b, hk, j);
         float* dv_out = at4(g.dv, g.dv_stride, b, hk, j);
-        for (int64_t c = 0; c < d; ++c) dk_out[c * g.dk_stride[3]] = static_cast<float>(dk[j * d + c]);
-        for (int64_t c = 0; c < dv; ++c) dv_out[c * g.dv_stride[3]] = static_cast<float>(dvv[j * dv + c]);
+        for (int64_t c = 0; c < d; ++c)
+          dk_out[c * g.dk_stride[3]] = static_cast<float>(dk[j * d + c]);
+        for (int64_t c = 0; c < dv; ++c)
+          dv_out[c * g.dv_stride[3]] = static_cast<float>(dvv[j * dv + c]);
       }
     }
 }

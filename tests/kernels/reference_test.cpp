@@ -107,6 +107,17 @@ struct fd_shape {
   bool padding_mask;
 };
 
+std::string fd_shape_name(const ::testing::TestParamInfo<fd_shape>& info) {
+  const fd_shape& s = info.param;
+  return "B" + std::to_string(s.B) + "_Hq" + std::to_string(s.Hq) + "_Hkv" + std::to_string(s.Hkv) +
+         "_q" + std::to_string(s.Nq) + "_k" + std::to_string(s.Nk) + "_d" + std::to_string(s.d) +
+         "_dv" + std::to_string(s.dv) + "_" +
+         (s.causal == causal_mode::none       ? "full"
+          : s.causal == causal_mode::top_left ? "topleft"
+                                              : "bottomright") +
+         (s.padding_mask ? "_padding" : "");
+}
+
 class ReferenceFiniteDifferences : public ::testing::TestWithParam<fd_shape> {};
 
 TEST_P(ReferenceFiniteDifferences, BackwardMatchesCentralDifferences) {
@@ -136,8 +147,7 @@ TEST_P(ReferenceFiniteDifferences, BackwardMatchesCentralDifferences) {
       const double down = loss(q, k, v, g, options);
       (*x)[i] = saved;
       const double numeric = (up - down) / (2.0 * h);
-      EXPECT_NEAR((*dx)[i], numeric, 1e-4 * std::max(1.0, std::fabs(numeric)))
-          << "element " << i;
+      EXPECT_NEAR((*dx)[i], numeric, 1e-4 * std::max(1.0, std::fabs(numeric))) << "element " << i;
     }
   }
 }
@@ -148,7 +158,8 @@ INSTANTIATE_TEST_SUITE_P(
                       fd_shape{1, 2, 2, 3, 5, 4, 2, causal_mode::none, false},
                       fd_shape{2, 4, 2, 4, 3, 3, 5, causal_mode::top_left, false},
                       fd_shape{1, 3, 1, 5, 7, 2, 3, causal_mode::bottom_right, true},
-                      fd_shape{2, 2, 1, 2, 6, 5, 1, causal_mode::none, true}));
+                      fd_shape{2, 2, 1, 2, 6, 5, 1, causal_mode::none, true}),
+    fd_shape_name);
 
 TEST(Reference, FullyMaskedRowGivesZeroOutputAndGradients) {
   std::mt19937_64 rng(7);
@@ -157,7 +168,7 @@ TEST(Reference, FullyMaskedRowGivesZeroOutputAndGradients) {
   const tensor v = testing::random_tensor({1, 1, 5, 2}, rng);
   sdpa_options options;
   options.impl = sdpa_impl::reference;
-  // Bottom-right with Nq > Nk... here via a boolean mask hiding every key from query 1.
+  // A boolean mask hiding every key from query 1.
   bool_tensor m({3, 5}, 1);
   for (int64_t j = 0; j < 5; ++j) m.at({1, j}) = 0;
   options.mask.boolean = m;
@@ -209,9 +220,9 @@ TEST(Reference, GroupedQueryHeadsShareTheirKvHead) {
       }
   sdpa_options options;
   options.impl = sdpa_impl::reference;
-  EXPECT_EQ(max_abs_diff(sdpa_forward(q, k, v, options).out,
-                         sdpa_forward(q, k_rep, v_rep, options).out),
-            0.0);
+  EXPECT_EQ(
+      max_abs_diff(sdpa_forward(q, k, v, options).out, sdpa_forward(q, k_rep, v_rep, options).out),
+      0.0);
 }
 
 TEST(Reference, LargeScoresDoNotOverflow) {

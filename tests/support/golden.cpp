@@ -11,7 +11,9 @@
 
 namespace qkv::testing {
 
-std::string data_path(const std::string& relative) { return std::string(QKV_TEST_DATA) + "/" + relative; }
+std::string data_path(const std::string& relative) {
+  return std::string(QKV_TEST_DATA) + "/" + relative;
+}
 
 namespace {
 float number(const nlohmann::json& x) {
@@ -111,8 +113,10 @@ double max_abs(const tensor& a) {
 }
 
 void write_golden_npy(const nlohmann::json& t, const std::string& path) {
-  if (t.at("dtype") == "bool") io::write_npy(path, bool_tensor_from_json(t));
-  else io::write_npy(path, tensor_from_json(t));
+  if (t.at("dtype") == "bool")
+    io::write_npy(path, bool_tensor_from_json(t));
+  else
+    io::write_npy(path, tensor_from_json(t));
 }
 
 }  // namespace qkv::testing

@@ -28,6 +28,13 @@ tensor read_input(const std::string& flag, const std::string& path) {
   }
 }
 
+// Library messages start with the argument's name (q, k, v, mask, scale, grad_out, ...):
+// name the command-line flag instead.
+std::string as_flag_message(std::string what) {
+  if (what.rfind("grad_out", 0) == 0) what.replace(0, 8, "grad-out");
+  return "--" + what;
+}
+
 void run_sdpa(const sdpa_args& a) {
   const bool backward = !a.grad_out.empty();
   if (backward && (a.dq.empty() || a.dk.empty() || a.dv.empty()))
@@ -40,7 +47,8 @@ void run_sdpa(const sdpa_args& a) {
   options.causal = parse_causal_mode(a.causal, "--causal");
   options.impl = parse_sdpa_impl(a.impl, "--impl");
   options.threads = a.threads;
-  if (a.threads < 0) throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
+  if (a.threads < 0)
+    throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
 
   const tensor q = read_input("--q", a.q), k = read_input("--k", a.k), v = read_input("--v", a.v);
   if (!a.mask.empty()) {
@@ -50,19 +58,20 @@ void run_sdpa(const sdpa_args& a) {
     } catch (const error& e) {
       throw error(std::string("--mask: ") + e.what());
     }
-    if (auto* b = std::get_if<bool_tensor>(&m)) options.mask.boolean = std::move(*b);
-    else options.mask.additive = std::move(std::get<tensor>(m));
+    if (auto* b = std::get_if<bool_tensor>(&m))
+      options.mask.boolean = std::move(*b);
+    else
+      options.mask.additive = std::move(std::get<tensor>(m));
   }
 
   sdpa_result result;
   std::optional<sdpa_gradients> grads;
   try {
     result = sdpa_forward(q, k, v, options);
-    if (backward) grads = sdpa_backward(q, k, v, result, read_input("--grad-out", a.grad_out), options);
+    if (backward)
+      grads = sdpa_backward(q, k, v, result, read_input("--grad-out", a.grad_out), options);
   } catch (const error& e) {
-    const std::string what = e.what();
-    // Library messages name q, k, v, mask, scale, grad_out: say which flag that is.
-    throw error(what.rfind("--", 0) == 0 ? what : "--" + what);
+    throw error(as_flag_message(e.what()));
   }
 
   output_files outputs;

@@ -1,0 +1,111 @@
+// .npy reading and writing (DESIGN section 4): round trips, every accepted header version and
+// dtype, and refusal of what we cannot read.
+#include "qkv/io/npy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "qkv/error.hpp"
+#include "support/cli.hpp"
+
+namespace qkv::io {
+namespace {
+
+// Writes a .npy file by hand: header version `major`, `dict` padded, then `data`.
+void write_file(const std::string& path, int major, std::string dict, const std::string& data) {
+  const size_t prefix = major == 1 ? 10 : 12;
+  dict.append((64 - (prefix + dict.size() + 1) % 64) % 64, ' ');
+  dict += '\n';
+  std::string bytes = "\x93NUMPY";
+  bytes += static_cast<char>(major);
+  bytes += '\0';
+  const uint32_t len = static_cast<uint32_t>(dict.size());
+  bytes.append(reinterpret_cast<const char*>(&len), major == 1 ? 2 : 4);
+  std::ofstream(path, std::ios::binary) << bytes << dict << data;
+}
+
+TEST(Npy, FloatRoundTripKeepsShapeAndBits) {
+  testing::temp_dir dir;
+  tensor t({2, 3, 1}, {1.5f, -0.0f, 1e-40f, 3.25f, -7.0f, 1e30f});
+  write_npy(dir.file("t.npy"), t);
+  const tensor back = read_npy_float(dir.file("t.npy"));
+  ASSERT_EQ(back.shape(), t.shape());
+  EXPECT_EQ(std::memcmp(back.data(), t.data(), sizeof(float) * 6), 0);  // subnormal kept
+}
+
+TEST(Npy, RankZeroAndOneShapes) {
+  testing::temp_dir dir;
+  write_npy(dir.file("s.npy"), tensor({}, {4.0f}));
+  write_npy(dir.file("v.npy"), tensor({3}, {1, 2, 3}));
+  EXPECT_EQ(read_npy_float(dir.file("s.npy")).shape(), shape_t{});
+  EXPECT_EQ(read_npy_float(dir.file("v.npy")).shape(), shape_t{3});
+  std::ifstream in(dir.file("v.npy"), std::ios::binary);
+  std::string header(128, '\0');
+  in.read(header.data(), 128);
+  EXPECT_NE(header.find("'shape': (3,)"), std::string::npos);  // NumPy's 1-tuple spelling
+}
+
+TEST(Npy, BooleanRoundTrip) {
+  testing::temp_dir dir;
+  bool_tensor m({2, 2}, {1, 0, 0, 1});
+  write_npy(dir.file("m.npy"), m);
+  const npy_array a = read_npy(dir.file("m.npy"));
+  ASSERT_TRUE(std::holds_alternative<bool_tensor>(a));
+  EXPECT_EQ(std::get<bool_tensor>(a).values()[1], 0);
+  EXPECT_THROW(read_npy_float(dir.file("m.npy")), error);
+}
+
+TEST(Npy, Float64IsConvertedToFloat32) {
+  testing::temp_dir dir;
+  const double values[2] = {0.1, -2.5};
+  write_file(dir.file("d.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+             std::string(reinterpret_cast<const char*>(values), 16));
+  const tensor t = read_npy_float(dir.file("d.npy"));
+  EXPECT_EQ(t[0], 0.1f);
+  EXPECT_EQ(t[1], -2.5f);
+}
+
+TEST(Npy, HeaderVersionsTwoAndThree) {
+  testing::temp_dir dir;
+  const float values[2] = {1.0f, 2.0f};
+  for (int major : {2, 3}) {
+    const std::string path = dir.file("v" + std::to_string(major) + ".npy");
+    write_file(path, major, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
+               std::string(reinterpret_cast<const char*>(values), 8));
+    const tensor t = read_npy_float(path);
+    EXPECT_EQ(t.shape(), (shape_t{1, 2}));
+    EXPECT_EQ(t[1], 2.0f);
+  }
+}
+
+TEST(Npy, RefusesWhatItCannotRead) {
+  testing::temp_dir dir;
+  const auto refused = [&](const std::string& name, int major, const std::string& dict,
+                           size_t bytes, const std::string& needle) {
+    write_file(dir.file(name), major, dict, std::string(bytes, '\0'));
+    try {
+      read_npy(dir.file(name));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  };
+  refused("version4.npy", 4, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4,
+          "version 4");
+  refused("fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16,
+          "Fortran");
+  refused("big.npy", 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16,
+          "big-endian");
+  refused("half.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", 4, "<f2");
+  refused("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 2), }", 12,
+          "truncated");
+  std::ofstream(dir.file("empty.npy"));
+  EXPECT_THROW(read_npy(dir.file("empty.npy")), error);
+  EXPECT_THROW(read_npy(dir.file("absent.npy")), error);
+}
+
+}  // namespace
+}  // namespace qkv::io
