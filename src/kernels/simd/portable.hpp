@@ -1,0 +1,83 @@
+// The portable vector operations: the same interface as avx2.hpp over plain arrays of 8 floats,
+// which the compiler vectorises for the baseline instruction set. The fallback on any CPU.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace qkv::simd {
+
+struct portable {
+  static constexpr int width = 8;
+  struct reg {
+    float x[8];
+  };
+
+  template <typename F>
+  static reg map(F f) {
+    reg r;
+    for (int l = 0; l < width; ++l) r.x[l] = f(l);
+    return r;
+  }
+  static reg zero() { return set1(0.0f); }
+  static reg set1(float v) {
+    return map([&](int) { return v; });
+  }
+  static reg load(const float* p) {
+    return map([&](int l) { return p[l]; });
+  }
+  static void store(float* p, reg a) { std::memcpy(p, a.x, sizeof a.x); }
+  static reg add(reg a, reg b) {
+    return map([&](int l) { return a.x[l] + b.x[l]; });
+  }
+  static reg sub(reg a, reg b) {
+    return map([&](int l) { return a.x[l] - b.x[l]; });
+  }
+  static reg mul(reg a, reg b) {
+    return map([&](int l) { return a.x[l] * b.x[l]; });
+  }
+  static reg max(reg a, reg b) {
+    return map([&](int l) { return a.x[l] > b.x[l] ? a.x[l] : b.x[l]; });
+  }
+  static reg min(reg a, reg b) {
+    return map([&](int l) { return a.x[l] < b.x[l] ? a.x[l] : b.x[l]; });
+  }
+  // Unfused a·b + c: the baseline has no FMA instruction, and std::fma would be a library call.
+  static reg fmadd(reg a, reg b, reg c) {
+    return map([&](int l) { return a.x[l] * b.x[l] + c.x[l]; });
+  }
+  static reg fnmadd(reg a, reg b, reg c) {
+    return map([&](int l) { return c.x[l] - a.x[l] * b.x[l]; });
+  }
+  static reg round_nearest(reg a) {
+    return map([&](int l) { return std::nearbyint(a.x[l]); });
+  }
+  static reg floor(reg a) {
+    return map([&](int l) { return std::floor(a.x[l]); });
+  }
+  static reg pow2(reg n) {
+    return map([&](int l) {
+      const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n.x[l]) + 127) << 23;
+      float f;
+      std::memcpy(&f, &bits, sizeof f);
+      return f;
+    });
+  }
+  static float reduce_add(reg a) {
+    float s = 0.0f;
+    for (float v : a.x) s += v;
+    return s;
+  }
+  static float reduce_max(reg a) {
+    float m = a.x[0];
+    for (float v : a.x) m = v > m ? v : m;
+    return m;
+  }
+  static void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+    for (int r = 0; r < 8; ++r)
+      for (int c = 0; c < 8; ++c) dst[c * ld_dst + r] = src[r * ld_src + c];
+  }
+};
+
+}  // namespace qkv::simd
