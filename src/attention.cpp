@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "qkv/error.hpp"
+#include "qkv/fused.hpp"
 #include "qkv/reference.hpp"
 
 namespace qkv {
@@ -143,7 +144,7 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   return p;
 }
 
-bool fused_kernel_available() { return false; }
+bool fused_kernel_available() { return true; }
 
 namespace {
 sdpa_impl resolve_impl(sdpa_impl requested) {
@@ -162,6 +163,7 @@ sdpa_result sdpa_forward(const tensor& q, const tensor& k, const tensor& v,
   p.o = result.out.data();
   p.lse = result.lse.data();
   switch (resolve_impl(options.impl)) {
+    case sdpa_impl::fused: sdpa_forward_fused(p); break;
     default: sdpa_forward_reference(p); break;
   }
   return result;

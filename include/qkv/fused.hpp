@@ -1,0 +1,32 @@
+// The fused attention kernels, forward and backward (FlashAttention-2 on the CPU: tiled, online
+// softmax, SIMD, threads), and the choice of its SIMD target. How it works: docs/kernels.md.
+#pragma once
+
+#include "qkv/attention_params.hpp"
+
+namespace qkv {
+
+enum class simd_target { automatic, portable, avx2 };
+
+// Whether this CPU can run the target (automatic and portable: always).
+bool simd_target_available(simd_target target);
+const char* to_string(simd_target target);
+
+// The same contract as sdpa_forward_reference (DESIGN section 2; p.o written, p.lse when
+// non-null), within DESIGN section 3's fused tolerance. Uses resolve_thread_count(p.threads)
+// threads. `target` forces a SIMD target (tests); throws qkv::error if the CPU lacks it.
+void sdpa_forward_fused(const attention_params& p, simd_target target = simd_target::automatic);
+
+// The fused backward (FlashAttention-2's): writes g.dq, g.dk, g.dv (overwritten, not
+// accumulated) in O(threads·N) memory, recomputing P tile by tile; every mask option; GQA (dK and
+// dV summed over a group's query heads); resolve_thread_count(g.forward.threads) threads.
+// It trusts the saved g.out and g.lse and never renormalises: P_ij = exp(S_ij - lse_i) and
+// D_i = rowsum(dO_i ∘ O_i). So K and V may be only a part of the keys: ring attention calls it
+// on one K/V block at a time with the GLOBAL out and lse, sums dq over the blocks and keeps each
+// block's dk and dv. A row whose lse is -inf gets zero gradients. The causal alignment and the
+// mask index the given Nq x Nk scores, as in the forward. Inputs need unit stride along their
+// last dimension (as sdpa_backward passes them); outputs may have any strides.
+void sdpa_backward_fused(const attention_grad_params& g,
+                         simd_target target = simd_target::automatic);
+
+}  // namespace qkv

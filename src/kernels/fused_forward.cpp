@@ -1,0 +1,159 @@
+// The fused forward's driver: SIMD target, block sizes from the cache sizes, OpenMP over
+// batch x kv heads x row blocks (x key splits for decode shapes), and the logsumexp merge of
+// key splits (flash-decoding). The tile computation itself: fused_forward_tile.hpp.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "fused_forward_plan.hpp"
+#include "qkv/error.hpp"
+#include "qkv/fused.hpp"
+#include "qkv/threads.hpp"
+
+namespace qkv {
+namespace {
+
+using detail::fused_blocks;
+using detail::fused_sink;
+using detail::fused_task;
+
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
+
+// Br x Bc tiles whose per-thread working set (Q block, K^T, S, O, V tile) fills at most half
+// of the L2 cache, so that it stays there while K and V stream from memory; the micro-kernels'
+// panels (d x 16 of K^T, Bc x 16 of V) then fit L1. Larger Bc amortises the per-row softmax
+// bookkeeping and the O reload; larger Br amortises packing K^T. Br is a multiple of the 6-row
+// micro-tile.
+fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
+  fused_blocks bk;
+  bk.d_pad = round_up(p.d, 8);
+  bk.dvp = round_up(p.dv, 16);
+  bk.v_direct = p.v_stride[3] == 1 && p.dv % 16 == 0;
+  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 <= 0) l2 = 512 * 1024;
+  const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
+  bk.Bc = 128;
+  bk.Br = 96;
+  while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
+  while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
+  bk.Br = std::min(bk.Br, rows_total);
+  return bk;
+}
+
+detail::fused_task_fn task_function(simd_target target) {
+  if (target == simd_target::automatic)
+    target = simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
+  if (!simd_target_available(target))
+    throw error(std::string("simd target: this CPU cannot run ") + to_string(target));
+  return target == simd_target::avx2 ? detail::fused_task_avx2 : detail::fused_task_portable;
+}
+
+// Merges a row's partial results over key splits: lse = log sum_s exp(lse_s) and
+// O = sum_s exp(lse_s - lse)·O_s (each O_s normalised by its own sum).
+void merge_row(int64_t splits, const float* part_o, const float* part_lse, int64_t split_stride,
+               int64_t dv, float* out, int64_t out_step, float* lse_out) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < splits; ++s) mx = std::max(mx, part_lse[s * split_stride]);
+  if (mx == -std::numeric_limits<float>::infinity()) {
+    for (int64_t c = 0; c < dv; ++c) out[c * out_step] = 0.0f;
+    if (lse_out) *lse_out = mx;
+    return;
+  }
+  double sum = 0.0;
+  for (int64_t s = 0; s < splits; ++s)
+    sum += std::exp(static_cast<double>(part_lse[s * split_stride]) - mx);
+  const double lse = mx + std::log(sum);
+  for (int64_t c = 0; c < dv; ++c) {
+    double acc = 0.0;
+    for (int64_t s = 0; s < splits; ++s)
+      if (part_lse[s * split_stride] != -std::numeric_limits<float>::infinity())
+        acc += std::exp(part_lse[s * split_stride] - lse) * part_o[s * split_stride + c];
+    out[c * out_step] = static_cast<float>(acc);
+  }
+  if (lse_out) *lse_out = static_cast<float>(lse);
+}
+
+}  // namespace
+
+bool simd_target_available(simd_target target) {
+  if (target == simd_target::avx2)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return true;
+}
+
+const char* to_string(simd_target target) {
+  switch (target) {
+    case simd_target::portable:
+      return "portable";
+    case simd_target::avx2:
+      return "avx2";
+    default:
+      return "automatic";
+  }
+}
+
+void sdpa_forward_fused(const attention_params& p, simd_target target) {
+  const detail::fused_task_fn run = task_function(target);
+  const int threads = resolve_thread_count(p.threads);
+  const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
+  const fused_blocks bk = choose_blocks(p, rows_total);
+  const int64_t n_rb = (rows_total + bk.Br - 1) / bk.Br, n_bh = p.B * p.Hkv, items = n_bh * n_rb;
+
+  // Too few row blocks to occupy every thread (decode: Nq small, keys long): split the keys
+  // into ranges of whole tiles, run them as separate tasks, merge by logsumexp.
+  int64_t splits = 1;
+  if (items < 4 * threads)
+    splits = std::min((4 * threads + items - 1) / items, (p.Nk + 2 * bk.Bc - 1) / (2 * bk.Bc));
+  splits = std::max<int64_t>(splits, 1);
+  const int64_t split_keys = round_up((p.Nk + splits - 1) / splits, bk.Bc);
+  splits = (p.Nk + split_keys - 1) / split_keys;
+  const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + bk.Br;
+  std::vector<float> part(splits > 1 ? static_cast<size_t>(n_tasks * part_floats) : 0);
+  std::vector<float> scratch(static_cast<size_t>(threads * bk.scratch_floats()));
+  const bool causal = p.causal != causal_mode::none;
+
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = scratch.data() + omp_get_thread_num() * bk.scratch_floats();
+    // Under a causal mask the last row blocks see the most keys: hand them out first.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t idx = 0; idx < n_tasks; ++idx) {
+      const int64_t s = idx % splits, bh = idx / splits % n_bh, rbi = idx / splits / n_bh;
+      const int64_t rb = causal ? n_rb - 1 - rbi : rbi;
+      const fused_task t{bh / p.Hkv,     bh % p.Hkv,
+                         rb * bk.Br,     std::min(rows_total, (rb + 1) * bk.Br),
+                         s * split_keys, std::min(p.Nk, (s + 1) * split_keys)};
+      fused_sink sink;
+      if (splits > 1) {
+        sink.part_o = part.data() + idx * part_floats;
+        sink.part_lse = sink.part_o + bk.Br * bk.dvp;
+      }
+      run(p, bk, t, mine, sink);
+    }
+  }
+  if (splits == 1) return;
+
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t bh = item % n_bh, rb = item / n_bh, b = bh / p.Hkv, hk = bh % p.Hkv;
+    const int64_t task0 = (causal ? n_rb - 1 - rb : rb) * n_bh * splits + bh * splits;
+    for (int64_t r = rb * bk.Br; r < std::min(rows_total, (rb + 1) * bk.Br); ++r) {
+      const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
+      const float* po = part.data() + task0 * part_floats + ri * bk.dvp;
+      const float* pl = part.data() + task0 * part_floats + bk.Br * bk.dvp + ri;
+      float* lse =
+          p.lse ? p.lse + b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2] : nullptr;
+      merge_row(splits, po, pl, part_floats, p.dv,
+                p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2], p.o_stride[3],
+                lse);
+    }
+  }
+}
+
+}  // namespace qkv

@@ -1,0 +1,23 @@
+// The fused forward task for CPUs with AVX2 and FMA (chosen at run time, fused_forward.cpp).
+// Only the code after the target pragma is compiled for AVX2: the standard library and the plan
+// come first so that their inline functions, shared with other translation units, stay baseline.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "fused_forward_plan.hpp"
+
+#pragma GCC target("avx2,fma")
+
+#include "fused_forward_tile.hpp"
+#include "simd/avx2.hpp"
+
+namespace qkv::detail {
+
+void fused_task_avx2(const attention_params& p, const fused_blocks& bk, const fused_task& t,
+                     float* scratch, fused_sink sink) {
+  fused_forward_kernel<simd::avx2>::run(p, bk, t, scratch, sink);
+}
+
+}  // namespace qkv::detail
