@@ -39,7 +39,7 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
   bk.Bc = 128;
-  bk.Br = 96;
+  bk.Br = 192;
   while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   bk.Br = std::min(bk.Br, rows_total);

@@ -23,14 +23,9 @@ struct avx2 {
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }    // a·b + c
   static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a·b
-  static reg round_nearest(reg x) {
-    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  }
-  static reg floor(reg x) { return _mm256_floor_ps(x); }
-  // 2^n for integral n in [-126, 127], built directly in the exponent field.
-  static reg pow2(reg n) {
-    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  // The float whose bits are those of x shifted into the exponent field (x << 23).
+  static reg low_bits_to_exponent(reg x) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(x), 23));
   }
   static float reduce_add(reg x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

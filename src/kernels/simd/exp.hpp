@@ -5,14 +5,16 @@
 namespace qkv::simd {
 
 // exp(x) = 2^n · e^r with n = round(x·log2 e) and r = x - n·ln2 in [-ln2/2, ln2/2] (Cody-Waite:
-// ln2 split in two parts so that n·ln2_hi is exact); e^r = 1 + r + r²·p(r), p of degree 5
-// (the Cephes expf minimax coefficients). 2^n is applied as 2^n1 · 2^n2 with n1 = floor(n/2),
-// so that results in the subnormal range stay correctly scaled rather than flushed to zero.
-// x is clamped to [-110, 88.7]: exp(-110) rounds to 0 (and so does exp(-inf)); exp(88.7) < FLT_MAX.
+// ln2 split in two parts so that n·ln2_hi is exact); e^r = 1 + r + r²·p(r), p of degree 5 (the
+// Cephes expf minimax coefficients). n is rounded by adding 1.5·2^23 + 127, which leaves n + 127
+// in the low mantissa bits; shifting them into the exponent field gives 2^n.
+// Domain x <= 88 (softmax arguments are <= 0). x < -87.68 (n = -127, where exp(x) < 2^-126.5)
+// gives exactly 0, and so does -inf: weights below FLT_MIN are dropped, not flushed by the CPU.
 template <typename V>
 inline typename V::reg exp(typename V::reg x) {
-  x = V::min(V::max(x, V::set1(-110.0f)), V::set1(88.7f));
-  const typename V::reg n = V::round_nearest(V::mul(x, V::set1(1.44269504088896341f)));
+  x = V::max(x, V::set1(-88.0f));
+  const typename V::reg t = V::fmadd(x, V::set1(1.44269504088896341f), V::set1(12583039.0f));
+  const typename V::reg n = V::sub(t, V::set1(12583039.0f));
   typename V::reg r = V::fnmadd(n, V::set1(0.693359375f), x);
   r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
   typename V::reg p = V::set1(1.9875691500e-4f);
@@ -22,8 +24,7 @@ inline typename V::reg exp(typename V::reg x) {
   p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
   p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
   p = V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
-  const typename V::reg n1 = V::floor(V::mul(n, V::set1(0.5f)));
-  return V::mul(V::mul(p, V::pow2(n1)), V::pow2(V::sub(n, n1)));
+  return V::mul(p, V::low_bits_to_exponent(t));
 }
 
 }  // namespace qkv::simd

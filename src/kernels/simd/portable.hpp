@@ -50,15 +50,11 @@ struct portable {
   static reg fnmadd(reg a, reg b, reg c) {
     return map([&](int l) { return c.x[l] - a.x[l] * b.x[l]; });
   }
-  static reg round_nearest(reg a) {
-    return map([&](int l) { return std::nearbyint(a.x[l]); });
-  }
-  static reg floor(reg a) {
-    return map([&](int l) { return std::floor(a.x[l]); });
-  }
-  static reg pow2(reg n) {
+  static reg low_bits_to_exponent(reg a) {
     return map([&](int l) {
-      const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n.x[l]) + 127) << 23;
+      uint32_t bits;
+      std::memcpy(&bits, &a.x[l], sizeof bits);
+      bits <<= 23;
       float f;
       std::memcpy(&f, &bits, sizeof f);
       return f;
