@@ -178,6 +178,15 @@ struct fused_forward_kernel {
         if (!any) continue;
       }
 
+      // Ask for the next tile's K and V rows now: with few rows per block (decode, small
+      // prefill) the tile's arithmetic is short and would otherwise wait on memory.
+      for (int64_t j = j0 + Bc; j < std::min(k_end, j0 + 2 * Bc); ++j) {
+        for (int64_t c = 0; c < d; c += 16)
+          __builtin_prefetch(kbase + j * p.k_stride[2] + c * p.k_stride[3]);
+        for (int64_t c = 0; c < dv; c += 16)
+          __builtin_prefetch(vbase + j * p.v_stride[2] + c * p.v_stride[3]);
+      }
+
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       pack_kt(kbase + j0 * p.k_stride[2], p.k_stride, nk, d, kt, Bc);
       for (int64_t jp = 0; jp < ncp; jp += NR)
