@@ -194,9 +194,11 @@ sdpa_gradients sdpa_backward(const tensor& q, const tensor& k, const tensor& v,
   copy_strides(g.dq_stride, grads.dq.strides());
   copy_strides(g.dk_stride, grads.dk.strides());
   copy_strides(g.dv_stride, grads.dv.strides());
-  switch (resolve_impl(options.impl)) {
-    default: sdpa_backward_reference(g); break;
-  }
+  // The fused backward is always built: fused and auto take it.
+  if (options.impl == sdpa_impl::reference)
+    sdpa_backward_reference(g);
+  else
+    sdpa_backward_fused(g);
   return grads;
 }
 

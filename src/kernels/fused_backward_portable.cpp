@@ -1,0 +1,13 @@
+// The fused backward task for any CPU: the vector operations of simd/portable.hpp, vectorised by
+// the compiler for the baseline instruction set.
+#include "fused_backward_tile.hpp"
+#include "simd/portable.hpp"
+
+namespace qkv::detail {
+
+void backward_task_portable(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
+                            int64_t j0, int64_t nj, backward_scratch& t) {
+  fused_backward_kernel<simd::portable>::key_block(g, D, b, hk, j0, nj, t);
+}
+
+}  // namespace qkv::detail

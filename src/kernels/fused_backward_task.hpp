@@ -1,0 +1,33 @@
+// One task of the fused backward (the gradients of one key block) and its per-thread scratch,
+// compiled once per SIMD target (fused_backward_avx2.cpp, fused_backward_portable.cpp), of which
+// fused_backward.cpp picks one at run time.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "qkv/attention_params.hpp"
+
+namespace qkv::detail {
+
+inline constexpr int64_t backward_Br = 128;  // queries per tile
+inline constexpr int64_t backward_Bc = 128;  // keys per tile: one key block is one task
+
+// The tiles and accumulators of one thread.
+struct backward_scratch {
+  std::vector<float> P, dS;   // [Br,Bc]: P; dP, turned into dS in place
+  std::vector<float> dK, dV;  // [Bc,d], [Bc,dv]: the current key block's gradients
+  std::vector<float> dQ;      // [B,Hq,Nq,d]: this thread's partial sums of dQ
+};
+
+// Key block [j0, j0 + nj) of kv head hk in batch b against every query of the group's query
+// heads: writes its rows of g.dk and g.dv, and adds its terms of dQ to t.dQ. D: [B,Hq,Nq].
+using backward_task_fn = void (*)(const attention_grad_params& g, const float* D, int64_t b,
+                                  int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+
+void backward_task_portable(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
+                            int64_t j0, int64_t nj, backward_scratch& t);
+void backward_task_avx2(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
+                        int64_t j0, int64_t nj, backward_scratch& t);
+
+}  // namespace qkv::detail
