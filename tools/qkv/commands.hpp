@@ -6,5 +6,6 @@
 namespace qkv::cli {
 
 void add_sdpa_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace qkv::cli

@@ -1,0 +1,48 @@
+// The sgemm roof and the memory read-loop roof.
+#include "roofs.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "composition.hpp"
+
+namespace qkv::bench {
+
+int64_t sgemm_side(double flops) {
+  const double n = std::cbrt(flops / 2.0);
+  return std::max<int64_t>(1024, 64 * std::llround(n / 64.0));
+}
+
+double time_sgemm(int64_t n, int threads, const timing_plan& plan) {
+  const size_t count = static_cast<size_t>(n * n);
+  std::vector<float> a(count, 0.5f), b(count, 0.25f), c(count);
+  set_blas_threads(threads);
+  return median_ms(
+      [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
+                    n, 0.0f, c.data(), n);
+      },
+      plan);
+}
+
+double read_loop_bytes_per_s(int threads, const timing_plan& plan) {
+  const int64_t count = (int64_t{128} << 20) / static_cast<int64_t>(sizeof(float));
+  std::vector<float> buffer(static_cast<size_t>(count), 1.0f);
+  const float* x = buffer.data();
+  volatile float sink = 0.0f;  // keeps the sum alive
+  const double ms = median_ms(
+      [&] {
+        float sum = 0.0f;
+#pragma omp parallel for simd num_threads(threads) reduction(+ : sum) schedule(static)
+        for (int64_t i = 0; i < count; ++i) sum += x[i];
+        sink = sum;
+      },
+      plan);
+  (void)sink;
+  return static_cast<double>(count * sizeof(float)) / (ms * 1e-3);
+}
+
+}  // namespace qkv::bench

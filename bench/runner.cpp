@@ -1,0 +1,191 @@
+// The benchmark runner: inputs per shape, the roofs cached per thread count, one timed row per
+// implementation, and the memory check that skips rows the machine cannot hold.
+#include "runner.hpp"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "composition.hpp"
+#include "qkv/attention.hpp"
+#include "qkv/error.hpp"
+#include "roofs.hpp"
+
+namespace qkv::bench {
+namespace {
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+std::string gib(double bytes) {
+  std::ostringstream out;
+  out.precision(3);
+  out << bytes / double(1 << 30) << " GiB";
+  return out.str();
+}
+
+tensor uniform_tensor(const shape_t& shape, std::mt19937& rng) {
+  tensor t(shape);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (float& x : t.values()) x = u(rng);
+  return t;
+}
+
+struct inputs {
+  tensor q, k, v, dout;
+};
+
+inputs make_inputs(const bench_shape& s, bool backward) {
+  std::mt19937 rng(42);
+  inputs in{uniform_tensor({s.B, s.Hq, s.Nq, s.d}, rng),
+            uniform_tensor({s.B, s.Hkv, s.Nk, s.d}, rng),
+            uniform_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng),
+            {}};
+  if (backward) in.dout = uniform_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
+  return in;
+}
+
+// Q, K, V, O and lse; for the backward also dO, dQ, dK, dV.
+double io_bytes(const bench_shape& s, bool backward) {
+  const double q = double(s.B * s.Hq * s.Nq * s.d), kv = double(s.B * s.Hkv * s.Nk * (s.d + s.dv));
+  const double o = double(s.B * s.Hq * s.Nq * (s.dv + 1));
+  return 4.0 * (backward ? 2.0 * (q + kv + o) : q + kv + o);
+}
+
+class runner {
+ public:
+  runner(const bench_config& config, const std::function<void(const bench_row&)>& on_row,
+         const std::function<void(const std::string&)>& on_note)
+      : config_(config), on_row_(on_row), on_note_(on_note) {}
+
+  void run() {
+    for (int T : config_.threads)
+      for (const bench_shape& s : config_.shapes)
+        for (const std::string& pass : config_.passes) run_shape(s, T, pass);
+  }
+
+ private:
+  void run_shape(const bench_shape& s, int T, const std::string& pass) {
+    const bool backward = pass == "backward";
+    const double flops = backward ? backward_flops(s) : forward_flops(s);
+    const inputs in = make_inputs(s, backward);
+    std::optional<double> roof_gflops, blas_ms;
+    for (const std::string& impl : all_impls) {
+      if (!contains(config_.impls, impl)) continue;
+      bench_row row;
+      row.impl = impl, row.pass = pass, row.shape = s, row.threads = T, row.flops = flops;
+      const double need =
+          impl == "sgemm"  ? 0.0
+          : impl == "blas" ? io_bytes(s, backward) + blas_composition::workspace_bytes(s, backward)
+                           : io_bytes(s, backward);
+      if (need > config_.max_bytes) {
+        note(row,
+             "skipped: would need " + gib(need) + " (more than " + gib(config_.max_bytes) + ")");
+        continue;
+      }
+      if (impl == "sgemm") {
+        measure_sgemm(row);
+        roof_gflops = row.gflops;
+      } else {
+        malloc_trim(0);  // return freed memory, so that the high-water mark starts from use
+        reset_peak_rss();
+        try {
+          row.ms = time_impl(impl, s, T, backward, in);
+        } catch (const error& e) {
+          note(row, std::string("skipped: ") + e.what());
+          continue;
+        }
+        row.peak_rss_mb = peak_rss_mb();
+        row.gflops = flops / (row.ms * 1e6);
+        if (blas_ms && impl != "blas") row.ratio_to_blas = *blas_ms / row.ms;
+        if (impl == "blas") blas_ms = row.ms;
+        if (!backward && is_decode(s)) {
+          row.bytes_per_s = kv_bytes(s) / (row.ms * 1e-3);
+          row.read_loop_bytes_per_s = read_loop(T);
+        }
+      }
+      if (roof_gflops) row.ratio_to_sgemm = row.gflops / *roof_gflops;
+      on_row_(row);
+    }
+  }
+
+  void note(const bench_row& row, const std::string& text) {
+    on_note_(row.impl + " " + row.pass + " " + describe(row.shape) +
+             " threads=" + std::to_string(row.threads) + ": " + text);
+  }
+
+  // The square sgemm of about the row's FLOPs, measured once per (side, threads).
+  void measure_sgemm(bench_row& row) {
+    row.sgemm_n = sgemm_side(row.flops);
+    const auto key = std::make_pair(row.sgemm_n, row.threads);
+    if (!sgemm_.count(key)) {
+      malloc_trim(0);
+      reset_peak_rss();
+      const double ms = time_sgemm(row.sgemm_n, row.threads, config_.plan);
+      sgemm_[key] = {ms, peak_rss_mb()};
+    }
+    row.ms = sgemm_[key].first;
+    row.peak_rss_mb = sgemm_[key].second;
+    row.flops = 2.0 * double(row.sgemm_n) * double(row.sgemm_n) * double(row.sgemm_n);
+    row.gflops = row.flops / (row.ms * 1e6);
+  }
+
+  double read_loop(int T) {
+    if (!read_loop_.count(T)) read_loop_[T] = read_loop_bytes_per_s(T, config_.plan);
+    return read_loop_[T];
+  }
+
+  double time_impl(const std::string& impl, const bench_shape& s, int T, bool backward,
+                   const inputs& in) {
+    if (impl == "blas") {
+      blas_composition c(s, T);
+      tensor out({s.B, s.Hq, s.Nq, s.dv});
+      if (!backward) return median_ms([&] { c.forward(in.q, in.k, in.v, out); }, config_.plan);
+      tensor dq(in.q.shape()), dk(in.k.shape()), dv(in.v.shape());
+      c.forward(in.q, in.k, in.v, out);
+      return median_ms([&] { c.backward(in.q, in.k, in.v, in.dout, dq, dk, dv); }, config_.plan);
+    }
+    sdpa_options options;
+    options.causal = s.causal;
+    options.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
+    options.threads = T;
+    if (!backward) return median_ms([&] { sdpa_forward(in.q, in.k, in.v, options); }, config_.plan);
+    const sdpa_result forward = sdpa_forward(in.q, in.k, in.v, options);
+    return median_ms([&] { sdpa_backward(in.q, in.k, in.v, forward, in.dout, options); },
+                     config_.plan);
+  }
+
+  const bench_config& config_;
+  const std::function<void(const bench_row&)>& on_row_;
+  const std::function<void(const std::string&)>& on_note_;
+  std::map<std::pair<int64_t, int>, std::pair<double, double>> sgemm_;  // (n, T) -> (ms, MiB)
+  std::map<int, double> read_loop_;                                     // T -> bytes/s
+};
+
+}  // namespace
+
+void validate(const bench_config& config) {
+  if (config.threads.empty()) throw error("--threads: give at least one thread count");
+  for (int T : config.threads)
+    if (T < 1) throw error("--threads: every count must be >= 1, got " + std::to_string(T));
+  for (const std::string& impl : config.impls)
+    if (!contains(all_impls, impl))
+      throw error("--impl: expected sgemm, blas, fused or reference, got '" + impl + "'");
+  for (const std::string& pass : config.passes)
+    if (pass != "forward" && pass != "backward")
+      throw error("--pass: expected forward, backward or all, got '" + pass + "'");
+  if (config.plan.reps < 1)
+    throw error("--reps: must be >= 1, got " + std::to_string(config.plan.reps));
+}
+
+void run_bench(const bench_config& config, const std::function<void(const bench_row&)>& on_row,
+               const std::function<void(const std::string&)>& on_note) {
+  validate(config);
+  runner(config, on_row, on_note).run();
+}
+
+}  // namespace qkv::bench

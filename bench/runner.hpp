@@ -1,0 +1,48 @@
+// The side-by-side runner behind `qkv bench` (DESIGN section 7): for each thread count, shape and
+// pass it times the fused kernel, the BLAS composition, the square-sgemm roof and (on request) the
+// reference kernel, and reports one row each. Formatting belongs to the caller.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shapes.hpp"
+#include "timing.hpp"
+
+namespace qkv::bench {
+
+// Implementations, in the order they run within a shape (the roofs first, for the ratios).
+inline const std::vector<std::string> all_impls = {"sgemm", "blas", "fused", "reference"};
+
+struct bench_config {
+  std::vector<bench_shape> shapes = standard_shapes();
+  std::vector<int> threads = {1};
+  std::vector<std::string> impls = {"sgemm", "blas", "fused"};
+  std::vector<std::string> passes = {"forward"};
+  timing_plan plan;
+  double max_bytes = 8.0 * (1 << 30);  // rows that would need more are skipped with a note
+};
+
+struct bench_row {
+  std::string impl, pass;
+  bench_shape shape;
+  int threads = 1;
+  double ms = 0, gflops = 0, peak_rss_mb = 0;
+  double flops = 0;                             // the attention's, or the sgemm's own 2·n^3
+  int64_t sgemm_n = 0;                          // sgemm rows: the side of the square product
+  std::optional<double> ratio_to_sgemm;         // gflops / the sgemm roof's gflops
+  std::optional<double> ratio_to_blas;          // blas ms / this row's ms (> 1: faster)
+  std::optional<double> bytes_per_s;            // decode: bytes of K and V read per second
+  std::optional<double> read_loop_bytes_per_s;  // decode: the read loop, same thread count
+};
+
+// Checks a config (threads >= 1, known impls and passes); throws qkv::error naming the option.
+void validate(const bench_config& config);
+
+// Runs every row, calling on_row as each finishes and on_note for skipped rows.
+void run_bench(const bench_config& config, const std::function<void(const bench_row&)>& on_row,
+               const std::function<void(const std::string&)>& on_note);
+
+}  // namespace qkv::bench

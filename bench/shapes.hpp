@@ -1,0 +1,39 @@
+// The attention shapes `qkv bench` measures (DESIGN section 7) and the one FLOP formula every
+// row's GFLOP/s comes from. Legend: B batch, Hq/Hkv query/key-value heads, Nq queries, Nk keys,
+// d query/key head dim, dv value head dim.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qkv/attention_params.hpp"
+
+namespace qkv::bench {
+
+struct bench_shape {
+  int64_t B = 1, Hq = 1, Hkv = 1, Nq = 1, Nk = 1, d = 64, dv = 64;
+  causal_mode causal = causal_mode::none;
+};
+
+// Query-key pairs visible under the causal mode, per batch and head.
+int64_t visible_pairs(const bench_shape& s);
+// DESIGN section 7: forward 2·(d+dv)·(visible pairs) per batch and head; backward 2.5x that.
+double forward_flops(const bench_shape& s);
+double backward_flops(const bench_shape& s);
+// Bytes of K and V, the data a decode step must read: B·Hkv·Nk·(d+dv)·4.
+double kv_bytes(const bench_shape& s);
+// Decode: a few queries against many keys, where memory bandwidth is the bound, not FLOPs.
+bool is_decode(const bench_shape& s);
+
+// "B,Hq,Hkv,Nq,Nk,d[,dv][,causal]", causal one of none, top-left, bottom-right (or "causal" for
+// top-left). Throws qkv::error naming `argument` and the rule.
+bench_shape parse_shape(const std::string& text, const std::string& argument = "--shape");
+// "B=1 Hq=8 Hkv=8 Nq=512 Nk=512 d=64 dv=64 top-left": for notes and tables.
+std::string describe(const bench_shape& s);
+
+// DESIGN section 7's standard shapes (with their causal variants) and the --quick subset.
+std::vector<bench_shape> standard_shapes();
+std::vector<bench_shape> quick_shapes();
+
+}  // namespace qkv::bench

@@ -1,0 +1,110 @@
+// `qkv bench` end to end on tiny shapes: the JSON lines carry every key of DESIGN section 5's
+// contract with sensible values, the table prints, and bad options exit 2 with a message.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "support/cli.hpp"
+
+namespace qkv {
+namespace {
+
+using testing::run_qkv;
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+void expect_contract_keys(const nlohmann::json& r) {
+  for (const char* key : {"impl", "pass", "causal"}) EXPECT_TRUE(r.at(key).is_string()) << key;
+  for (const char* key : {"B", "Hq", "Hkv", "Nq", "Nk", "d", "dv", "threads"})
+    EXPECT_TRUE(r.at(key).is_number_integer()) << key;
+  for (const char* key : {"ms", "gflops", "peak_rss_mb"}) {
+    EXPECT_TRUE(r.at(key).is_number()) << key;
+    EXPECT_GT(r.at(key).get<double>(), 0.0) << key << " in " << r.dump();
+  }
+}
+
+TEST(BenchCli, JsonLinesCarryEveryContractKey) {
+  const auto r =
+      run_qkv({"bench", "--quick", "--format", "json", "--shape", "1,4,2,6,37,8,4,top-left",
+               "--threads", "1,2", "--reps", "1", "--impl", "sgemm,blas,fused,reference"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = json_lines(r.out);
+  ASSERT_EQ(rows.size(), 8u) << r.out << r.err;  // 4 impls x 2 thread counts
+  std::set<std::string> impls;
+  for (const auto& row : rows) {
+    expect_contract_keys(row);
+    impls.insert(row["impl"].get<std::string>());
+    EXPECT_EQ(row["pass"], "forward");
+    EXPECT_EQ(row["Hkv"], 2);
+    EXPECT_EQ(row["dv"], 4);
+    EXPECT_EQ(row["causal"], "top-left");
+    if (row["impl"] == "sgemm") {
+      EXPECT_GE(row["sgemm_n"].get<int>(), 1024);
+    } else {
+      EXPECT_GT(row["ratio_to_sgemm"].get<double>(), 0.0);
+      // 2·(d+dv)·(visible pairs)·B·Hq, with sum over i < 6 of (i + 1) visible pairs top-left.
+      const double flops = 2.0 * (8 + 4) * 21 * 4;
+      EXPECT_NEAR(row["gflops"].get<double>(), flops / (row["ms"].get<double>() * 1e6),
+                  1e-3 * row["gflops"].get<double>());
+    }
+  }
+  EXPECT_EQ(impls, (std::set<std::string>{"sgemm", "blas", "fused", "reference"}));
+  EXPECT_EQ(rows[0]["threads"], 1);
+  EXPECT_EQ(rows[4]["threads"], 2);
+}
+
+TEST(BenchCli, BackwardAndDecodeRows) {
+  const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,1,1,1024,8", "--threads",
+                          "1", "--reps", "1", "--impl", "blas,fused", "--pass", "all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = json_lines(r.out);
+  std::set<std::string> seen;
+  for (const auto& row : rows) {
+    expect_contract_keys(row);
+    seen.insert(row["impl"].get<std::string>() + "/" + row["pass"].get<std::string>());
+    if (row["pass"] == "forward") {  // a decode shape: bytes of K and V read per second
+      EXPECT_GT(row.at("bytes_per_s").get<double>(), 0.0);
+      EXPECT_GT(row.at("read_loop_bytes_per_s").get<double>(), 0.0);
+    }
+    if (row["impl"] == "fused") {
+      EXPECT_GT(row.at("ratio_to_blas").get<double>(), 0.0);
+    }
+  }
+  EXPECT_TRUE(seen.count("blas/forward") && seen.count("blas/backward") &&
+              seen.count("fused/forward"))
+      << r.out << r.err;
+}
+
+TEST(BenchCli, TablePrintsAHeaderAndRows) {
+  const auto r = run_qkv(
+      {"bench", "--shape", "1,1,1,4,4,8", "--threads", "1", "--reps", "1", "--impl", "blas"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("GFLOP/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("blas"), std::string::npos) << r.out;
+}
+
+TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--shape", "1,8,3,4,4,8"}, "--shape"}, {{"--shape", "1,2,3"}, "--shape"},
+      {{"--threads", "0"}, "--threads"},       {{"--threads", "two"}, "--threads"},
+      {{"--impl", "cublas"}, "--impl"},        {{"--pass", "sideways"}, "--pass"},
+      {{"--format", "xml"}, "--format"},       {{"--reps", "0"}, "--reps"}};
+  for (const auto& [flags, name] : cases) {
+    std::vector<std::string> args = {"bench", "--quick"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto r = run_qkv(args);
+    EXPECT_EQ(r.exit_code, 2) << name;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("GFLOP"), std::string::npos) << "no rows before the error: " << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace qkv

@@ -1,0 +1,165 @@
+// `qkv bench`: the fused kernel beside the BLAS composition and the square-sgemm roof (DESIGN
+// sections 5 and 7), as a readable table or one JSON object per line (the keys are a contract).
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "bench/runner.hpp"
+#include "commands.hpp"
+#include "qkv/attention.hpp"
+#include "qkv/error.hpp"
+
+namespace qkv::cli {
+namespace {
+
+struct bench_args {
+  bool quick = false;
+  std::string format = "table", threads, shape, impl, pass = "forward";
+  std::optional<int> reps;  // default 5, or 3 with --quick
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+std::vector<int> parse_threads(const std::string& text) {
+  std::vector<int> threads;
+  for (const std::string& t : split(text)) {
+    size_t used = 0;
+    int n = 0;
+    try {
+      n = std::stoi(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != t.size() || n < 1)
+      throw error("--threads: expected a list of counts >= 1 like 1,2, got '" + text + "'");
+    threads.push_back(n);
+  }
+  return threads;
+}
+
+bench::bench_config make_config(const bench_args& a) {
+  if (a.format != "table" && a.format != "json")
+    throw error("--format: expected table or json, got '" + a.format + "'");
+  bench::bench_config c;
+  c.shapes = a.quick ? bench::quick_shapes() : bench::standard_shapes();
+  if (!a.shape.empty()) c.shapes = {bench::parse_shape(a.shape, "--shape")};
+  c.threads =
+      a.threads.empty()
+          ? std::vector<int>{static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))}
+          : parse_threads(a.threads);
+  if (!a.impl.empty()) c.impls = split(a.impl);
+  c.passes = a.pass == "all" ? std::vector<std::string>{"forward", "backward"}
+                             : std::vector<std::string>{a.pass};
+  c.plan.reps = a.reps.value_or(a.quick ? 3 : 5);
+  c.plan.min_seconds = a.quick ? 0.05 : 0.5;
+  return c;
+}
+
+// `digits` significant digits, so that the JSON stays short.
+double rounded(double x, int digits = 5) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*g", digits, x);
+  return std::stod(text);
+}
+
+std::string json_line(const bench::bench_row& r) {
+  nlohmann::ordered_json j;
+  const bench::bench_shape& s = r.shape;
+  j["impl"] = r.impl;
+  j["pass"] = r.pass;
+  j["B"] = s.B, j["Hq"] = s.Hq, j["Hkv"] = s.Hkv, j["Nq"] = s.Nq, j["Nk"] = s.Nk;
+  j["d"] = s.d, j["dv"] = s.dv;
+  j["causal"] = to_string(s.causal);
+  j["threads"] = r.threads;
+  j["ms"] = rounded(r.ms);
+  j["gflops"] = rounded(r.gflops, 4);
+  j["peak_rss_mb"] = rounded(r.peak_rss_mb, 4);
+  if (r.sgemm_n) j["sgemm_n"] = r.sgemm_n;
+  if (r.ratio_to_sgemm) j["ratio_to_sgemm"] = rounded(*r.ratio_to_sgemm, 3);
+  if (r.ratio_to_blas) j["ratio_to_blas"] = rounded(*r.ratio_to_blas, 3);
+  if (r.bytes_per_s) {
+    j["bytes_per_s"] = rounded(*r.bytes_per_s, 4);
+    j["read_loop_bytes_per_s"] = rounded(*r.read_loop_bytes_per_s, 4);
+    j["read_fraction"] = rounded(*r.bytes_per_s / *r.read_loop_bytes_per_s, 3);
+  }
+  return j.dump();
+}
+
+std::string table_header() {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-9s %-8s %-38s %2s %10s %8s %7s %7s %9s  %s", "impl", "pass",
+                "shape", "T", "ms", "GFLOP/s", "x sgemm", "x blas", "peak MiB", "notes");
+  return line;
+}
+
+std::string table_line(const bench::bench_row& r) {
+  const auto ratio = [](const std::optional<double>& x) {
+    char text[16] = "-";
+    if (x) std::snprintf(text, sizeof text, "%.2f", *x);
+    return std::string(text);
+  };
+  std::string notes;
+  char text[96];
+  if (r.sgemm_n) {
+    std::snprintf(text, sizeof text, "M=N=K=%lld", static_cast<long long>(r.sgemm_n));
+    notes = text;
+  }
+  if (r.bytes_per_s) {
+    std::snprintf(text, sizeof text, "K,V read at %.1f GB/s = %.2f x read loop (%.1f GB/s)",
+                  *r.bytes_per_s * 1e-9, *r.bytes_per_s / *r.read_loop_bytes_per_s,
+                  *r.read_loop_bytes_per_s * 1e-9);
+    notes = text;
+  }
+  char line[320];
+  std::snprintf(line, sizeof line, "%-9s %-8s %-38s %2d %10.3f %8.1f %7s %7s %9.1f  %s",
+                r.impl.c_str(), r.pass.c_str(), bench::describe(r.shape).c_str(), r.threads, r.ms,
+                r.gflops, ratio(r.ratio_to_sgemm).c_str(), ratio(r.ratio_to_blas).c_str(),
+                r.peak_rss_mb, notes.c_str());
+  return line;
+}
+
+void run(const bench_args& a) {
+  const bench::bench_config config = make_config(a);
+  bench::validate(config);
+  const bool json = a.format == "json";
+  if (!json) std::cout << table_header() << std::endl;
+  bench::run_bench(
+      config,
+      [&](const bench::bench_row& r) {
+        std::cout << (json ? json_line(r) : table_line(r)) << std::endl;
+      },
+      [](const std::string& note) { std::cerr << "qkv bench: note: " << note << std::endl; });
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<bench_args>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Times the fused kernel beside the BLAS composition and one square sgemm");
+  cmd->add_flag("--quick", a->quick, "a few small shapes, fewer repetitions (under a minute)");
+  cmd->add_option("--format", a->format, "table or json (one object per line)")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "thread counts, e.g. 1,2 (default: every core)");
+  cmd->add_option("--shape", a->shape, "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal]");
+  cmd->add_option("--impl", a->impl,
+                  "implementations among sgemm,blas,fused,reference "
+                  "(default sgemm,blas,fused)");
+  cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
+  cmd->add_option("--reps", a->reps,
+                  "timed repetitions per row after one warm-up (default 5, "
+                  "--quick 3; 3 for rows slower than 2 s)");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace qkv::cli
