@@ -6,6 +6,7 @@
 namespace qkv::cli {
 
 void add_sdpa_command(CLI::App& app);
+void add_explain_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
 }  // namespace qkv::cli

@@ -1,0 +1,179 @@
+// `qkv explain`: single-head self-attention walked through step by step (DESIGN section 5), on
+// the embedded "Write a poem" example, a JSON spec file or .npy matrices; rendered for the
+// terminal, as JSON, as an SVG heatmap or as a self-contained HTML page.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "commands.hpp"
+#include "explain_default.hpp"
+#include "output_files.hpp"
+#include "qkv/error.hpp"
+#include "qkv/explain/render_html.hpp"
+#include "qkv/explain/render_json.hpp"
+#include "qkv/explain/render_svg.hpp"
+#include "qkv/explain/render_text.hpp"
+#include "qkv/explain/trace.hpp"
+#include "qkv/io/atomic_file.hpp"
+#include "qkv/io/npy.hpp"
+
+namespace qkv::cli {
+namespace {
+
+struct explain_args {
+  std::string x, wq, wk, wv, tokens, spec, format = "text", svg, html;
+  bool causal = false;
+};
+
+// The inputs of one walkthrough: where they come from ("" for the .npy flags), a title,
+// X [N, d_model], the three weights and the token labels.
+struct explain_inputs {
+  std::string source, title, tokens;
+  tensor x, wq, wk, wv;
+};
+
+tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
+  const nlohmann::json& rows = spec.at(key);
+  if (!rows.is_array() || rows.empty() || !rows[0].is_array() || rows[0].empty())
+    throw error(std::string(key) + ": expected a non-empty list of rows");
+  const int64_t n = static_cast<int64_t>(rows.size()), m = static_cast<int64_t>(rows[0].size());
+  tensor t({n, m});
+  for (int64_t i = 0; i < n; ++i) {
+    if (rows[i].size() != rows[0].size())
+      throw error(std::string(key) + ": row " + std::to_string(i) + " has " +
+                  std::to_string(rows[i].size()) + " numbers, row 0 has " + std::to_string(m));
+    for (int64_t j = 0; j < m; ++j) t[i * m + j] = rows[i][j].get<float>();
+  }
+  return t;
+}
+
+// A spec: {"tokens": [...], "encodings": X, "W_q_weight", "W_k_weight", "W_v_weight"} (rows;
+// weights in nn.Linear's [out, in] layout), as in tests/data/examples/statquest_write_a_poem.json.
+explain_inputs inputs_from_json(const std::string& text, const std::string& argument) {
+  try {
+    const nlohmann::json spec = nlohmann::json::parse(text);
+    explain_inputs in;
+    in.title = spec.value("title", "");
+    if (spec.contains("tokens"))
+      for (const auto& token : spec.at("tokens")) in.tokens += token.get<std::string>() + " ";
+    in.x = matrix_from_json(spec, "encodings");
+    in.wq = matrix_from_json(spec, "W_q_weight");
+    in.wk = matrix_from_json(spec, "W_k_weight");
+    in.wv = matrix_from_json(spec, "W_v_weight");
+    return in;
+  } catch (const nlohmann::json::exception& e) {
+    throw error(argument + ": not a valid explain spec (" + e.what() + ")");
+  } catch (const error& e) {
+    throw error(argument + ": " + e.what());
+  }
+}
+
+tensor read_matrix(const std::string& flag, const std::string& path) {
+  try {
+    return io::read_npy_float(path);
+  } catch (const error& e) {
+    throw error(flag + ": " + e.what());
+  }
+}
+
+explain_inputs gather_inputs(const explain_args& a) {
+  const bool any_npy = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty());
+  if (any_npy && !a.spec.empty())
+    throw error("--spec: give a spec file or --x/--wq/--wk/--wv, not both");
+  if (any_npy) {
+    for (const auto& [flag, path] :
+         {std::pair{"--x", &a.x}, {"--wq", &a.wq}, {"--wk", &a.wk}, {"--wv", &a.wv}})
+      if (path->empty())
+        throw error(std::string(flag) + ": missing; --x, --wq, --wk and --wv go together");
+    return {"",
+            "",
+            a.tokens,
+            read_matrix("--x", a.x),
+            read_matrix("--wq", a.wq),
+            read_matrix("--wk", a.wk),
+            read_matrix("--wv", a.wv)};
+  }
+  explain_inputs in;
+  if (!a.spec.empty()) {
+    std::ifstream file(a.spec, std::ios::binary);
+    if (!file) throw error("--spec: cannot read " + a.spec);
+    std::ostringstream text;
+    text << file.rdbuf();
+    in = inputs_from_json(text.str(), "--spec " + a.spec);
+    in.source = "--spec " + a.spec;
+    if (in.title.empty()) in.title = a.spec;
+  } else {
+    in = inputs_from_json(explain_default_json, "the embedded example");
+    in.source = "the embedded example";
+    in.title =
+        "Example: \"Write a poem\" (StatQuest, Attention in Transformers; weights from "
+        "PyTorch, torch.manual_seed(42))";
+  }
+  if (!a.tokens.empty()) in.tokens = a.tokens;
+  return in;
+}
+
+bool colour_terminal() {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return isatty(STDOUT_FILENO) && (no_colour == nullptr || *no_colour == '\0');
+}
+
+void run_explain(const explain_args& a) {
+  if (a.format != "text" && a.format != "json")
+    throw error("--format: expected text or json, got '" + a.format + "'");
+  const explain_inputs in = gather_inputs(a);
+  explain::attention_trace trace;
+  try {
+    const nn::self_attention layer(in.wq, in.wk, in.wv);
+    trace = explain::trace_self_attention(layer, in.x, explain::split_tokens(in.tokens), a.causal);
+  } catch (const error& e) {
+    // Library messages name x, wq, wk, wv or tokens: say which flag or file that is.
+    throw error((in.source.empty() || std::string_view(e.what()).starts_with("tokens")
+                     ? "--"
+                     : in.source + ": ") +
+                e.what());
+  }
+  trace.title = in.title;
+
+  // Everything is rendered before anything is written, so a failure leaves no partial output.
+  const std::string shown = a.format == "json" ? explain::render_json(trace)
+                                               : explain::render_text(trace, {colour_terminal()});
+  output_files outputs;
+  const std::string svg = a.svg.empty() ? "" : explain::render_svg(trace);
+  const std::string html = a.html.empty() ? "" : explain::render_html(trace);
+  outputs.add(a.svg, [&](const std::string& p) { io::write_file_atomically(p, svg); });
+  outputs.add(a.html, [&](const std::string& p) { io::write_file_atomically(p, html); });
+  outputs.commit();
+  std::fwrite(shown.data(), 1, shown.size(), stdout);
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app) {
+  auto args = std::make_shared<explain_args>();
+  CLI::App* cmd = app.add_subcommand(
+      "explain", "Self-attention step by step: Q, K, V, Q*K^T, scaling, softmax, output");
+  cmd->footer(
+      "Without inputs: the embedded \"Write a poem\" example (StatQuest).\n"
+      "--spec FILE.json: {\"tokens\", \"encodings\" [N][d_model], \"W_q_weight\", \"W_k_weight\",\n"
+      "  \"W_v_weight\" [d_out][d_model]} as in tests/data/examples/statquest_write_a_poem.json.");
+  cmd->add_option("--x", args->x, "encodings X [N, d_model] (.npy)");
+  cmd->add_option("--wq", args->wq, "W_Q [d_k, d_model], nn.Linear layout (.npy)");
+  cmd->add_option("--wk", args->wk, "W_K [d_k, d_model] (.npy)");
+  cmd->add_option("--wv", args->wv, "W_V [d_v, d_model] (.npy)");
+  cmd->add_option("--tokens", args->tokens, "token labels, one per row of X: \"a b c\"");
+  cmd->add_option("--spec", args->spec, "a JSON file with tokens, encodings and the weights");
+  cmd->add_flag("--causal", args->causal, "masked self-attention: a token sees only earlier ones");
+  cmd->add_option("--format", args->format, "text or json")->capture_default_str();
+  cmd->add_option("--svg", args->svg, "write the attention heatmap as SVG");
+  cmd->add_option("--html", args->html, "write a self-contained HTML page of the walkthrough");
+  cmd->callback([args] { run_explain(*args); });
+}
+
+}  // namespace qkv::cli
