@@ -22,6 +22,10 @@ std::string slurp(const std::string& path) {
 cli_result run_qkv(const std::vector<std::string>& args) {
   const std::string exe = QKV_CLI;
   if (exe.empty()) throw std::runtime_error("the qkv command was not built (QKV_BUILD_TOOLS=OFF)");
+  return run_program(exe, args);
+}
+
+cli_result run_program(const std::string& exe, const std::vector<std::string>& args) {
   temp_dir io;
   const std::string out_path = io.file("stdout"), err_path = io.file("stderr");
   std::vector<char*> argv;

@@ -13,6 +13,8 @@ struct cli_result {
 
 // Runs the qkv executable (QKV_CLI) with `args`, no shell involved; waits for it.
 cli_result run_qkv(const std::vector<std::string>& args);
+// Runs the program at path `exe` (e.g. mpirun) likewise.
+cli_result run_program(const std::string& exe, const std::vector<std::string>& args);
 
 // A fresh empty directory under the system temp dir, removed by the destructor.
 class temp_dir {

@@ -9,16 +9,9 @@
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
+#include "sdpa_args.hpp"
 
 namespace qkv::cli {
-namespace {
-
-struct sdpa_args {
-  std::string q, k, v, out, mask, causal = "none", lse, impl = "auto";
-  std::optional<float> scale;
-  int threads = 0;
-  std::string grad_out, dq, dk, dv;
-};
 
 tensor read_input(const std::string& flag, const std::string& path) {
   try {
@@ -28,12 +21,27 @@ tensor read_input(const std::string& flag, const std::string& path) {
   }
 }
 
-// Library messages start with the argument's name (q, k, v, mask, scale, grad_out, ...):
-// name the command-line flag instead.
+attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) {
+  io::npy_array m;
+  try {
+    m = io::read_npy(path);
+  } catch (const error& e) {
+    throw error(flag + ": " + e.what());
+  }
+  attention_mask mask;
+  if (auto* b = std::get_if<bool_tensor>(&m))
+    mask.boolean = std::move(*b);
+  else
+    mask.additive = std::move(std::get<tensor>(m));
+  return mask;
+}
+
 std::string as_flag_message(std::string what) {
   if (what.rfind("grad_out", 0) == 0) what.replace(0, 8, "grad-out");
   return "--" + what;
 }
+
+namespace {
 
 void run_sdpa(const sdpa_args& a) {
   const bool backward = !a.grad_out.empty();
@@ -49,20 +57,10 @@ void run_sdpa(const sdpa_args& a) {
   options.threads = a.threads;
   if (a.threads < 0)
     throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
+  if (a.ring) return run_sdpa_ring(a, options);
 
   const tensor q = read_input("--q", a.q), k = read_input("--k", a.k), v = read_input("--v", a.v);
-  if (!a.mask.empty()) {
-    io::npy_array m;
-    try {
-      m = io::read_npy(a.mask);
-    } catch (const error& e) {
-      throw error(std::string("--mask: ") + e.what());
-    }
-    if (auto* b = std::get_if<bool_tensor>(&m))
-      options.mask.boolean = std::move(*b);
-    else
-      options.mask.additive = std::move(std::get<tensor>(m));
-  }
+  if (!a.mask.empty()) options.mask = read_sdpa_mask("--mask", a.mask);
 
   sdpa_result result;
   std::optional<sdpa_gradients> grads;
@@ -108,6 +106,11 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--dq", args->dq, "write dL/dQ [B,Hq,Nq,d]");
   cmd->add_option("--dk", args->dk, "write dL/dK [B,Hkv,Nk,d]");
   cmd->add_option("--dv", args->dv, "write dL/dV [B,Hkv,Nk,dv]");
+  cmd->add_flag("--ring", args->ring,
+                "ring attention over MPI: run as `mpirun -np P qkv sdpa --ring ...`");
+  cmd->add_option("--ring-layout", args->ring_layout,
+                  "with --ring: contiguous or zigzag shards (zigzag balances causal work)")
+      ->capture_default_str();
   cmd->callback([args] { run_sdpa(*args); });
 }
 

@@ -1,0 +1,34 @@
+// The arguments of `qkv sdpa` and the helpers shared by its single-process path (sdpa.cpp) and
+// its ring path over MPI (sdpa_ring.cpp).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "qkv/attention.hpp"
+
+namespace qkv::cli {
+
+struct sdpa_args {
+  std::string q, k, v, out, mask, causal = "none", lse, impl = "auto";
+  std::optional<float> scale;
+  int threads = 0;
+  std::string grad_out, dq, dk, dv;
+  bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
+  std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
+};
+
+// A float .npy input; errors name `flag`.
+tensor read_input(const std::string& flag, const std::string& path);
+// An sdpa mask file (bool: true = may attend; float: added); errors name `flag`.
+attention_mask read_sdpa_mask(const std::string& flag, const std::string& path);
+// Library messages start with the argument's name (q, k, v, mask, scale, grad_out, ...):
+// name the command-line flag instead.
+std::string as_flag_message(std::string what);
+
+// The --ring path, with the options already parsed from `a`: rank 0 reads and scatters, the
+// ranks run ring attention, rank 0 gathers and writes the same whole files as the single-process
+// command. Throws qkv::error on every rank for bad input.
+void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options);
+
+}  // namespace qkv::cli
