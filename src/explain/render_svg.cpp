@@ -23,7 +23,9 @@ std::string heatmap(const attention_trace& t, int64_t first, int64_t last) {
   const int64_t grid_w = label_w + N * cell_w;       // one head's grid with its labels
   const int64_t grid_h = title_h + 24 + N * cell_h;  // title, key labels, rows
   const int64_t H = last - first;
-  const int64_t width = H * grid_w + (H - 1) * gap + 16, height = grid_h + 44;
+  // At least as wide as the footnote (about 7 px a character at 13 px).
+  const int64_t width = std::max<int64_t>(H * grid_w + (H - 1) * gap + 16, 540);
+  const int64_t height = grid_h + 44;
 
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"heatmap\" width=\"" << width
