@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "fused_backward_task.hpp"
@@ -53,6 +54,44 @@ std::vector<float> row_terms(const attention_grad_params& g, int threads) {
   return D;
 }
 
+// The lse each row's P is recomputed with, contiguous [B,Hq,Nq]: the saved one, except where
+// fp32 cannot carry it precisely enough. P_ij = exp(S_ij - lse_i) amplifies any mismatch between
+// the saved lse and the recomputed fp32 scores: at |lse| ~ 1e4 the fp32 rounding of lse alone is
+// 5e-4, hence a 5e-4 relative error in P and in the gradients. So for a row with |lse| >= 128
+// (where that rounding passes 7.6e-6) the logsumexp of the given keys' own scores is taken
+// instead when it agrees with the saved lse to within the precision of scores that large
+// (2^-18·|lse|): then the given keys hold the row's whole softmax mass. When they are only a part
+// of the row (ring attention), the local value falls short and the saved lse stays.
+std::vector<float> recompute_lse(const attention_grad_params& g, int threads) {
+  constexpr float large = 128.0f, agreement = 0x1p-18f;
+  const attention_params& p = g.forward;
+  std::vector<float> lse(static_cast<size_t>(p.B * p.Hq * p.Nq));
+  const int64_t blocks = (p.Nq + backward_Br - 1) / backward_Br;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> P;
+    std::vector<double> local(backward_Br);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < p.B * p.Hq * blocks; ++task) {
+      const int64_t b = task / (p.Hq * blocks), h = task / blocks % p.Hq;
+      const int64_t i0 = task % blocks * backward_Br, ni = std::min(backward_Br, p.Nq - i0);
+      float* out = lse.data() + (b * p.Hq + h) * p.Nq + i0;
+      bool refine = false;
+      for (int64_t r = 0; r < ni; ++r) {
+        out[r] = g.lse[b * p.lse_stride[0] + h * p.lse_stride[1] + (i0 + r) * p.lse_stride[2]];
+        refine |= std::isfinite(out[r]) && std::fabs(out[r]) >= large;
+      }
+      if (!refine) continue;
+      P.resize(backward_Br * backward_Bc);
+      detail::backward_local_lse(p, b, h, i0, ni, P.data(), local.data());
+      for (int64_t r = 0; r < ni; ++r)
+        if (std::isfinite(out[r]) && local[r] >= out[r] - agreement * std::fabs(out[r]))
+          out[r] = static_cast<float>(local[r]);
+    }
+  }
+  return lse;
+}
+
 }  // namespace
 
 void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
@@ -61,7 +100,7 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
              g.dout_stride[3] == 1);
   const detail::backward_task_fn task_fn = task_function(target);
   const int threads = resolve_thread_count(p.threads);
-  const std::vector<float> D = row_terms(g, threads);
+  const std::vector<float> D = row_terms(g, threads), lse = recompute_lse(g, threads);
   const int64_t blocks = (p.Nk + backward_Bc - 1) / backward_Bc, tasks = p.B * p.Hkv * blocks;
   const size_t dq_size = static_cast<size_t>(p.B * p.Hq * p.Nq * p.d);
   std::vector<std::vector<float>> dq_parts(static_cast<size_t>(threads));
@@ -77,7 +116,7 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t b = task / (p.Hkv * blocks), hk = task / blocks % p.Hkv;
       const int64_t j0 = task % blocks * backward_Bc;
-      task_fn(g, D.data(), b, hk, j0, std::min(backward_Bc, p.Nk - j0), t);
+      task_fn(g, lse.data(), D.data(), b, hk, j0, std::min(backward_Bc, p.Nk - j0), t);
     }
     dq_parts[static_cast<size_t>(omp_get_thread_num())] = std::move(t.dQ);
   }

@@ -21,13 +21,20 @@ struct backward_scratch {
 };
 
 // Key block [j0, j0 + nj) of kv head hk in batch b against every query of the group's query
-// heads: writes its rows of g.dk and g.dv, and adds its terms of dQ to t.dQ. D: [B,Hq,Nq].
-using backward_task_fn = void (*)(const attention_grad_params& g, const float* D, int64_t b,
-                                  int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+// heads: writes its rows of g.dk and g.dv, and adds its terms of dQ to t.dQ. lse (the values P
+// is recomputed with) and D: contiguous [B,Hq,Nq].
+using backward_task_fn = void (*)(const attention_grad_params& g, const float* lse, const float* D,
+                                  int64_t b, int64_t hk, int64_t j0, int64_t nj,
+                                  backward_scratch& t);
 
-void backward_task_portable(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
-                            int64_t j0, int64_t nj, backward_scratch& t);
-void backward_task_avx2(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
-                        int64_t j0, int64_t nj, backward_scratch& t);
+void backward_task_portable(const attention_grad_params& g, const float* lse, const float* D,
+                            int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+void backward_task_avx2(const attention_grad_params& g, const float* lse, const float* D, int64_t b,
+                        int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+
+// The logsumexp of rows [i0, i0 + ni) of query head h over the given keys, in float64, from
+// the same score tiles the tasks compute. P: scratch [Br,Bc]; lse: [ni].
+void backward_local_lse(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
+                        float* P, double* lse);
 
 }  // namespace qkv::detail

@@ -8,8 +8,10 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "fused_backward_task.hpp"
 #include "simd/exp.hpp"
@@ -34,16 +36,11 @@ struct fused_backward_kernel {
     return visible_columns(p, i0 + ni - 1, j0, 1) == 0;
   }
 
-  // P_ij = exp(S_ij + bias_ij - lse_i) over one row of the tile (s: the scaled scores, in
-  // place). Hidden keys and a row with lse = -inf (no visible key at all) give exactly 0.
-  // Returns whether the row has a visible key here.
-  static bool probabilities_row(const attention_params& p, int64_t b, int64_t h, int64_t i,
-                                int64_t j0, int64_t nj, float lse, float* s) {
+  // S + bias over one row of the tile (s: the scaled scores, in place), -inf for keys hidden by
+  // a boolean mask. Returns the causal limit: the columns from there on are not written.
+  static int64_t biased_scores_row(const attention_params& p, int64_t b, int64_t h, int64_t i,
+                                   int64_t j0, int64_t nj, float* s) {
     const int64_t visible = visible_columns(p, i, j0, nj);
-    if (lse == minus_infinity || visible == 0) {
-      std::fill(s, s + nj, 0.0f);
-      return false;
-    }
     const mask_ref& m = p.mask;
     const int64_t at = b * m.stride[0] + h * m.stride[1] + i * m.stride[2] + j0 * m.stride[3];
     const int64_t step = m.stride[3];
@@ -54,13 +51,55 @@ struct fused_backward_kernel {
       const float* row = static_cast<const float*>(m.data) + at;
       for (int64_t c = 0; c < visible; ++c) s[c] += row[c * step];
     }
+    return visible;
+  }
+
+  // P_ij = exp(S_ij + bias_ij - lse_i) over one row of the tile (s: the scaled scores, in
+  // place). Hidden keys and a row with lse = -inf (no visible key at all) give exactly 0.
+  // Returns whether the row has a visible key here.
+  static bool probabilities_row(const attention_params& p, int64_t b, int64_t h, int64_t i,
+                                int64_t j0, int64_t nj, float lse, float* s) {
+    const int64_t visible = lse == minus_infinity ? 0 : biased_scores_row(p, b, h, i, j0, nj, s);
     // Whole vectors up to the row's padded length (Bc is a multiple of the width); the columns
     // past `visible` are then set to 0.
     const typename V::reg l = V::set1(lse);
     for (int64_t c = 0; c < visible; c += V::width)
       V::store(s + c, simd::exp<V>(V::sub(V::load(s + c), l)));
     std::fill(s + visible, s + nj, 0.0f);
-    return true;
+    return visible > 0;
+  }
+
+  // The logsumexp of rows [i0, i0 + ni) of query head h over the given keys, from the very
+  // scores key_block computes (the same tiles and products, hence the same bits), in float64:
+  // lse_i = m_i + log sum_j exp(S_ij - m_i), m_i the running maximum. -inf for a row without a
+  // visible key. P is scratch [Br,Bc].
+  static void local_lse(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
+                        float* P, double* lse) {
+    const int64_t hk = h / (p.Hq / p.Hkv);
+    const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
+    std::vector<double> row_max(static_cast<size_t>(ni), minus_infinity);
+    std::vector<double> sum(static_cast<size_t>(ni), 0.0);
+    for (int64_t j0 = 0; j0 < p.Nk; j0 += Bc) {
+      const int64_t nj = std::min(Bc, p.Nk - j0);
+      if (tile_hidden(p, i0, ni, j0)) break;
+      const float* k = p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, p.d, p.scale, q, p.q_stride[2],
+                  k, p.k_stride[2], 0.0f, P, Bc);
+      for (int64_t r = 0; r < ni; ++r) {
+        float* s = P + r * Bc;
+        const int64_t visible = biased_scores_row(p, b, h, i0 + r, j0, nj, s);
+        float m = minus_infinity;
+        for (int64_t c = 0; c < visible; ++c) m = std::max(m, s[c]);
+        if (m == minus_infinity) continue;
+        const double m_new = std::max<double>(row_max[r], m);
+        double tile_sum = 0.0;
+        for (int64_t c = 0; c < visible; ++c) tile_sum += std::exp(s[c] - m_new);
+        sum[r] = sum[r] * std::exp(row_max[r] - m_new) + tile_sum;
+        row_max[r] = m_new;
+      }
+    }
+    for (int64_t r = 0; r < ni; ++r)
+      lse[r] = sum[r] > 0.0 ? row_max[r] + std::log(sum[r]) : minus_infinity;
   }
 
   // dS = P ∘ (dP - D_i) over one row (dp: dP in, dS out): exactly 0 wherever P is.
@@ -70,8 +109,8 @@ struct fused_backward_kernel {
       V::store(dp + c, V::mul(V::load(prob + c), V::sub(V::load(dp + c), Dv)));
   }
 
-  static void key_block(const attention_grad_params& g, const float* D, int64_t b, int64_t hk,
-                        int64_t j0, int64_t nj, backward_scratch& t) {
+  static void key_block(const attention_grad_params& g, const float* lse_all, const float* D,
+                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
     static_assert(Bc % V::width == 0);
     const attention_params& p = g.forward;
     const int64_t d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
@@ -90,7 +129,7 @@ struct fused_backward_kernel {
         const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
         const float* dout =
             g.dout + b * g.dout_stride[0] + h * g.dout_stride[1] + i0 * g.dout_stride[2];
-        const float* lse = g.lse + b * p.lse_stride[0] + h * p.lse_stride[1];
+        const float* lse = lse_all + (b * p.Hq + h) * p.Nq + i0;
         const float* Drow = D + (b * p.Hq + h) * p.Nq + i0;
         float* dq = t.dQ.data() + ((b * p.Hq + h) * p.Nq + i0) * d;
         // S = scale·Q·K^T, then P = exp(S + bias - lse) row by row.
@@ -98,8 +137,7 @@ struct fused_backward_kernel {
                     0.0f, P, Bc);
         bool any = false;
         for (int64_t r = 0; r < ni; ++r)
-          any |= probabilities_row(p, b, h, i0 + r, j0, nj, lse[(i0 + r) * p.lse_stride[2]],
-                                   P + r * Bc);
+          any |= probabilities_row(p, b, h, i0 + r, j0, nj, lse[r], P + r * Bc);
         if (!any) continue;
         // dV += P^T·dO;  dP = dO·V^T;  dS = P ∘ (dP - D).
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, dv, ni, 1.0f, P, Bc, dout, lddo,
