@@ -43,6 +43,7 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
   while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   bk.Br = std::min(bk.Br, rows_total);
+  bk.blas_tiles = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
   return bk;
 }
 

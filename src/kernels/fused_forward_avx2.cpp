@@ -1,6 +1,8 @@
 // The fused forward task for CPUs with AVX2 and FMA (chosen at run time, fused_forward.cpp).
 // Only the code after the target pragma is compiled for AVX2: the standard library and the plan
 // come first so that their inline functions, shared with other translation units, stay baseline.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

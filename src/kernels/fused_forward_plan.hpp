@@ -16,6 +16,9 @@ struct fused_blocks {
   int64_t dvp = 0;        // dv rounded up to 16: the width of the O accumulator rows
   int64_t d_pad = 0;      // d rounded up to 8: the row length of the packed Q block
   bool v_direct = false;  // V rows are read in place (unit channel stride, dv % 16 == 0)
+  // The two tile products by OpenBLAS sgemm instead of the micro-kernels: faster for blocks of
+  // at most 8 rows (decode), where packing K^T costs more than the products (docs/kernels.md).
+  bool blas_tiles = false;
   // Floats of per-thread scratch: Q block, K^T tile, S/P tile, O, V tile, m, l.
   int64_t scratch_floats() const {
     return Br * d_pad + d_pad * Bc + Br * Bc + Br * dvp + Bc * dvp + 2 * Br;

@@ -8,6 +8,8 @@
 // Br rows x Bc keys make a tile; ri indexes rows of the block, jj keys of the tile, c channels.
 #pragma once
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -188,11 +190,16 @@ struct fused_forward_kernel {
       }
 
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
-      pack_kt(kbase + j0 * p.k_stride[2], p.k_stride, nk, d, kt, Bc);
-      for (int64_t jp = 0; jp < ncp; jp += NR)
-        for_row_groups(rows, [&]<int R>(int64_t ri) {
-          qk_micro<R>(qs + ri * ldq, d, ldq, kt + jp, Bc, s + ri * Bc + jp, Bc);
-        });
+      if (bk.blas_tiles) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d, 1.0f, qs, ldq,
+                    kbase + j0 * p.k_stride[2], p.k_stride[2], 0.0f, s, Bc);
+      } else {
+        pack_kt(kbase + j0 * p.k_stride[2], p.k_stride, nk, d, kt, Bc);
+        for (int64_t jp = 0; jp < ncp; jp += NR)
+          for_row_groups(rows, [&]<int R>(int64_t ri) {
+            qk_micro<R>(qs + ri * ldq, d, ldq, kt + jp, Bc, s + ri * Bc + jp, Bc);
+          });
+      }
       for (int64_t ri = 0; ri < rows; ++ri) {
         float* srow = s + ri * Bc;
         if (p.mask.kind != mask_kind::none)
@@ -243,10 +250,15 @@ struct fused_forward_kernel {
         vt_rows = vt;
         ldv = dvp;
       }
-      for (int64_t c = 0; c < dvp; c += NR)
-        for_row_groups(rows, [&]<int R>(int64_t ri) {
-          pv_micro<R>(s + ri * Bc, Bc, nk, vt_rows + c, ldv, o + ri * dvp + c, dvp);
-        });
+      if (bk.blas_tiles) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dv, nk, 1.0f, s, Bc, vt_rows,
+                    ldv, 1.0f, o, dvp);
+      } else {
+        for (int64_t c = 0; c < dvp; c += NR)
+          for_row_groups(rows, [&]<int R>(int64_t ri) {
+            pv_micro<R>(s + ri * Bc, Bc, nk, vt_rows + c, ldv, o + ri * dvp + c, dvp);
+          });
+      }
     }
 
     // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf.
