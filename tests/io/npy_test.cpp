@@ -71,7 +71,7 @@ TEST(Npy, HeaderVersionsTwoAndThree) {
   testing::temp_dir dir;
   const float values[2] = {1.0f, 2.0f};
   for (int major : {2, 3}) {
-    const std::string path = dir.file("v" + std::to_string(major) + ".npy");
+    const std::string path = dir.file(major == 2 ? "v2.npy" : "v3.npy");
     write_file(path, major, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
                std::string(reinterpret_cast<const char*>(values), 8));
     const tensor t = read_npy_float(path);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "qkv/attention.hpp"
 #include "support/golden.hpp"
@@ -109,13 +110,13 @@ struct fd_shape {
 
 std::string fd_shape_name(const ::testing::TestParamInfo<fd_shape>& info) {
   const fd_shape& s = info.param;
-  return "B" + std::to_string(s.B) + "_Hq" + std::to_string(s.Hq) + "_Hkv" + std::to_string(s.Hkv) +
-         "_q" + std::to_string(s.Nq) + "_k" + std::to_string(s.Nk) + "_d" + std::to_string(s.d) +
-         "_dv" + std::to_string(s.dv) + "_" +
-         (s.causal == causal_mode::none       ? "full"
-          : s.causal == causal_mode::top_left ? "topleft"
-                                              : "bottomright") +
-         (s.padding_mask ? "_padding" : "");
+  std::ostringstream name;
+  name << "B" << s.B << "_Hq" << s.Hq << "_Hkv" << s.Hkv << "_q" << s.Nq << "_k" << s.Nk << "_d"
+       << s.d << "_dv" << s.dv << "_" << to_string(s.causal) << (s.padding_mask ? "_padding" : "");
+  std::string text = name.str();
+  for (char& ch : text)
+    if (ch == '-') ch = '_';
+  return text;
 }
 
 class ReferenceFiniteDifferences : public ::testing::TestWithParam<fd_shape> {};
