@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "bench/runner.hpp"
+#include "bench_ring.hpp"
 #include "commands.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
@@ -20,6 +21,7 @@ struct bench_args {
   bool quick = false;
   std::string format = "table", threads, shape, impl, pass = "forward";
   std::optional<int> reps;  // default 5, or 3 with --quick
+  bool ring = false;        // bench_ring.cpp
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -129,6 +131,7 @@ std::string table_line(const bench::bench_row& r) {
 }
 
 void run(const bench_args& a) {
+  if (a.ring) return run_bench_ring({a.quick, a.format, a.shape, a.threads, a.reps});
   const bench::bench_config config = make_config(a);
   bench::validate(config);
   const bool json = a.format == "json";
@@ -159,6 +162,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--reps", a->reps,
                   "timed repetitions per row after one warm-up (default 5, "
                   "--quick 3; 3 for rows slower than 2 s)");
+  cmd->add_flag("--ring", a->ring,
+                "ring attention over MPI: P ranks x 1 thread vs 1 rank x P threads, MPI wait "
+                "time, peak memory per rank (runs mpirun itself)");
   cmd->callback([a] { run(*a); });
 }
 

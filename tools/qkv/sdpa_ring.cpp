@@ -15,6 +15,7 @@
 #ifdef QKV_WITH_MPI
 #include <mpi.h>
 
+#include "mpi_session.hpp"
 #include "qkv/dist/ring_attention.hpp"
 #endif
 
@@ -31,25 +32,6 @@ void run_sdpa_ring(const sdpa_args&, const sdpa_options&) {
 namespace {
 
 constexpr int root = 0;
-
-// MPI for the length of the command. The library never initialises MPI; the tool, an
-// application, does, and only for --ring.
-class mpi_session {
- public:
-  mpi_session() {
-    int initialised = 0;
-    MPI_Initialized(&initialised);
-    if (!initialised) MPI_Init(nullptr, nullptr), owned_ = true;
-  }
-  ~mpi_session() {
-    if (owned_) MPI_Finalize();
-  }
-  mpi_session(const mpi_session&) = delete;
-  mpi_session& operator=(const mpi_session&) = delete;
-
- private:
-  bool owned_ = false;
-};
 
 // Root's verdict reaches every rank: a non-empty message is thrown as qkv::error everywhere.
 void share_verdict(MPI_Comm comm, std::string message) {
