@@ -8,5 +8,7 @@ namespace qkv::cli {
 void add_sdpa_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace qkv::cli

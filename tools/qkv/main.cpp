@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   qkv::cli::add_sdpa_command(app);
   qkv::cli::add_explain_command(app);
   qkv::cli::add_bench_command(app);
+  qkv::cli::add_train_command(app);
+  qkv::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,97 @@
+// A decoder-only (GPT-2 style, pre-norm) character-level language model and its backward pass:
+//   x = wte[token] + wpe[position]
+//   per block: x += drop(MHA(LN1(x), causal));  x += drop(W2·GELU(W1·LN2(x)))
+//   logits = LN_f(x)·W_head^T
+// Dropout is on the residual branches, in training only. Parameters use PyTorch-like names
+// (h.<l>.attn.in_proj_weight, ...); see gpt.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "qkv/attention.hpp"
+#include "qkv/nn/linear.hpp"
+#include "qkv/nn/multihead_attention.hpp"
+#include "qkv/nn/parameter.hpp"
+#include "qkv/nn/state_dict.hpp"
+#include "qkv/tensor.hpp"
+
+namespace qkv::nn {
+
+struct gpt_config {
+  int64_t vocab = 0;      // V
+  int64_t context = 128;  // T_max, the positions wpe covers
+  int64_t embed = 128;    // E
+  int64_t heads = 4;      // H
+  int64_t layers = 4;     // L
+  float dropout = 0.0f;   // p of the residual-branch dropout, in training
+};
+
+struct gpt_block {
+  tensor ln1_w, ln1_b, ln2_w, ln2_b;
+  multihead_attention attn;
+  linear fc1, fc2;  // [4E,E] and [E,4E]
+};
+struct gpt_block_grads {
+  tensor ln1_w, ln1_b, ln2_w, ln2_b;
+  mha_grads attn;
+  linear_grads fc1, fc2;
+};
+
+// Activations one forward pass keeps for the backward (opaque outside gpt*.cpp).
+struct gpt_activations;
+
+// Where the randomness of a training step comes from (dropout masks), and the threads.
+struct gpt_step {
+  bool training = false;
+  uint64_t seed = 0, step = 0;
+  int threads = 0;
+  sdpa_impl impl = sdpa_impl::auto_select;
+};
+
+// A decoding session's keys and values per layer, [1,H,n,hd] for the n tokens seen so far.
+struct gpt_kv_cache {
+  std::vector<std::vector<float>> k, v;
+  int64_t length = 0;
+};
+
+class gpt {
+ public:
+  // GPT-2's initialisation: N(0, 0.02) embeddings and linear weights, zero biases, unit norms.
+  gpt(const gpt_config& config, std::mt19937_64& rng);
+  // From a state_dict written by save (config from the shapes, heads given). Throws qkv::error.
+  static gpt load(state_dict_reader& reader, int64_t heads, float dropout = 0.0f);
+  void save(state_dict& dict) const;
+
+  // tokens [B,T] (row-major, ids < V, T <= context) -> logits [B·T, V]. When `keep` is given it
+  // receives what backward needs.
+  tensor forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const gpt_step& step,
+                 std::shared_ptr<gpt_activations>* keep = nullptr) const;
+  // Accumulates into the gradients the backward of L with ∂L/∂logits = dlogits [B·T,V].
+  void backward(const gpt_activations& act, const tensor& dlogits);
+
+  // The logits [V] of the next token after appending `token` to the cache (one decoding step
+  // attending over the cached keys and values: bottom-right causal by construction).
+  std::vector<float> decode_step(int32_t token, gpt_kv_cache& cache, int threads = 0) const;
+
+  std::vector<parameter> parameters();
+  void zero_grads();
+  const gpt_config& config() const { return config_; }
+
+ private:
+  gpt() = default;
+  void make_grads();
+  gpt_config config_;
+  tensor wte_, wpe_, lnf_w_, lnf_b_;
+  std::vector<gpt_block> blocks_;
+  linear head_;
+  // Gradients, shaped like the parameters.
+  tensor d_wte_, d_wpe_, d_lnf_w_, d_lnf_b_;
+  std::vector<gpt_block_grads> d_blocks_;
+  linear_grads d_head_;
+};
+
+}  // namespace qkv::nn

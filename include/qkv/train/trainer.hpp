@@ -1,0 +1,75 @@
+// Training the GPT language model on a text: batches, forward, cross-entropy, backward, gradient
+// clipping, AdamW under the warm-up + cosine schedule; held-out evaluation; checkpoints from which
+// a resumed run continues bit for bit (at the same thread count).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qkv/nn/adamw.hpp"
+#include "qkv/nn/gpt.hpp"
+#include "qkv/nn/lr_schedule.hpp"
+#include "qkv/train/corpus.hpp"
+#include "qkv/train/loss_plot.hpp"
+
+namespace qkv::train {
+
+struct train_config {
+  nn::gpt_config model;  // vocab comes from the text
+  int64_t batch = 16;    // B sequences of model.context tokens per step
+  int64_t steps = 3000;  // total steps (the schedule's length)
+  float lr = 2e-3f, min_lr = 2e-4f;
+  int64_t warmup = 100;
+  float weight_decay = 0.1f, clip = 1.0f;
+  float held_out = 0.1f;     // the last fraction of the text
+  int64_t eval_batches = 8;  // held-out batches per evaluation (always the same ones)
+  uint64_t seed = 1;
+};
+
+// The model and vocabulary of a checkpoint written by trainer::save (for generation).
+struct trained_model {
+  std::unique_ptr<nn::gpt> model;
+  vocabulary vocab;
+};
+trained_model load_trained_model(const std::string& path);
+
+class trainer {
+ public:
+  // A fresh run on `text`: vocabulary from the text, model initialised from the seed.
+  trainer(const train_config& config, const std::string& text);
+  // Continues the run saved in `path` on `text` (which must be the same text for an exact
+  // continuation; it is encoded with the checkpoint's vocabulary). Throws qkv::error.
+  static std::unique_ptr<trainer> resume(const std::string& path, const std::string& text);
+
+  // One optimisation step; returns the batch's training loss (nats per token).
+  double train_step();
+  // Mean loss over the fixed held-out batches, without dropout; also recorded in eval_curve.
+  double evaluate();
+  // Everything needed to continue, written atomically.
+  void save(const std::string& path) const;
+
+  int threads = 0;  // for the attention kernels (0: the default rule)
+  int64_t step() const { return step_; }
+  const train_config& config() const { return config_; }
+  const vocabulary& vocab() const { return vocab_; }
+  const nn::gpt& model() const { return *model_; }
+  const std::vector<loss_point>& train_curve() const { return train_curve_; }
+  const std::vector<loss_point>& eval_curve() const { return eval_curve_; }
+  int64_t tokens_per_step() const { return config_.batch * config_.model.context; }
+
+ private:
+  trainer() = default;
+  void set_text(const std::string& text);
+  train_config config_;
+  vocabulary vocab_;
+  token_split data_;
+  std::unique_ptr<nn::gpt> model_;  // heap: the optimiser holds pointers into it
+  std::unique_ptr<nn::adamw> optimizer_;
+  nn::lr_schedule schedule_;
+  int64_t step_ = 0;
+  std::vector<loss_point> train_curve_, eval_curve_;
+};
+
+}  // namespace qkv::train

@@ -1,0 +1,46 @@
+// Backward of nn.Linear, y = x·W^T + b with x flattened to [M,in]:
+//   ∂L/∂W = dy^T·x [out,in],  ∂L/∂b = Σ_m dy[m,:],  ∂L/∂x = dy·W [M,in]  (two sgemms).
+#include <cblas.h>
+
+#include "qkv/error.hpp"
+#include "qkv/nn/linear.hpp"
+
+namespace qkv::nn {
+
+tensor linear::backward(const tensor& x, const tensor& dy, linear_grads& grads) const {
+  const int64_t in = in_features(), out = out_features();
+  if (x.rank() < 1 || x.size(-1) != in || dy.numel() * in != x.numel() * out || dy.size(-1) != out)
+    throw error("linear backward: expected x [..., " + std::to_string(in) + "] and dy [..., " +
+                std::to_string(out) + "] with the same leading axes, got x " +
+                to_string(x.shape()) + ", dy " + to_string(dy.shape()));
+  QKV_ASSERT(grads.weight.shape() == weight_.shape() &&
+             grads.bias.has_value() == bias_.has_value());
+  tensor dx(x.shape());
+  const int64_t M = x.numel() / in;
+  if (M == 0) return dx;
+  const int m = static_cast<int>(M), n_in = static_cast<int>(in), n_out = static_cast<int>(out);
+  // dW += dy^T·x: [out,M]·[M,in].
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, m, 1.0f, dy.data(), n_out,
+              x.data(), n_in, 1.0f, grads.weight.data(), n_in);
+  // dx = dy·W: [M,out]·[out,in].
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n_in, n_out, 1.0f, dy.data(), n_out,
+              weight_.data(), n_in, 0.0f, dx.data(), n_in);
+  if (grads.bias)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t o = 0; o < out; ++o) (*grads.bias)[o] += dy[r * out + o];
+  return dx;
+}
+
+linear_grads linear::make_grads() const {
+  linear_grads g{tensor(weight_.shape()), std::nullopt};
+  if (bias_) g.bias = tensor(bias_->shape());
+  return g;
+}
+
+std::vector<parameter> linear::parameters(const std::string& prefix, linear_grads& grads) {
+  std::vector<parameter> params{{prefix + "weight", &weight_, &grads.weight, true}};
+  if (bias_) params.push_back({prefix + "bias", &*bias_, &*grads.bias, false});
+  return params;
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,61 @@
+// Backward of nn.MultiheadAttention, the forward's lines in reverse. Legend: B batch, Nq queries,
+// Nk keys, E embed dim, H query heads, Hkv key/value heads, hd head dim.
+//   out = concat·W_O^T + b_O          ->  d concat = out_proj.backward(concat, d out)
+//   concat = merge_heads(O)            ->  dO = split_heads(d concat)
+//   O = softmax(Q·K^T/√hd + mask)·V    ->  dQ, dK, dV = sdpa_backward(Q, K, V, O, lse, dO)
+//   Q = split_heads(query·W_Q^T + b_Q) ->  d query = q_proj.backward(query, merge_heads(dQ)); K, V
+//   alike
+#include <tuple>
+
+#include "heads.hpp"
+#include "qkv/error.hpp"
+#include "qkv/nn/multihead_attention.hpp"
+
+namespace qkv::nn {
+
+mha_input_grads multihead_attention::backward(const tensor& query, const tensor& key,
+                                              const tensor& value, const mha_result& forward,
+                                              const tensor& grad_out, mha_grads& grads,
+                                              const mha_options& options) const {
+  if (grad_out.shape() != forward.out.shape())
+    throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
+                ", got " + to_string(grad_out.shape()));
+  if (options.need_weights != attention_weights::none)
+    throw error("mha backward: need_weights must be none (the weights are not differentiated)");
+  if (options.rope)
+    throw error("mha backward: rotary embeddings (rope) are not differentiated yet");
+  const int64_t B = query.size(0), Nq = query.size(1), Nk = key.size(1);
+  const tensor d_concat =
+      out_proj_.backward(detail::merge_heads(forward.attention.out), grad_out, grads.out);
+
+  // The same sdpa options as the forward's.
+  sdpa_options sdpa;
+  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
+  sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
+  sdpa.impl = options.impl;
+  sdpa.threads = options.threads;
+  const sdpa_gradients d = sdpa_backward(forward.q, forward.k, forward.v, forward.attention,
+                                         detail::split_heads(d_concat, num_heads_), sdpa);
+
+  mha_input_grads in;
+  in.query = q_proj_.backward(query, detail::merge_heads(d.dq), grads.q);
+  in.key = k_proj_.backward(key, detail::merge_heads(d.dk), grads.k);
+  in.value = v_proj_.backward(value, detail::merge_heads(d.dv), grads.v);
+  return in;
+}
+
+mha_grads multihead_attention::make_grads() const {
+  return {q_proj_.make_grads(), k_proj_.make_grads(), v_proj_.make_grads(), out_proj_.make_grads()};
+}
+
+std::vector<parameter> multihead_attention::parameters(const std::string& prefix,
+                                                       mha_grads& grads) {
+  std::vector<parameter> params;
+  for (auto [layer, g, name] :
+       {std::tuple{&q_proj_, &grads.q, "q_proj."}, std::tuple{&k_proj_, &grads.k, "k_proj."},
+        std::tuple{&v_proj_, &grads.v, "v_proj."}, std::tuple{&out_proj_, &grads.out, "out_proj."}})
+    for (parameter& p : layer->parameters(prefix + name, *g)) params.push_back(std::move(p));
+  return params;
+}
+
+}  // namespace qkv::nn

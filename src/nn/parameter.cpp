@@ -1,0 +1,27 @@
+// Zeroing and global-norm clipping of gradients.
+#include "qkv/nn/parameter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qkv::nn {
+
+void zero_grads(const std::vector<parameter>& params) {
+  for (const parameter& p : params)
+    std::fill(p.grad->values().begin(), p.grad->values().end(), 0.0f);
+}
+
+double clip_grad_norm(const std::vector<parameter>& params, double max_norm) {
+  double sum = 0.0;
+  for (const parameter& p : params)
+    for (const float g : p.grad->values()) sum += static_cast<double>(g) * g;
+  const double norm = std::sqrt(sum);
+  // PyTorch's coefficient max_norm / (norm + 1e-6), applied only when it is below 1.
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (coefficient < 1.0)
+    for (const parameter& p : params)
+      for (float& g : p.grad->values()) g = static_cast<float>(g * coefficient);
+  return norm;
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,153 @@
+// `qkv train`: trains the character-level GPT (include/qkv/nn/gpt.hpp) on a text corpus (default:
+// Debian's fortunes), with a progress line, held-out evaluation, atomic checkpoints, exact
+// resumption, a clean stop with a checkpoint on Ctrl-C, and the loss curve as an SVG.
+#include <cblas.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "commands.hpp"
+#include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
+#include "qkv/threads.hpp"
+#include "qkv/train/trainer.hpp"
+
+namespace qkv::cli {
+namespace {
+
+volatile std::sig_atomic_t interrupted = 0;
+extern "C" void on_sigint(int) {
+  interrupted = 1;
+}
+
+struct train_args {
+  train::train_config config;
+  std::string corpus, checkpoint = "qkv-train.safetensors", plot = "qkv-train-loss.svg";
+  bool resume = false;
+  int threads = 0;
+  int64_t eval_every = 200, checkpoint_every = 500, stop_at = 0, progress_every = 50;
+  double minutes = 0;
+};
+
+std::string duration(double seconds) {
+  const auto s = static_cast<long>(seconds);
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%ldm%02lds", s / 60, s % 60);
+  return buffer;
+}
+
+void save(const train::trainer& t, const train_args& a) {
+  t.save(a.checkpoint);
+  io::write_file_atomically(a.plot, train::loss_plot_svg(t.train_curve(), t.eval_curve(),
+                                                         "qkv train: loss per character"));
+}
+
+void run_train(train_args& a) {
+  const int threads = resolve_thread_count(a.threads);
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+  const std::string text =
+      train::read_text_files(a.corpus.empty() ? train::fortune_files() : std::vector{a.corpus});
+  std::unique_ptr<train::trainer> t = a.resume ? train::trainer::resume(a.checkpoint, text)
+                                               : std::make_unique<train::trainer>(a.config, text);
+  t->threads = threads;
+  const train::train_config& c = t->config();
+  const int64_t last = a.stop_at > 0 ? std::min(a.stop_at, c.steps) : c.steps;
+  std::fprintf(stderr,
+               "qkv train: %lld characters, vocabulary %lld, L=%lld H=%lld E=%lld T=%lld B=%lld, "
+               "%d threads, steps %lld..%lld\n",
+               static_cast<long long>(text.size()), static_cast<long long>(t->vocab().size()),
+               static_cast<long long>(c.model.layers), static_cast<long long>(c.model.heads),
+               static_cast<long long>(c.model.embed), static_cast<long long>(c.model.context),
+               static_cast<long long>(c.batch), threads, static_cast<long long>(t->step()),
+               static_cast<long long>(last));
+  std::signal(SIGINT, on_sigint);
+  const bool tty = isatty(fileno(stderr));
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const int64_t first = t->step();
+  double loss = 0;
+  while (t->step() < last && !interrupted) {
+    loss = t->train_step();
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    const double per_step = elapsed / static_cast<double>(t->step() - first);
+    const double tokens_per_s = static_cast<double>(t->tokens_per_step()) / per_step;
+    if (tty || t->step() % a.progress_every == 0 || t->step() == last)
+      std::fprintf(stderr, "%sstep %lld/%lld  loss %.3f  %.0f tokens/s  elapsed %s  ETA %s%s",
+                   tty ? "\r\033[K" : "", static_cast<long long>(t->step()),
+                   static_cast<long long>(last), loss, tokens_per_s, duration(elapsed).c_str(),
+                   duration(per_step * static_cast<double>(last - t->step())).c_str(),
+                   tty ? "" : "\n");
+    if (t->step() % a.eval_every == 0 || t->step() == last) {
+      const double held_out = t->evaluate();
+      std::fprintf(stderr, "%sstep %lld: held-out loss %.4f nats per character (%s)\n",
+                   tty ? "\r\033[K" : "", static_cast<long long>(t->step()), held_out,
+                   duration(elapsed).c_str());
+    }
+    if (t->step() % a.checkpoint_every == 0) save(*t, a);
+    if (a.minutes > 0 && elapsed > 60 * a.minutes) break;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  if (interrupted)
+    std::fprintf(stderr, "\nqkv train: interrupted at step %lld\n",
+                 static_cast<long long>(t->step()));
+  save(*t, a);
+  std::fprintf(stderr,
+               "qkv train: checkpoint %s (step %lld; continue with --resume), loss curve %s\n",
+               a.checkpoint.c_str(), static_cast<long long>(t->step()), a.plot.c_str());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto a = std::make_shared<train_args>();
+  train::train_config& c = a->config;
+  CLI::App* cmd = app.add_subcommand("train", "Train a character-level GPT on a text corpus");
+  cmd->add_option("--corpus", a->corpus, "UTF-8 text file (default: /usr/share/games/fortunes/*)");
+  cmd->add_option("--layers", c.model.layers, "transformer blocks L")->capture_default_str();
+  cmd->add_option("--heads", c.model.heads, "attention heads H")->capture_default_str();
+  cmd->add_option("--embed", c.model.embed, "model width E")->capture_default_str();
+  cmd->add_option("--context", c.model.context, "context length T")->capture_default_str();
+  cmd->add_option("--dropout", c.model.dropout, "residual dropout p")->capture_default_str();
+  cmd->add_option("--batch", c.batch, "sequences per step B")->capture_default_str();
+  cmd->add_option("--steps", c.steps, "total steps (the schedule's length)")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", c.min_lr, "final learning rate")->capture_default_str();
+  cmd->add_option("--warmup", c.warmup, "warm-up steps")->capture_default_str();
+  cmd->add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--clip", c.clip, "gradient-norm clipping")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "seed of the initialisation, batches and dropout")
+      ->capture_default_str();
+  cmd->add_option("--eval-batches", c.eval_batches, "held-out batches per evaluation")
+      ->capture_default_str();
+  cmd->add_option("--eval-every", a->eval_every, "steps between evaluations")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint file (.safetensors)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", a->checkpoint_every, "steps between checkpoints")
+      ->capture_default_str();
+  cmd->add_flag("--resume", a->resume, "continue the run saved in --checkpoint");
+  cmd->add_option("--stop-at", a->stop_at, "stop (with a checkpoint) after this step");
+  cmd->add_option("--minutes", a->minutes, "stop (with a checkpoint) after this much time");
+  cmd->add_option("--plot", a->plot, "loss curve (.svg)")->capture_default_str();
+  cmd->add_option("--progress-every", a->progress_every,
+                  "steps between progress lines when not a terminal")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0: QKV_NUM_THREADS, else every core)");
+  cmd->callback([a] {
+    for (const auto& [value, name] :
+         {std::pair{a->eval_every, "--eval-every"},
+          std::pair{a->checkpoint_every, "--checkpoint-every"},
+          std::pair{a->progress_every, "--progress-every"}, std::pair{a->config.batch, "--batch"},
+          std::pair{a->config.eval_batches, "--eval-batches"}})
+      if (value < 1)
+        throw error(std::string(name) + ": must be >= 1, got " + std::to_string(value));
+    run_train(*a);
+  });
+}
+
+}  // namespace qkv::cli
