@@ -72,6 +72,17 @@ sdpa_options golden_case::sdpa_options_for() const {
   return o;
 }
 
+std::map<std::string, tensor> golden_case::state_dict() const {
+  std::map<std::string, tensor> dict;
+  for (const auto& [name, t] : json.at("weights").items()) {
+    std::string key = name;
+    if (key == "out_proj_weight") key = "out_proj.weight";
+    if (key == "out_proj_bias") key = "out_proj.bias";
+    dict.emplace(key, tensor_from_json(t));
+  }
+  return dict;
+}
+
 std::vector<golden_case> load_golden(const std::string& kind) {
   std::vector<golden_case> cases;
   for (const auto& entry : std::filesystem::directory_iterator(data_path("golden"))) {
@@ -110,6 +121,17 @@ double max_abs(const tensor& a) {
   for (float x : a.values())
     if (std::isfinite(x)) m = std::max(m, static_cast<double>(std::fabs(x)));
   return m;
+}
+
+double golden_tolerance(const golden_case& c, const tensor& expected, double base) {
+  const double m = max_abs(expected);
+  return base * (c.category == "g_tiny" ? m : std::max(1.0, m));
+}
+
+tensor nan_to_zero(tensor t) {
+  for (float& x : t.values())
+    if (std::isnan(x)) x = 0.0f;
+  return t;
 }
 
 void write_golden_npy(const nlohmann::json& t, const std::string& path) {

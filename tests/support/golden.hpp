@@ -2,6 +2,7 @@
 // results with DESIGN section 3's tolerances.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct golden_case {
   tensor expected(const std::string& name) const;
   // The inputs, weights and params as sdpa options (scale, causal, mask), for sdpa cases.
   sdpa_options sdpa_options_for() const;
+  // The "weights" object under PyTorch's state_dict names (the golden MHA files spell
+  // out_proj_weight/out_proj_bias with an underscore where the state_dict has a dot).
+  std::map<std::string, tensor> state_dict() const;
 };
 
 // Every golden case of the given kind ("sdpa", "sdpa_grad", "mha", ...), sorted by id.
@@ -37,6 +41,11 @@ bool_tensor bool_tensor_from_json(const nlohmann::json& t);
 // mismatch of non-finite values as +inf.
 double max_abs_diff(const tensor& a, const tensor& b);
 double max_abs(const tensor& a);
+// DESIGN section 3's bound: base · max(1, max|expected|), or base · max|expected| (no floor of
+// 1) for category g_tiny.
+double golden_tolerance(const golden_case& c, const tensor& expected, double base);
+// PyTorch leaves rows with no visible key NaN; our contract gives 0 there.
+tensor nan_to_zero(tensor t);
 
 // Writes a golden tensor to a .npy file (float as <f4, bool as |b1).
 void write_golden_npy(const nlohmann::json& t, const std::string& path);

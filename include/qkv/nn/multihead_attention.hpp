@@ -1,0 +1,114 @@
+// nn.MultiheadAttention(E, H, batch_first=True): project queries, keys and values, split E into
+// H heads of hd = E/H, attend per head through qkv::sdpa_forward, concatenate, project out.
+// GQA (Hkv < H key/value heads, each shared by H/Hkv query heads) is an option beyond PyTorch.
+#pragma once
+
+#include <optional>
+#include <random>
+#include <string>
+
+#include "qkv/attention.hpp"
+#include "qkv/nn/kv_cache.hpp"
+#include "qkv/nn/linear.hpp"
+#include "qkv/nn/mha_masks.hpp"
+#include "qkv/nn/positional_encoding.hpp"
+#include "qkv/nn/state_dict.hpp"
+#include "qkv/tensor.hpp"
+
+namespace qkv::nn {
+
+struct mha_config {
+  int64_t embed_dim = 0;  // E
+  int64_t num_heads = 1;  // H, divides E
+  int64_t kv_heads = 0;   // Hkv: 0 = H; fewer (dividing H) = GQA
+  int64_t kdim = 0;       // the key input's last dim: 0 = E
+  int64_t vdim = 0;       // the value input's last dim: 0 = E
+  bool bias = true;       // in_proj_bias and out_proj.bias
+};
+
+// need_weights: none, head-averaged ([B,Nq,Nk], PyTorch's default) or per head ([B,H,Nq,Nk]).
+enum class attention_weights { none, averaged, per_head };
+
+struct mha_options {
+  mha_masks masks = {};
+  attention_weights need_weights = attention_weights::none;
+  sdpa_impl impl = sdpa_impl::auto_select;  // the attention kernel (need_weights: reference)
+  int threads = 0;
+  // Rotary position embeddings applied to the projected queries and keys (positions from 0,
+  // or from the cache length in forward_step): an option beyond nn.MultiheadAttention.
+  std::optional<rope_config> rope = std::nullopt;
+  // Prefixes the mask names in error messages (a layer passes "src_" for src_key_padding_mask).
+  std::string mask_prefix = {};
+};
+
+// The output and the activations a backward pass will need.
+struct mha_result {
+  tensor out;                     // [B,Nq,E]
+  std::optional<tensor> weights;  // the softmax probabilities, when asked for
+  tensor q, k, v;                 // projected heads: [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd]
+  sdpa_result attention;          // per-head output [B,H,Nq,hd] and lse [B,H,Nq]
+};
+
+// Gradients of the projections' parameters (multihead_attention_backward.cpp).
+struct mha_grads {
+  linear_grads q, k, v, out;
+};
+// Gradients of the inputs: for self-attention (query = key = value) dx is their sum.
+struct mha_input_grads {
+  tensor query, key, value;
+};
+
+class multihead_attention {
+ public:
+  multihead_attention() = default;
+  // PyTorch's initialisation: Xavier-uniform input projections, zero biases.
+  multihead_attention(const mha_config& config, std::mt19937_64& rng);
+  // From projections: q_proj [E,E], k_proj [Hkv·hd,kdim], v_proj [Hkv·hd,vdim], out_proj [E,E].
+  multihead_attention(linear q_proj, linear k_proj, linear v_proj, linear out_proj,
+                      int64_t num_heads);
+
+  // From PyTorch's state_dict names under `prefix`: in_proj_weight [3E,E] or q_proj_weight,
+  // k_proj_weight, v_proj_weight; in_proj_bias; out_proj.weight, out_proj.bias. E, kdim, vdim
+  // and Hkv come from the shapes; every name and shape is checked.
+  static multihead_attention load(state_dict_reader& reader, const std::string& prefix,
+                                  int64_t num_heads);
+  // Writes the same names (packed in_proj_weight when kdim = vdim = E and Hkv = H).
+  void save(state_dict& dict, const std::string& prefix) const;
+
+  // query [B,Nq,E], key [B,Nk,kdim], value [B,Nk,vdim] -> out [B,Nq,E].
+  mha_result forward(const tensor& query, const tensor& key, const tensor& value,
+                     const mha_options& options = {}) const;
+
+  // Backward of forward(query, key, value, options) = `forward` for L = sum(out ⊙ grad_out):
+  // accumulates the parameters' gradients into grads and returns the inputs' gradients. The
+  // attention goes through qkv::sdpa_backward with the same options. Not with need_weights.
+  mha_input_grads backward(const tensor& query, const tensor& key, const tensor& value,
+                           const mha_result& forward, const tensor& grad_out, mha_grads& grads,
+                           const mha_options& options = {}) const;
+  mha_grads make_grads() const;
+  // The four projections' parameters under `<prefix>q_proj.` ... `<prefix>out_proj.`.
+  std::vector<parameter> parameters(const std::string& prefix, mha_grads& grads);
+
+  // A cache for forward_step: B sequences, room for `capacity` positions.
+  kv_cache make_cache(int64_t B, int64_t capacity) const;
+  // Incremental self-attention decoding: x [B,n,E] holds the next n tokens; their keys and
+  // values are appended to `cache` and each token attends to every cached token up to itself
+  // (bottom-right causal). N one-token steps give the rows of forward(x, x, x) with is_causal.
+  // Masks and need_weights are not supported here (a qkv::error).
+  mha_result forward_step(const tensor& x, kv_cache& cache, const mha_options& options = {}) const;
+
+  int64_t embed_dim() const { return out_proj_.out_features(); }
+  int64_t num_heads() const { return num_heads_; }
+  int64_t kv_heads() const { return k_proj_.out_features() / head_dim(); }
+  int64_t head_dim() const { return embed_dim() / num_heads_; }
+  const linear& q_proj() const { return q_proj_; }
+  const linear& k_proj() const { return k_proj_; }
+  const linear& v_proj() const { return v_proj_; }
+  const linear& out_proj() const { return out_proj_; }
+
+ private:
+  linear q_proj_, k_proj_, v_proj_, out_proj_;
+  int64_t num_heads_ = 1;
+};
+
+}  // namespace qkv::nn

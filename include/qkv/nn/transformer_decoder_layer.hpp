@@ -1,0 +1,45 @@
+// nn.TransformerDecoderLayer(batch_first=True, dropout=0): self-attention over the target,
+// cross-attention to the memory, feed-forward; residuals and LayerNorms post or pre:
+//   post: h1 = LN1(x + SA(x));  h2 = LN2(h1 + CA(h1, m));  out = LN3(h2 + FFN(h2))
+//   pre:  h1 = x + SA(LN1(x));  h2 = h1 + CA(LN2(h1), m);  out = h2 + FFN(LN3(h2))
+// state_dict names: self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1/2/3.*.
+#pragma once
+
+#include <random>
+#include <string>
+
+#include "qkv/nn/transformer_encoder_layer.hpp"
+
+namespace qkv::nn {
+
+class transformer_decoder_layer {
+ public:
+  transformer_decoder_layer() = default;
+  transformer_decoder_layer(const transformer_layer_config& config, std::mt19937_64& rng);
+  // As transformer_encoder_layer::load, plus multihead_attn.* and norm3.*.
+  static transformer_decoder_layer load(state_dict_reader& reader, const std::string& prefix,
+                                        const transformer_layer_config& config);
+  void save(state_dict& dict, const std::string& prefix) const;
+
+  struct result {
+    tensor out;             // [B,T,E]
+    mha_result self_attn;   // SA's activations
+    mha_result cross_attn;  // CA's activations
+    tensor h1, h2;          // after each attention block's residual (and norm when post-norm)
+  };
+  // tgt [B,T,E], memory [B,S,E]. tgt_masks: tgt_mask [T,T] (or [B·H,T,T]),
+  // tgt_key_padding_mask [B,T], is_causal; memory_masks: memory_mask [T,S],
+  // memory_key_padding_mask [B,S]. PyTorch's meanings (bool true = masked out; float added).
+  result forward(const tensor& tgt, const tensor& memory, const mha_masks& tgt_masks = {},
+                 const mha_masks& memory_masks = {}, const layer_run_options& run = {}) const;
+
+  const transformer_layer_config& config() const { return config_; }
+
+ private:
+  transformer_layer_config config_;
+  multihead_attention self_attn_, cross_attn_;
+  feed_forward ffn_;
+  layer_norm norm1_, norm2_, norm3_;
+};
+
+}  // namespace qkv::nn

@@ -1,0 +1,63 @@
+// nn.TransformerEncoderLayer(batch_first=True, dropout=0): self-attention and feed-forward, each
+// with a residual connection and a LayerNorm, after (post-norm) or before (pre-norm) the block:
+//   post: h = LN1(x + SA(x));  out = LN2(h + FFN(h))
+//   pre:  h = x + SA(LN1(x));  out = h + FFN(LN2(h))
+// state_dict names: self_attn.*, linear1.*, linear2.*, norm1.*, norm2.*.
+#pragma once
+
+#include <random>
+#include <string>
+
+#include "qkv/nn/feed_forward.hpp"
+#include "qkv/nn/layer_norm.hpp"
+#include "qkv/nn/multihead_attention.hpp"
+#include "qkv/nn/state_dict.hpp"
+
+namespace qkv::nn {
+
+struct transformer_layer_config {
+  int64_t d_model = 0;                // E
+  int64_t nhead = 1;                  // H
+  int64_t dim_feedforward = 2048;     // F
+  activation act = activation::relu;  // gelu: erf form
+  bool norm_first = false;            // pre-norm
+  float layer_norm_eps = 1e-5f;
+};
+
+// The options of one forward: the attention kernel and threads, as for multihead_attention.
+struct layer_run_options {
+  sdpa_impl impl = sdpa_impl::auto_select;
+  int threads = 0;
+};
+
+class transformer_encoder_layer {
+ public:
+  transformer_encoder_layer() = default;
+  transformer_encoder_layer(const transformer_layer_config& config, std::mt19937_64& rng);
+  // E and F come from the tensors; nhead, activation, norm_first and eps are not stored in a
+  // state_dict and must be given (config.d_model and dim_feedforward are ignored).
+  static transformer_encoder_layer load(state_dict_reader& reader, const std::string& prefix,
+                                        const transformer_layer_config& config);
+  void save(state_dict& dict, const std::string& prefix) const;
+
+  // The intermediates of one forward (what a backward pass will need).
+  struct result {
+    tensor out;            // [B,S,E]
+    mha_result self_attn;  // SA's activations
+    tensor h;              // after the attention block's residual (and LN1 when post-norm)
+  };
+  // src [B,S,E]; masks: src_mask ([S,S] or [B·H,S,S], bool true = masked out, or float added),
+  // src_key_padding_mask [B,S] (true = padding), is_causal.
+  result forward(const tensor& src, const mha_masks& masks = {},
+                 const layer_run_options& run = {}) const;
+
+  const transformer_layer_config& config() const { return config_; }
+
+ private:
+  transformer_layer_config config_;
+  multihead_attention self_attn_;
+  feed_forward ffn_;
+  layer_norm norm1_, norm2_;
+};
+
+}  // namespace qkv::nn

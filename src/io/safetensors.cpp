@@ -1,0 +1,194 @@
+// .safetensors reading and writing. The header is parsed with nlohmann-json; every entry is
+// checked (dtype, shape, byte range) before any data is converted, so that a corrupt file is
+// refused with a message naming the tensor instead of being read out of bounds.
+#include "qkv/io/safetensors.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
+
+static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
+
+namespace qkv::io {
+namespace {
+
+// A header larger than this is certainly corrupt (the reference implementation's limit).
+constexpr uint64_t max_header_bytes = 100'000'000;
+
+[[noreturn]] void refuse(const std::string& source, const std::string& why) {
+  throw error("'" + source + "': " + why);
+}
+
+// IEEE 754 binary16 -> fp32, exactly: value = (-1)^s · 2^(e-15) · 1.m, or 2^-14 · 0.m when e = 0.
+float half_to_float(uint16_t h) {
+  const int sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  float magnitude;
+  if (exponent == 0)
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  else if (exponent == 31)
+    magnitude = mantissa ? NAN : INFINITY;
+  else
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+// bfloat16 is the upper half of an fp32.
+float bfloat16_to_float(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
+
+int64_t dtype_bytes(const std::string& dtype) {
+  if (dtype == "F32") return 4;
+  if (dtype == "F64") return 8;
+  if (dtype == "F16" || dtype == "BF16") return 2;
+  return 0;
+}
+
+template <typename Stored, typename Convert>
+void convert(const char* bytes, std::span<float> out, Convert to_float) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    Stored x;
+    std::memcpy(&x, bytes + i * sizeof(Stored), sizeof(Stored));
+    out[i] = to_float(x);
+  }
+}
+
+struct entry {
+  std::string name, dtype;
+  shape_t shape;
+  uint64_t begin = 0, end = 0;
+};
+
+entry parse_entry(const std::string& source, const std::string& name, const nlohmann::json& j) {
+  const std::string where = "tensor '" + name + "'";
+  if (!j.is_object() || !j.contains("dtype") || !j.contains("shape") || !j.contains("data_offsets"))
+    refuse(source, where + ": header entry needs dtype, shape and data_offsets");
+  entry e;
+  e.name = name;
+  if (!j["dtype"].is_string()) refuse(source, where + ": dtype must be a string");
+  e.dtype = j["dtype"].get<std::string>();
+  if (dtype_bytes(e.dtype) == 0)
+    refuse(source, where + ": unsupported dtype " + e.dtype + " (expected F32, F64, F16 or BF16)");
+  const auto& shape = j["shape"];
+  if (!shape.is_array()) refuse(source, where + ": shape must be an array");
+  for (const auto& s : shape) {
+    if (!s.is_number_unsigned()) refuse(source, where + ": shape entries must be integers >= 0");
+    e.shape.push_back(s.get<int64_t>());
+  }
+  const auto& offsets = j["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+      !offsets[1].is_number_unsigned())
+    refuse(source, where + ": data_offsets must be [begin, end], integers >= 0");
+  e.begin = offsets[0].get<uint64_t>();
+  e.end = offsets[1].get<uint64_t>();
+  if (e.end < e.begin) refuse(source, where + ": data_offsets end < begin");
+  // Overflow-safe element count: shapes that cannot fit in memory are refused, not wrapped.
+  uint64_t count = 1;
+  for (int64_t s : e.shape) {
+    if (s != 0 && count > (uint64_t{1} << 62) / static_cast<uint64_t>(s))
+      refuse(source, where + ": shape " + to_string(e.shape) + " is too large");
+    count *= static_cast<uint64_t>(s);
+  }
+  if (count * static_cast<uint64_t>(dtype_bytes(e.dtype)) != e.end - e.begin)
+    refuse(source, where + ": " + std::to_string(e.end - e.begin) + " bytes of data for " +
+                       e.dtype + " of shape " + to_string(e.shape) + " (needs " +
+                       std::to_string(count * dtype_bytes(e.dtype)) + ")");
+  return e;
+}
+
+}  // namespace
+
+named_tensors parse_safetensors(std::string_view bytes, const std::string& source) {
+  if (bytes.size() < 8) refuse(source, "not a .safetensors file: shorter than 8 bytes");
+  uint64_t header_length;
+  std::memcpy(&header_length, bytes.data(), 8);
+  if (header_length > max_header_bytes || header_length > bytes.size() - 8)
+    refuse(source, "header length " + std::to_string(header_length) + " exceeds the file (" +
+                       std::to_string(bytes.size()) + " bytes)");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.substr(8, header_length));
+  } catch (const nlohmann::json::exception& e) {
+    refuse(source, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!header.is_object()) refuse(source, "header is not a JSON object");
+
+  const std::string_view data = bytes.substr(8 + header_length);
+  std::vector<entry> entries;
+  for (const auto& [name, value] : header.items())
+    if (name != "__metadata__") entries.push_back(parse_entry(source, name, value));
+  // Byte ranges: inside the data and pairwise disjoint (sorted by begin, each starts at or after
+  // the previous end).
+  std::sort(entries.begin(), entries.end(),
+            [](const entry& a, const entry& b) { return a.begin < b.begin; });
+  const entry* furthest = nullptr;  // the entry seen so far whose data ends last
+  for (const entry& e : entries) {
+    if (e.end > data.size())
+      refuse(source, "tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " +
+                         std::to_string(e.end) + "] out of range: the file holds " +
+                         std::to_string(data.size()) + " bytes of data (truncated?)");
+    if (furthest && e.begin < furthest->end && e.end > e.begin)
+      refuse(source, "tensors '" + furthest->name + "' and '" + e.name + "' overlap in the data");
+    if (!furthest || e.end > furthest->end) furthest = &e;
+  }
+
+  named_tensors out;
+  for (const entry& e : entries) {
+    tensor t(e.shape);
+    const char* src = data.data() + e.begin;
+    if (e.dtype == "F32")
+      convert<float>(src, t.values(), [](float x) { return x; });
+    else if (e.dtype == "F64")
+      convert<double>(src, t.values(), [](double x) { return static_cast<float>(x); });
+    else if (e.dtype == "F16")
+      convert<uint16_t>(src, t.values(), half_to_float);
+    else
+      convert<uint16_t>(src, t.values(), bfloat16_to_float);
+    out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+named_tensors read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw error("cannot read '" + path + "'");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_safetensors(bytes, path);
+}
+
+std::string serialize_safetensors(const named_tensors& tensors) {
+  nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const uint64_t size = static_cast<uint64_t>(t.numel()) * sizeof(float);
+    header[name] = {
+        {"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + size}}};
+    offset += size;
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');
+  std::string bytes(8, '\0');
+  const uint64_t length = json.size();
+  std::memcpy(bytes.data(), &length, 8);
+  bytes += json;
+  for (const auto& [name, t] : tensors)
+    bytes.append(reinterpret_cast<const char*>(t.data()),
+                 static_cast<size_t>(t.numel()) * sizeof(float));
+  return bytes;
+}
+
+void write_safetensors(const std::string& path, const named_tensors& tensors) {
+  write_file_atomically(path, serialize_safetensors(tensors));
+}
+
+}  // namespace qkv::io

@@ -1,0 +1,56 @@
+// The feed-forward block: two nn.Linear around the activation.
+#include "qkv/nn/feed_forward.hpp"
+
+#include <cmath>
+
+#include "qkv/error.hpp"
+
+namespace qkv::nn {
+
+activation parse_activation(const std::string& text, const std::string& argument) {
+  if (text == "relu") return activation::relu;
+  if (text == "gelu") return activation::gelu;
+  throw error(argument + ": expected relu or gelu, got '" + text + "'");
+}
+
+void apply_activation(activation act, tensor& x) {
+  if (act == activation::relu) {
+    for (float& v : x.values()) v = v > 0.0f ? v : 0.0f;
+    return;
+  }
+  // GELU(x) = x·Phi(x), Phi the standard normal CDF = (1 + erf(x/sqrt(2)))/2 (Hendrycks & Gimpel).
+  for (float& v : x.values()) v = static_cast<float>(0.5 * v * (1.0 + std::erf(v * M_SQRT1_2)));
+}
+
+feed_forward::feed_forward(linear linear1, linear linear2, activation act)
+    : linear1_(std::move(linear1)), linear2_(std::move(linear2)), act_(act) {
+  if (linear2_.in_features() != linear1_.out_features() ||
+      linear2_.out_features() != linear1_.in_features())
+    throw error("feed_forward: linear1 must be [F,E] and linear2 [E,F], got " +
+                to_string(linear1_.weight().shape()) + " and " +
+                to_string(linear2_.weight().shape()));
+}
+
+feed_forward::feed_forward(int64_t E, int64_t F, activation act, std::mt19937_64& rng)
+    : feed_forward(linear(E, F, true, rng), linear(F, E, true, rng), act) {}
+
+feed_forward feed_forward::load(state_dict_reader& reader, const std::string& prefix,
+                                activation act) {
+  const shape_t s = reader.shape_of(prefix + "linear1.weight", 2);
+  const int64_t F = s[0], E = s[1];
+  linear l1 = linear::load(reader, prefix + "linear1.", F, E);
+  return feed_forward(std::move(l1), linear::load(reader, prefix + "linear2.", E, F), act);
+}
+
+void feed_forward::save(state_dict& dict, const std::string& prefix) const {
+  linear1_.save(dict, prefix + "linear1.");
+  linear2_.save(dict, prefix + "linear2.");
+}
+
+tensor feed_forward::forward(const tensor& x, const std::string& argument) const {
+  tensor hidden = linear1_.forward(x, argument);
+  apply_activation(act_, hidden);
+  return linear2_.forward(hidden, "hidden");
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,244 @@
+// nn.MultiheadAttention. Legend: B batch, Nq queries, Nk keys, E embed dim, H query heads,
+// Hkv key/value heads, hd = E/H head dim. Per head h (PyTorch's MHA, "Attention Is All You Need"
+// eq. 5): head_h = softmax(Q_h·K_h^T / sqrt(hd) + mask)·V_h, out = concat_h(head_h)·W_O^T + b_O.
+#include "qkv/nn/multihead_attention.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "heads.hpp"
+#include "qkv/error.hpp"
+#include "qkv/nn/init.hpp"
+#include "qkv/reference.hpp"
+
+namespace qkv::nn {
+namespace {
+
+// Rows [begin, begin + count) of t along its first axis.
+tensor slice_rows(const tensor& t, int64_t begin, int64_t count) {
+  shape_t shape = t.shape();
+  const int64_t row = t.numel() / shape[0];
+  shape[0] = count;
+  return tensor(shape,
+                std::vector<float>(t.data() + begin * row, t.data() + (begin + count) * row));
+}
+
+tensor concat_rows(const tensor& a, const tensor& b, const tensor& c) {
+  shape_t shape = a.shape();
+  shape[0] = a.size(0) + b.size(0) + c.size(0);
+  std::vector<float> data(a.values().begin(), a.values().end());
+  data.insert(data.end(), b.values().begin(), b.values().end());
+  data.insert(data.end(), c.values().begin(), c.values().end());
+  return tensor(shape, std::move(data));
+}
+
+// Collects the reference kernel's probabilities P[b,h] into [B,H,Nq,Nk] or their mean over h.
+class weights_observer : public attention_observer {
+ public:
+  weights_observer(int64_t B, int64_t H, int64_t Nq, int64_t Nk, bool average)
+      : H_(H),
+        average_(average),
+        sum_(static_cast<size_t>(B * (average ? 1 : H) * Nq * Nk)),
+        shape_(average ? shape_t{B, Nq, Nk} : shape_t{B, H, Nq, Nk}) {}
+
+  void on_step(std::string_view step, int64_t b, int64_t h, const double* values, int64_t rows,
+               int64_t cols) override {
+    if (step != "probabilities") return;
+    const int64_t n = rows * cols;
+    double* dst = sum_.data() + (average_ ? b : b * H_ + h) * n;
+    for (int64_t x = 0; x < n; ++x)
+      dst[x] += average_ ? values[x] / static_cast<double>(H_) : values[x];
+  }
+  tensor weights() const {
+    tensor w(shape_);
+    for (int64_t x = 0; x < w.numel(); ++x) w[x] = static_cast<float>(sum_[static_cast<size_t>(x)]);
+    return w;
+  }
+
+ private:
+  int64_t H_;
+  bool average_;
+  std::vector<double> sum_;
+  shape_t shape_;
+};
+
+}  // namespace
+
+multihead_attention::multihead_attention(linear q_proj, linear k_proj, linear v_proj,
+                                         linear out_proj, int64_t num_heads)
+    : q_proj_(std::move(q_proj)),
+      k_proj_(std::move(k_proj)),
+      v_proj_(std::move(v_proj)),
+      out_proj_(std::move(out_proj)),
+      num_heads_(num_heads) {
+  const int64_t E = out_proj_.out_features();
+  const std::string shapes = " (q_proj " + to_string(q_proj_.weight().shape()) + ", k_proj " +
+                             to_string(k_proj_.weight().shape()) + ", v_proj " +
+                             to_string(v_proj_.weight().shape()) + ", out_proj " +
+                             to_string(out_proj_.weight().shape()) + ")";
+  if (out_proj_.in_features() != E) throw error("out_proj: weight must be [E,E]" + shapes);
+  if (num_heads < 1 || E % num_heads != 0)
+    throw error("num_heads: H = " + std::to_string(num_heads) +
+                " must divide embed_dim E = " + std::to_string(E));
+  if (q_proj_.out_features() != E || q_proj_.in_features() != E)
+    throw error("q_proj: weight must be [E,E]" + shapes);
+  const int64_t hd = E / num_heads, kv_rows = k_proj_.out_features();
+  if (v_proj_.out_features() != kv_rows)
+    throw error("v_proj: must have as many output rows as k_proj (Hkv·hd)" + shapes);
+  if (kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
+    throw error("k_proj: output rows must be Hkv·hd with Hkv dividing H = " +
+                std::to_string(num_heads) + " and hd = " + std::to_string(hd) + shapes);
+  const bool bias = q_proj_.bias().has_value();
+  if (k_proj_.bias().has_value() != bias || v_proj_.bias().has_value() != bias)
+    throw error("in_proj_bias: q, k and v projections must all have a bias or none" + shapes);
+}
+
+multihead_attention::multihead_attention(const mha_config& c, std::mt19937_64& rng) {
+  const int64_t E = c.embed_dim, H = c.num_heads, Hkv = c.kv_heads ? c.kv_heads : H;
+  if (E < 1 || H < 1 || E % H != 0 || Hkv < 1 || H % Hkv != 0)
+    throw error(
+        "mha_config: need E >= 1, H dividing E and Hkv dividing H, got E = " + std::to_string(E) +
+        ", H = " + std::to_string(H) + ", Hkv = " + std::to_string(Hkv));
+  const int64_t kv_rows = Hkv * (E / H), kdim = c.kdim ? c.kdim : E, vdim = c.vdim ? c.vdim : E;
+  const auto projection = [&](int64_t rows, int64_t cols) {
+    return linear(xavier_uniform(rows, cols, rng),
+                  c.bias ? std::optional<tensor>(tensor({rows})) : std::nullopt);
+  };
+  linear q = projection(E, E), k = projection(kv_rows, kdim), v = projection(kv_rows, vdim);
+  linear out(E, E, false, rng);
+  *this = multihead_attention(
+      std::move(q), std::move(k), std::move(v),
+      linear(out.weight(), c.bias ? std::optional<tensor>(tensor({E})) : std::nullopt), H);
+}
+
+multihead_attention multihead_attention::load(state_dict_reader& reader, const std::string& prefix,
+                                              int64_t num_heads) {
+  const int64_t E = reader.shape_of(prefix + "out_proj.weight", 2)[0];
+  if (num_heads < 1 || E % num_heads != 0)
+    throw error("num_heads: H = " + std::to_string(num_heads) + " must divide embed_dim E = " +
+                std::to_string(E) + " (from " + prefix + "out_proj.weight)");
+  const int64_t hd = E / num_heads;
+  tensor wq, wk, wv;
+  int64_t kv_rows = E;
+  if (reader.contains(prefix + "in_proj_weight")) {
+    const tensor w = reader.take(prefix + "in_proj_weight", {3 * E, E});
+    wq = slice_rows(w, 0, E);
+    wk = slice_rows(w, E, E);
+    wv = slice_rows(w, 2 * E, E);
+  } else {
+    wq = reader.take(prefix + "q_proj_weight", {E, E});
+    const shape_t k_shape = reader.shape_of(prefix + "k_proj_weight", 2);
+    kv_rows = k_shape[0];
+    if (kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
+      reader.fail("tensor '" + prefix + "k_proj_weight' has shape " + to_string(k_shape) +
+                  ": rows must be Hkv·hd with hd = " + std::to_string(hd) +
+                  " and Hkv dividing H = " + std::to_string(num_heads));
+    wk = reader.take(prefix + "k_proj_weight", k_shape);
+    wv = reader.take(prefix + "v_proj_weight",
+                     {kv_rows, reader.shape_of(prefix + "v_proj_weight", 2)[1]});
+  }
+  std::optional<tensor> bq, bk, bv;
+  if (auto b = reader.take_optional(prefix + "in_proj_bias", {E + 2 * kv_rows})) {
+    bq = slice_rows(*b, 0, E);
+    bk = slice_rows(*b, E, kv_rows);
+    bv = slice_rows(*b, E + kv_rows, kv_rows);
+  }
+  linear out = linear::load(reader, prefix + "out_proj.", E, E);
+  return multihead_attention(linear(wq, bq), linear(wk, bk), linear(wv, bv), std::move(out),
+                             num_heads);
+}
+
+void multihead_attention::save(state_dict& dict, const std::string& prefix) const {
+  const int64_t E = embed_dim();
+  const bool packed =
+      k_proj_.weight().shape() == shape_t{E, E} && v_proj_.weight().shape() == shape_t{E, E};
+  if (packed) {
+    dict[prefix + "in_proj_weight"] =
+        concat_rows(q_proj_.weight(), k_proj_.weight(), v_proj_.weight());
+  } else {
+    dict[prefix + "q_proj_weight"] = q_proj_.weight();
+    dict[prefix + "k_proj_weight"] = k_proj_.weight();
+    dict[prefix + "v_proj_weight"] = v_proj_.weight();
+  }
+  if (q_proj_.bias())
+    dict[prefix + "in_proj_bias"] = concat_rows(*q_proj_.bias(), *k_proj_.bias(), *v_proj_.bias());
+  out_proj_.save(dict, prefix + "out_proj.");
+}
+
+mha_result multihead_attention::forward(const tensor& query, const tensor& key, const tensor& value,
+                                        const mha_options& options) const {
+  const int64_t E = embed_dim(), H = num_heads_, Hkv = kv_heads();
+  const std::string shapes = " (query " + to_string(query.shape()) + ", key " +
+                             to_string(key.shape()) + ", value " + to_string(value.shape()) + ")";
+  if (query.rank() != 3 || query.size(2) != E)
+    throw error("query: expected [B,Nq,E] with E = " + std::to_string(E) + shapes);
+  if (key.rank() != 3 || key.size(2) != k_proj_.in_features() || key.size(0) != query.size(0))
+    throw error("key: expected [B,Nk,kdim] with B = " + std::to_string(query.size(0)) +
+                " and kdim = " + std::to_string(k_proj_.in_features()) + shapes);
+  if (value.rank() != 3 || value.size(2) != v_proj_.in_features() ||
+      value.size(0) != query.size(0) || value.size(1) != key.size(1))
+    throw error("value: expected [B,Nk,vdim] with B, Nk as key's and vdim = " +
+                std::to_string(v_proj_.in_features()) + shapes);
+  const int64_t B = query.size(0), Nq = query.size(1), Nk = key.size(1);
+
+  mha_result r;
+  // Q = query·W_Q^T + b_Q (likewise K, V), each split into heads [B,H,N,hd].
+  r.q = detail::split_heads(q_proj_.forward(query, "query"), H);
+  r.k = detail::split_heads(k_proj_.forward(key, "key"), Hkv);
+  r.v = detail::split_heads(v_proj_.forward(value, "value"), Hkv);
+  if (options.rope) {
+    r.q = apply_rope(r.q, 0, *options.rope);
+    r.k = apply_rope(r.k, 0, *options.rope);
+  }
+
+  sdpa_options sdpa;
+  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
+  sdpa.mask = to_sdpa_mask(options.masks, B, H, Nq, Nk, options.mask_prefix);
+  sdpa.impl = options.impl;
+  sdpa.threads = options.threads;
+  if (options.need_weights == attention_weights::none) {
+    r.attention = sdpa_forward(r.q, r.k, r.v, sdpa);
+  } else {
+    // The probabilities come from the reference kernel's observer: the very P it multiplies V by.
+    attention_params p = make_attention_params(r.q, r.k, r.v, sdpa);
+    r.attention = {tensor({B, H, Nq, p.dv}), tensor({B, H, Nq})};
+    p.o = r.attention.out.data();
+    p.lse = r.attention.lse.data();
+    weights_observer observer(B, H, Nq, Nk, options.need_weights == attention_weights::averaged);
+    sdpa_forward_reference(p, &observer);
+    r.weights = observer.weights();
+  }
+  // out = concat_h(head_h)·W_O^T + b_O.
+  r.out = out_proj_.forward(detail::merge_heads(r.attention.out), "attention output");
+  return r;
+}
+
+kv_cache multihead_attention::make_cache(int64_t B, int64_t capacity) const {
+  return kv_cache(B, kv_heads(), capacity, head_dim(), head_dim());
+}
+
+mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,
+                                             const mha_options& options) const {
+  const int64_t E = embed_dim();
+  if (x.rank() != 3 || x.size(2) != E || k_proj_.in_features() != E || v_proj_.in_features() != E)
+    throw error("x: expected [B,n,E] with E = " + std::to_string(E) +
+                " (self-attention: kdim = vdim = E), got " + to_string(x.shape()));
+  const mha_masks& m = options.masks;
+  if (m.key_padding_mask || m.attn_mask || m.attn_mask_additive || m.is_causal ||
+      options.need_weights != attention_weights::none)
+    throw error("forward_step: masks and need_weights are not supported (a step is causal)");
+  mha_result r;
+  r.q = detail::split_heads(q_proj_.forward(x, "x"), num_heads_);
+  r.k = detail::split_heads(k_proj_.forward(x, "x"), kv_heads());
+  r.v = detail::split_heads(v_proj_.forward(x, "x"), kv_heads());
+  if (options.rope) {
+    r.q = apply_rope(r.q, cache.length(), *options.rope);
+    r.k = apply_rope(r.k, cache.length(), *options.rope);
+  }
+  cache.append(r.k, r.v);
+  r.attention = cache.attend(r.q, options.impl, options.threads);
+  r.out = out_proj_.forward(detail::merge_heads(r.attention.out), "attention output");
+  return r;
+}
+
+}  // namespace qkv::nn
