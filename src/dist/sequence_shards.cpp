@@ -3,7 +3,6 @@
 #include "qkv/dist/sequence_shards.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 #include "mpi_check.hpp"
@@ -32,19 +31,19 @@ shape_t shard_shape(const shape_t& shape, int64_t axis, int64_t length) {
   return s;
 }
 
-// Copies each segment between the whole tensor and the shard; to_shard picks the direction.
-void copy_segments(const axis_view& v, const std::vector<segment>& segments, int64_t n_shard,
-                   float* whole, float* shard, bool to_shard) {
+// Calls run(whole_offset, shard_offset, count) for each contiguous run of the segments' rows
+// (offsets and counts in floats).
+template <typename Run>
+void for_each_run(const axis_view& v, const std::vector<segment>& segments, int64_t n_shard,
+                  Run run) {
   for (const segment& s : segments)
-    for (int64_t o = 0; o < v.outer; ++o) {
-      float* w = whole + (o * v.N + s.start) * v.inner;
-      float* p = shard + (o * n_shard + s.local_start) * v.inner;
-      const size_t bytes = static_cast<size_t>(s.length * v.inner) * sizeof(float);
-      if (to_shard)
-        std::memcpy(p, w, bytes);
-      else
-        std::memcpy(w, p, bytes);
-    }
+    for (int64_t o = 0; o < v.outer; ++o)
+      run((o * v.N + s.start) * v.inner, (o * n_shard + s.local_start) * v.inner,
+          s.length * v.inner);
+}
+
+void copy_floats(float* to, const float* from, int64_t count) {
+  std::memcpy(to, from, static_cast<size_t>(count) * sizeof(float));
 }
 
 }  // namespace
@@ -91,7 +90,9 @@ tensor take_shard(const tensor& full, int64_t axis, int rank, int P, shard_layou
   const auto segments = shard_segments(v.N, rank, P, layout);
   const int64_t n = shard_length(v.N, rank, P, layout);
   tensor shard(shard_shape(full.shape(), axis, n));
-  copy_segments(v, segments, n, const_cast<float*>(full.data()), shard.data(), true);
+  for_each_run(v, segments, n, [&](int64_t w, int64_t p, int64_t count) {
+    copy_floats(shard.data() + p, full.data() + w, count);
+  });
   return shard;
 }
 
@@ -138,7 +139,9 @@ tensor gather_sequence(MPI_Comm comm, int root, const tensor& shard, const shape
                        MPI_STATUS_IGNORE));
     }
     QKV_ASSERT(part.shape() == shard_shape(shape, axis, n));
-    copy_segments(v, shard_segments(v.N, r, P, layout), n, full.data(), part.data(), false);
+    for_each_run(v, shard_segments(v.N, r, P, layout), n, [&](int64_t w, int64_t p, int64_t count) {
+      copy_floats(full.data() + w, part.data() + p, count);
+    });
   }
   return full;
 }
