@@ -43,7 +43,12 @@ class writer {
         const std::string pad(static_cast<size_t>(width[c] - detail::display_width(r[c].text)),
                               ' ');
         const std::string padded = c < left ? r[c].text + pad : pad + r[c].text;
-        text += (c == 0 ? "" : "  ") + coloured(r[c], padded);
+        if (c == 0) {
+          text += padded;
+        } else {
+          text += ' ';
+          text += coloured(r[c], std::string(1, ' ').append(padded));
+        }
       }
       text.erase(text.find_last_not_of(' ') + 1);
       out_ << text << "\n";
@@ -53,12 +58,13 @@ class writer {
   std::string str() const { return out_.str(); }
 
  private:
+  // The cell on its heatmap colour; same width as without colour, so the columns stay aligned.
   std::string coloured(const cell& c, const std::string& padded) const {
     if (!options_.colour || c.heat < 0) return padded;
     const detail::rgb bg = detail::heat_colour(c.heat);
     std::ostringstream s;
     s << "\x1b[48;2;" << bg.r << ';' << bg.g << ';' << bg.b << "m\x1b[38;5;"
-      << (detail::light_text_on(c.heat) ? 231 : 16) << "m " << padded << " \x1b[0m";
+      << (detail::light_text_on(c.heat) ? 231 : 16) << "m" << padded << "\x1b[0m";
     return s.str();
   }
 
