@@ -53,7 +53,7 @@ void run_generate(const generate_args& a) {
   std::vector<float> logits;
   size_t fed = 0;  // ids[0, fed) are in the cache
   for (int64_t n = 0; n < a.tokens; ++n) {
-    if (static_cast<int64_t>(ids.size() - fed) + cache.length > context) {
+    if (static_cast<int64_t>(ids.size() - fed) + cache.length() > context) {
       // The window is full: restart the cache on the last half context of the text.
       cache = {};
       fed = ids.size() -

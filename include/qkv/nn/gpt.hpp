@@ -2,8 +2,8 @@
 //   x = wte[token] + wpe[position]
 //   per block: x += drop(MHA(LN1(x), causal));  x += drop(W2·GELU(W1·LN2(x)))
 //   logits = LN_f(x)·W_head^T
-// Dropout is on the residual branches, in training only. Parameters use PyTorch-like names
-// (h.<l>.attn.in_proj_weight, ...); see gpt.cpp.
+// Dropout is on the residual branches, in training only. Built from the library's layers
+// (Embedding, LayerNorm, MultiheadAttention, FeedForward, Linear) and their backward passes.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,10 @@
 #include <vector>
 
 #include "qkv/attention.hpp"
+#include "qkv/nn/embedding.hpp"
+#include "qkv/nn/feed_forward.hpp"
+#include "qkv/nn/kv_cache.hpp"
+#include "qkv/nn/layer_norm.hpp"
 #include "qkv/nn/linear.hpp"
 #include "qkv/nn/multihead_attention.hpp"
 #include "qkv/nn/parameter.hpp"
@@ -31,14 +35,14 @@ struct gpt_config {
 };
 
 struct gpt_block {
-  tensor ln1_w, ln1_b, ln2_w, ln2_b;
+  layer_norm ln1, ln2;
   multihead_attention attn;
-  linear fc1, fc2;  // [4E,E] and [E,4E]
+  feed_forward mlp;  // E -> 4E -> E, GELU
 };
 struct gpt_block_grads {
-  tensor ln1_w, ln1_b, ln2_w, ln2_b;
+  layer_norm_grads ln1, ln2;
   mha_grads attn;
-  linear_grads fc1, fc2;
+  feed_forward_grads mlp;
 };
 
 // Activations one forward pass keeps for the backward (opaque outside gpt*.cpp).
@@ -52,10 +56,10 @@ struct gpt_step {
   sdpa_impl impl = sdpa_impl::auto_select;
 };
 
-// A decoding session's keys and values per layer, [1,H,n,hd] for the n tokens seen so far.
+// A decoding session: one MHA KV cache per layer (include/qkv/nn/kv_cache.hpp).
 struct gpt_kv_cache {
-  std::vector<std::vector<float>> k, v;
-  int64_t length = 0;
+  std::vector<kv_cache> layers;
+  int64_t length() const { return layers.empty() ? 0 : layers.front().length(); }
 };
 
 class gpt {
@@ -85,12 +89,14 @@ class gpt {
   gpt() = default;
   void make_grads();
   gpt_config config_;
-  tensor wte_, wpe_, lnf_w_, lnf_b_;
+  embedding wte_, wpe_;
   std::vector<gpt_block> blocks_;
+  layer_norm ln_f_;
   linear head_;
   // Gradients, shaped like the parameters.
-  tensor d_wte_, d_wpe_, d_lnf_w_, d_lnf_b_;
+  tensor d_wte_, d_wpe_;
   std::vector<gpt_block_grads> d_blocks_;
+  layer_norm_grads d_ln_f_;
   linear_grads d_head_;
 };
 
