@@ -43,6 +43,13 @@ void kv_cache::append(const tensor& k, const tensor& v) {
   length_ += n;
 }
 
+void kv_cache::truncate(int64_t length) {
+  if (length < 0 || length > length_)
+    throw error("length: must be in [0, " + std::to_string(length_) +
+                "] (the cached positions), got " + std::to_string(length));
+  length_ = length;
+}
+
 sdpa_result kv_cache::attend(const tensor& q, sdpa_impl impl, int threads) const {
   const int64_t B = keys_.size(0), Hkv = keys_.size(1), cap = capacity();
   const int64_t d = keys_.size(3), dv = values_.size(3);

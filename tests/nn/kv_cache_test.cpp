@@ -80,6 +80,9 @@ TEST(KvCache, AFullCacheIsAClearErrorAndStaysUsable) {
   EXPECT_EQ(cache.length(), 3);
   EXPECT_NO_THROW(mha.forward_step(tokens(x, 0, 1), cache));
   EXPECT_EQ(cache.length(), 4);
+  cache.truncate(2);
+  EXPECT_EQ(cache.length(), 2);
+  EXPECT_THROW(cache.truncate(3), error);
   cache.clear();
   EXPECT_EQ(cache.length(), 0);
 }

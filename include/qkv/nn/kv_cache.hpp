@@ -26,6 +26,8 @@ class kv_cache {
                      int threads = 0) const;
   // Forgets every position (keeps the room).
   void clear() { length_ = 0; }
+  // Keeps only the first `length` positions (e.g. to roll back rejected draft tokens).
+  void truncate(int64_t length);
 
   int64_t length() const { return length_; }
   int64_t capacity() const { return keys_.size(2); }
