@@ -39,6 +39,7 @@ table.matrix { border-collapse: collapse; font-variant-numeric: tabular-nums; ma
 .matrix thead th { text-align: right; }
 .matrix td { text-align: right; font-family: ui-monospace, Menlo, monospace; }
 .matrix td.masked { color: #9aa3b2; text-align: center; }
+.summary td:nth-child(2) { text-align: left; font-family: inherit; font-weight: 600; }
 .matrix td:hover, .cell:hover { outline: 2px solid #f4a261; cursor: default; }
 ul.narration { list-style: none; padding: 0; margin: 6px 0 14px; font-family: ui-monospace, Menlo, monospace; }
 ul.narration li { padding: 2px 0; }
