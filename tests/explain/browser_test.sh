@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # `qkv explain --html` in headless Chromium (Debian's chromium, installed by scripts/setup.sh):
 # the page's script runs, the heatmap cells and the numbers are in the DOM, the console shows no
-# message, and a screenshot is saved. Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
+# message, hovering a cell shows its numbers (browser_hover.js, run by node), and a screenshot is
+# saved. Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
 set -euo pipefail
 qkv=$1
 shots=$2
-command -v chromium >/dev/null || { echo "FAIL: chromium is not installed (scripts/setup.sh installs it)"; exit 1; }
+for tool in chromium node; do
+  command -v $tool >/dev/null || { echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"; exit 1; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -29,6 +32,7 @@ for number in '35.7%' '40.1%' '24.2%' '-0.6523' '1.0100' '89.6%'; do
   expect "the number $number is shown" grep -qF -- "$number" "$tmp/dom.html"
 done
 expect "the console shows no message" bash -c "! grep -F ':CONSOLE' '$tmp/chromium.log'"
+if node "$(dirname "$0")/browser_hover.js" "$tmp/page.html" "$tmp/hover-profile"; then :; else fail=1; fi
 
 mkdir -p "$shots"
 timeout 90 chromium "${flags[@]}" --hide-scrollbars --window-size=1100,2600 \
