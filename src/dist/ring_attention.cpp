@@ -132,13 +132,13 @@ attention_params part_params(const ring_plan& plan, const float* block, int owne
   return p;
 }
 
-// Rows [first, first + count) of a contiguous [B,H,n,C] tensor as a strided view.
+// A contiguous [B,H,n,C] scratch tensor as a strided view.
 struct rows_view {
   float* data;
   int64_t stride[4];
 };
-rows_view rows_of(float* base, int64_t H, int64_t n, int64_t C, int64_t first) {
-  return {base + first * C, {H * n * C, n * C, C, 1}};
+rows_view rows_of(float* base, int64_t H, int64_t n, int64_t C) {
+  return {base, {H * n * C, n * C, C, 1}};
 }
 
 int64_t longest_segment(const std::vector<std::vector<segment>>& all) {
@@ -188,7 +188,7 @@ sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const 
     for_each_part(plan, owner, options.causal,
                   [&](const segment& qs, const segment& ks, const block_part& part) {
                     attention_params p = part_params(plan, block, owner, qs, ks, part);
-                    const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv, 0);
+                    const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv);
                     p.o = o.data;
                     std::copy_n(o.stride, 4, p.o_stride);
                     p.lse = lse_part.data();
@@ -285,9 +285,9 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
                     g.out = forward.out.data() + first * L.dv;
                     g.lse = forward.lse.data() + first;
                     g.dout = grad_out.data() + first * L.dv;
-                    const rows_view dq = rows_of(dq_part.data(), L.Hq, rows, L.d, 0);
-                    const rows_view dk = rows_of(dk_part.data(), L.Hkv, keys, L.d, 0);
-                    const rows_view dv = rows_of(dv_part.data(), L.Hkv, keys, L.dv, 0);
+                    const rows_view dq = rows_of(dq_part.data(), L.Hq, rows, L.d);
+                    const rows_view dk = rows_of(dk_part.data(), L.Hkv, keys, L.d);
+                    const rows_view dv = rows_of(dv_part.data(), L.Hkv, keys, L.dv);
                     g.dq = dq.data, g.dk = dk.data, g.dv = dv.data;
                     std::copy_n(dq.stride, 4, g.dq_stride);
                     std::copy_n(dk.stride, 4, g.dk_stride);
