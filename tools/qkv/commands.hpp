@@ -6,7 +6,6 @@
 namespace qkv::cli {
 
 void add_sdpa_command(CLI::App& app);
-void add_explain_command(CLI::App& app);
 void add_mha_command(CLI::App& app);
 void add_layer_command(CLI::App& app);
 void add_explain_command(CLI::App& app);

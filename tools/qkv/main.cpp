@@ -11,7 +11,6 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "qkv 0.1.0");
   qkv::cli::add_sdpa_command(app);
-  qkv::cli::add_explain_command(app);
   qkv::cli::add_mha_command(app);
   qkv::cli::add_layer_command(app);
   qkv::cli::add_explain_command(app);
