@@ -137,22 +137,25 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
       }
       run(p, bk, t, mine, sink);
     }
-  }
-  if (splits == 1) return;
-
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t bh = item % n_bh, rb = item / n_bh, b = bh / p.Hkv, hk = bh % p.Hkv;
-    const int64_t task0 = (causal ? n_rb - 1 - rb : rb) * n_bh * splits + bh * splits;
-    for (int64_t r = rb * bk.Br; r < std::min(rows_total, (rb + 1) * bk.Br); ++r) {
-      const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
-      const float* po = part.data() + task0 * part_floats + ri * bk.dvp;
-      const float* pl = part.data() + task0 * part_floats + bk.Br * bk.dvp + ri;
-      float* lse =
-          p.lse ? p.lse + b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2] : nullptr;
-      merge_row(splits, po, pl, part_floats, p.dv,
-                p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2], p.o_stride[3],
-                lse);
+    // Key splits: merge each row's partial results once all tasks are done (the barrier above),
+    // in the same parallel region to spare a second fork and join.
+    if (splits > 1) {
+#pragma omp for schedule(static)
+      for (int64_t item = 0; item < items; ++item) {
+        const int64_t bh = item % n_bh, rb = item / n_bh, b = bh / p.Hkv, hk = bh % p.Hkv;
+        const int64_t task0 = (causal ? n_rb - 1 - rb : rb) * n_bh * splits + bh * splits;
+        for (int64_t r = rb * bk.Br; r < std::min(rows_total, (rb + 1) * bk.Br); ++r) {
+          const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
+          const float* po = part.data() + task0 * part_floats + ri * bk.dvp;
+          const float* pl = part.data() + task0 * part_floats + bk.Br * bk.dvp + ri;
+          float* lse = p.lse
+                           ? p.lse + b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]
+                           : nullptr;
+          merge_row(splits, po, pl, part_floats, p.dv,
+                    p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2], p.o_stride[3],
+                    lse);
+        }
+      }
     }
   }
 }
