@@ -13,7 +13,7 @@ namespace qkv::bench {
 
 int64_t sgemm_side(double flops) {
   const double n = std::cbrt(flops / 2.0);
-  return std::max<int64_t>(1024, 64 * std::llround(n / 64.0));
+  return std::clamp<int64_t>(64 * std::llround(n / 64.0), 1024, 4096);
 }
 
 double time_sgemm(int64_t n, int threads, const timing_plan& plan) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "composition.hpp"
+#include "mha_row.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 #include "roofs.hpp"
@@ -63,9 +64,12 @@ class runner {
       : config_(config), on_row_(on_row), on_note_(on_note) {}
 
   void run() {
-    for (int T : config_.threads)
+    for (int T : config_.threads) {
       for (const bench_shape& s : config_.shapes)
         for (const std::string& pass : config_.passes) run_shape(s, T, pass);
+      if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
+        run_mha(T);
+    }
   }
 
  private:
@@ -75,7 +79,7 @@ class runner {
     const inputs in = make_inputs(s, backward);
     std::optional<double> roof_gflops, blas_ms;
     for (const std::string& impl : all_impls) {
-      if (!contains(config_.impls, impl)) continue;
+      if (impl == "mha" || !contains(config_.impls, impl)) continue;
       bench_row row;
       row.impl = impl, row.pass = pass, row.shape = s, row.threads = T, row.flops = flops;
       const double need =
@@ -111,6 +115,32 @@ class runner {
       if (roof_gflops) row.ratio_to_sgemm = row.gflops / *roof_gflops;
       on_row_(row);
     }
+  }
+
+  // B=1, N=1024, E=512, H=8 self-attention through nn::multihead_attention, fused kernel.
+  void run_mha(int T) {
+    constexpr int64_t B = 1, N = 1024, E = 512, H = 8;
+    bench_row row;
+    row.impl = "mha", row.pass = "forward", row.threads = T, row.embed_dim = E;
+    row.shape = {B, H, H, N, N, E / H, E / H, causal_mode::none};
+    malloc_trim(0);
+    reset_peak_rss();
+    mha_timing t;
+    try {
+      t = time_mha_forward(B, N, E, H, T, config_.plan);
+    } catch (const std::exception& e) {  // the layer is another module's: report, go on
+      note(row, std::string("skipped: ") + e.what());
+      return;
+    }
+    row.peak_rss_mb = peak_rss_mb();
+    row.ms = t.ms, row.flops = t.flops, row.gflops = t.flops / (t.ms * 1e6);
+    row.projection_share = 1.0 - t.attention_ms / t.ms;
+    if (contains(config_.impls, "sgemm")) {
+      bench_row roof = row;
+      measure_sgemm(roof);
+      row.ratio_to_sgemm = row.gflops / roof.gflops;
+    }
+    on_row_(row);
   }
 
   void note(const bench_row& row, const std::string& text) {
@@ -174,7 +204,7 @@ void validate(const bench_config& config) {
     if (T < 1) throw error("--threads: every count must be >= 1, got " + std::to_string(T));
   for (const std::string& impl : config.impls)
     if (!contains(all_impls, impl))
-      throw error("--impl: expected sgemm, blas, fused or reference, got '" + impl + "'");
+      throw error("--impl: expected sgemm, blas, fused, reference or mha, got '" + impl + "'");
   for (const std::string& pass : config.passes)
     if (pass != "forward" && pass != "backward")
       throw error("--pass: expected forward, backward or all, got '" + pass + "'");

@@ -13,16 +13,18 @@
 
 namespace qkv::bench {
 
-// Implementations, in the order they run within a shape (the roofs first, for the ratios).
-inline const std::vector<std::string> all_impls = {"sgemm", "blas", "fused", "reference"};
+// Implementations, in the order they run within a shape (the roofs first, for the ratios);
+// "mha" is the multi-head attention layer's row, run once per thread count after the shapes.
+inline const std::vector<std::string> all_impls = {"sgemm", "blas", "fused", "reference", "mha"};
 
 struct bench_config {
   std::vector<bench_shape> shapes = standard_shapes();
   std::vector<int> threads = {1};
-  std::vector<std::string> impls = {"sgemm", "blas", "fused"};
+  std::vector<std::string> impls = {"sgemm", "blas", "fused", "mha"};
   std::vector<std::string> passes = {"forward"};
   timing_plan plan;
   double max_bytes = 8.0 * (1 << 30);  // rows that would need more are skipped with a note
+  bool mha_row = true;  // the MHA forward (B=1, N=1024, E=512, H=8), when "mha" is in impls
 };
 
 struct bench_row {
@@ -36,6 +38,8 @@ struct bench_row {
   std::optional<double> ratio_to_blas;          // blas ms / this row's ms (> 1: faster)
   std::optional<double> bytes_per_s;            // decode: bytes of K and V read per second
   std::optional<double> read_loop_bytes_per_s;  // decode: the read loop, same thread count
+  int64_t embed_dim = 0;                        // mha: E (the shape is its attention's, d = E/H)
+  std::optional<double> projection_share;       // mha: share of the time outside the attention
 };
 
 // Checks a config (threads >= 1, known impls and passes); throws qkv::error naming the option.

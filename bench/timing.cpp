@@ -18,7 +18,9 @@ double median_ms(const std::function<void()>& run, const timing_plan& plan) {
   for (int i = 0; i < plan.warmup; ++i) {
     const auto t0 = clock::now();
     run();
-    if (seconds_since(t0) > plan.slow_seconds) reps = std::min(reps, plan.slow_reps);
+    const double seconds = seconds_since(t0);
+    if (seconds > plan.slow_seconds) reps = std::min(reps, plan.slow_reps);
+    if (seconds > plan.very_slow_seconds) reps = 1;
   }
   std::vector<double> ms;
   const auto start = clock::now();

@@ -7,11 +7,12 @@
 namespace qkv::bench {
 
 struct timing_plan {
-  int warmup = 1;           // untimed runs first (page faults, thread start-up, caches)
-  int reps = 5;             // at least this many timed runs ...
-  double min_seconds = 0;   // ... and more until this much time has passed
-  double slow_seconds = 2;  // when one warm-up run takes longer than this, ...
-  int slow_reps = 3;        // ... this many timed runs are enough
+  int warmup = 1;                 // untimed runs first (page faults, thread start-up, caches)
+  int reps = 5;                   // at least this many timed runs ...
+  double min_seconds = 0;         // ... and more until this much time has passed
+  double slow_seconds = 2;        // when one warm-up run takes longer than this, ...
+  int slow_reps = 3;              // ... this many timed runs are enough,
+  double very_slow_seconds = 20;  // and beyond this (the N = 32768 row), one
 };
 
 // Median wall time of `run` in milliseconds.

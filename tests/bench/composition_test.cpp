@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/roofs.hpp"
 #include "bench/shapes.hpp"
 #include "bench/timing.hpp"
 #include "qkv/attention.hpp"
@@ -81,6 +82,13 @@ TEST(BenchShapes, ParsesTheShapeFlag) {
   for (const char* bad :
        {"", "1,2,3", "1,8,3,4,4,8", "1,1,1,0,4,8", "1,1,1,4,4,8x", "1,1,1,4,4,8,sideways"})
     EXPECT_THROW(parse_shape(bad), error) << bad;
+}
+
+TEST(BenchRoofs, SgemmSideIsAMultipleOf64NearTheFlopsWithinBounds) {
+  EXPECT_EQ(sgemm_side(2.0 * 2048 * 2048 * 2048), 2048);
+  EXPECT_EQ(sgemm_side(2.0 * 1500 * 1500 * 1500), 1472);  // 1500 -> the nearest multiple of 64
+  EXPECT_EQ(sgemm_side(1e6), 1024);                       // decode rows: at least 1024
+  EXPECT_EQ(sgemm_side(1e15), 4096);                      // the long row: at most 4096
 }
 
 TEST(BenchTiming, PeakMemoryFollowsARowsAllocations) {

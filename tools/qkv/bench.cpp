@@ -55,6 +55,7 @@ bench::bench_config make_config(const bench_args& a) {
   bench::bench_config c;
   c.shapes = a.quick ? bench::quick_shapes() : bench::standard_shapes();
   if (!a.shape.empty()) c.shapes = {bench::parse_shape(a.shape, "--shape")};
+  c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
   c.threads =
       a.threads.empty()
           ? std::vector<int>{static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))}
@@ -94,6 +95,8 @@ std::string json_line(const bench::bench_row& r) {
     j["read_loop_bytes_per_s"] = rounded(*r.read_loop_bytes_per_s, 4);
     j["read_fraction"] = rounded(*r.bytes_per_s / *r.read_loop_bytes_per_s, 3);
   }
+  if (r.embed_dim) j["embed_dim"] = r.embed_dim;
+  if (r.projection_share) j["projection_share"] = rounded(*r.projection_share, 3);
   return j.dump();
 }
 
@@ -120,6 +123,12 @@ std::string table_line(const bench::bench_row& r) {
     std::snprintf(text, sizeof text, "K,V read at %.1f GB/s = %.2f x read loop (%.1f GB/s)",
                   *r.bytes_per_s * 1e-9, *r.bytes_per_s / *r.read_loop_bytes_per_s,
                   *r.read_loop_bytes_per_s * 1e-9);
+    notes = text;
+  }
+  if (r.projection_share) {
+    std::snprintf(text, sizeof text, "E=%lld, projections %.0f%% / attention %.0f%% of the time",
+                  static_cast<long long>(r.embed_dim), 100 * *r.projection_share,
+                  100 * (1 - *r.projection_share));
     notes = text;
   }
   char line[320];
@@ -156,12 +165,12 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "thread counts, e.g. 1,2 (default: every core)");
   cmd->add_option("--shape", a->shape, "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal]");
   cmd->add_option("--impl", a->impl,
-                  "implementations among sgemm,blas,fused,reference "
-                  "(default sgemm,blas,fused)");
+                  "implementations among sgemm,blas,fused,reference,mha "
+                  "(default sgemm,blas,fused,mha)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
   cmd->add_option("--reps", a->reps,
-                  "timed repetitions per row after one warm-up (default 5, "
-                  "--quick 3; 3 for rows slower than 2 s)");
+                  "timed repetitions per row after one warm-up (default 5, --quick 3; "
+                  "3 for rows slower than 2 s, 1 beyond 20 s)");
   cmd->add_flag("--ring", a->ring,
                 "ring attention over MPI: P ranks x 1 thread vs 1 rank x P threads, MPI wait "
                 "time, peak memory per rank (runs mpirun itself)");
