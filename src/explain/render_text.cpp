@@ -24,8 +24,10 @@ class writer {
  public:
   explicit writer(const text_options& options) : options_(options) {}
 
+  // A bold line, after a blank line unless it opens the text.
   void heading(const std::string& text) {
-    out_ << "\n" << (options_.colour ? "\x1b[1m" + text + "\x1b[0m" : text) << "\n";
+    if (out_.tellp() > 0) out_ << "\n";
+    out_ << (options_.colour ? "\x1b[1m" + text + "\x1b[0m" : text) << "\n";
   }
   void line(const std::string& text) { out_ << "  " << text << "\n"; }
 
