@@ -24,19 +24,17 @@ tensor activation_backward(activation act, const tensor& x, const tensor& dy) {
   return dx;
 }
 
-tensor feed_forward::forward(const tensor& x, tensor& hidden) const {
-  hidden = linear1_.forward(x);
-  tensor a = hidden;
-  apply_activation(act_, a);
-  return linear2_.forward(a, "hidden");
+tensor feed_forward::forward(const tensor& x, feed_forward_cache& cache) const {
+  cache.hidden = linear1_.forward(x);
+  cache.activated = cache.hidden;
+  apply_activation(act_, cache.activated);
+  return linear2_.forward(cache.activated, "hidden");
 }
 
-tensor feed_forward::backward(const tensor& x, const tensor& hidden, const tensor& dy,
+tensor feed_forward::backward(const tensor& x, const feed_forward_cache& cache, const tensor& dy,
                               feed_forward_grads& grads) const {
-  tensor a = hidden;
-  apply_activation(act_, a);
-  const tensor da = linear2_.backward(a, dy, grads.linear2);
-  return linear1_.backward(x, activation_backward(act_, hidden, da), grads.linear1);
+  const tensor da = linear2_.backward(cache.activated, dy, grads.linear2);
+  return linear1_.backward(x, activation_backward(act_, cache.hidden, da), grads.linear1);
 }
 
 feed_forward_grads feed_forward::make_grads() const {

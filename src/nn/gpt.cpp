@@ -160,7 +160,7 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
     }
     a.x_mid = detail::add(a.x_in, branch);
     a.h2 = b.ln2.forward(a.x_mid);
-    branch = b.mlp.forward(a.h2, a.hidden);
+    branch = b.mlp.forward(a.h2, a.ffn);
     if (drop) {
       a.drop2 =
           dropout_mask(branch.shape(), config_.dropout, step.seed, dropout_stream(step.step, l, 1));

@@ -13,9 +13,9 @@ struct gpt_activations {
   struct block {
     tensor x_in, h1;  // block input and LN1(x_in)
     mha_result attn;
-    tensor x_mid, h2;     // after the attention residual, and LN2(x_mid)
-    tensor hidden;        // the FFN's pre-activation
-    tensor drop1, drop2;  // residual dropout multipliers (empty when off)
+    tensor x_mid, h2;        // after the attention residual, and LN2(x_mid)
+    feed_forward_cache ffn;  // the FFN's hidden layer
+    tensor drop1, drop2;     // residual dropout multipliers (empty when off)
   };
   std::vector<int64_t> tokens, positions;  // [B·T] each
   mha_options mha;

@@ -16,7 +16,7 @@ void gpt::backward(const gpt_activations& act, const tensor& dlogits) {
     // x_out = x_mid + drop2(FFN(LN2(x_mid)))
     tensor dbranch = dx;
     if (!a.drop2.values().empty()) apply_dropout(dbranch, a.drop2);
-    const tensor dh2 = b.mlp.backward(a.h2, a.hidden, dbranch, d.mlp);
+    const tensor dh2 = b.mlp.backward(a.h2, a.ffn, dbranch, d.mlp);
     dx = detail::add(std::move(dx), b.ln2.backward(a.x_mid, dh2, d.ln2));
     // x_mid = x_in + drop1(MHA(h1, h1, h1)), h1 = LN1(x_in): self-attention sums three inputs.
     dbranch = dx;

@@ -15,9 +15,9 @@ TEST(FeedForwardGrad, FiniteDifferences) {
     tensor x = testing::random_tensor({3, 5}, rng);
     const tensor G = testing::random_tensor({3, 5}, rng);
     feed_forward_grads g = ffn.make_grads();
-    tensor hidden;
-    ffn.forward(x, hidden);
-    const tensor dx = ffn.backward(x, hidden, G, g);
+    feed_forward_cache cache;
+    ffn.forward(x, cache);
+    const tensor dx = ffn.backward(x, cache, G, g);
     const auto loss = [&] { return testing::dot(ffn.forward(x), G); };
     // A step of 1e-3 rarely crosses ReLU's kink; where it would, the error shows as a failure.
     EXPECT_LE(testing::max_finite_difference_error(x, dx, loss, 1e-3f), 2e-3);

@@ -29,6 +29,10 @@ tensor activation_backward(activation act, const tensor& x, const tensor& dy);
 struct feed_forward_grads {
   linear_grads linear1, linear2;
 };
+// The hidden layer before and after the activation, kept by forward for backward.
+struct feed_forward_cache {
+  tensor hidden, activated;
+};
 
 class feed_forward {
  public:
@@ -44,11 +48,10 @@ class feed_forward {
   // x [..., E] -> [..., E].
   tensor forward(const tensor& x, const std::string& argument = "x") const;
 
-  // forward that also keeps the pre-activation hidden = x·W1^T + b1 for backward
-  // (feed_forward_backward.cpp).
-  tensor forward(const tensor& x, tensor& hidden) const;
+  // forward that also keeps what backward needs (feed_forward_backward.cpp).
+  tensor forward(const tensor& x, feed_forward_cache& cache) const;
   // Backward of y = act(x·W1^T + b1)·W2^T + b2: accumulates grads, returns dx.
-  tensor backward(const tensor& x, const tensor& hidden, const tensor& dy,
+  tensor backward(const tensor& x, const feed_forward_cache& cache, const tensor& dy,
                   feed_forward_grads& grads) const;
   feed_forward_grads make_grads() const;
   std::vector<parameter> parameters(const std::string& prefix, feed_forward_grads& grads);
