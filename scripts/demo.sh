@@ -2,5 +2,5 @@
 # The main job: set up, build, and walk through attention on the embedded "Write a poem" example.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh >&2
+bash scripts/setup.sh >&2
 exec build/qkv explain "$@"
