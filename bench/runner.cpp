@@ -5,7 +5,6 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <map>
 #include <random>
 #include <sstream>
 
@@ -109,7 +108,9 @@ class runner {
         if (impl == "blas") blas_ms = row.ms;
         if (!backward && is_decode(s)) {
           row.bytes_per_s = kv_bytes(s) / (row.ms * 1e-3);
-          row.read_loop_bytes_per_s = read_loop(T);
+          // Measured next to each decode row rather than once, so that both see the same
+          // machine (it is shared and noisy).
+          row.read_loop_bytes_per_s = read_loop_bytes_per_s(T, config_.plan);
         }
       }
       if (roof_gflops) row.ratio_to_sgemm = row.gflops / *roof_gflops;
@@ -148,25 +149,15 @@ class runner {
              " threads=" + std::to_string(row.threads) + ": " + text);
   }
 
-  // The square sgemm of about the row's FLOPs, measured once per (side, threads).
+  // The square sgemm of about the row's FLOPs, measured next to the rows it is the roof of.
   void measure_sgemm(bench_row& row) {
     row.sgemm_n = sgemm_side(row.flops);
-    const auto key = std::make_pair(row.sgemm_n, row.threads);
-    if (!sgemm_.count(key)) {
-      malloc_trim(0);
-      reset_peak_rss();
-      const double ms = time_sgemm(row.sgemm_n, row.threads, config_.plan);
-      sgemm_[key] = {ms, peak_rss_mb()};
-    }
-    row.ms = sgemm_[key].first;
-    row.peak_rss_mb = sgemm_[key].second;
+    malloc_trim(0);
+    reset_peak_rss();
+    row.ms = time_sgemm(row.sgemm_n, row.threads, config_.plan);
+    row.peak_rss_mb = peak_rss_mb();
     row.flops = 2.0 * double(row.sgemm_n) * double(row.sgemm_n) * double(row.sgemm_n);
     row.gflops = row.flops / (row.ms * 1e6);
-  }
-
-  double read_loop(int T) {
-    if (!read_loop_.count(T)) read_loop_[T] = read_loop_bytes_per_s(T, config_.plan);
-    return read_loop_[T];
   }
 
   double time_impl(const std::string& impl, const bench_shape& s, int T, bool backward,
@@ -192,8 +183,6 @@ class runner {
   const bench_config& config_;
   const std::function<void(const bench_row&)>& on_row_;
   const std::function<void(const std::string&)>& on_note_;
-  std::map<std::pair<int64_t, int>, std::pair<double, double>> sgemm_;  // (n, T) -> (ms, MiB)
-  std::map<int, double> read_loop_;                                     // T -> bytes/s
 };
 
 }  // namespace
