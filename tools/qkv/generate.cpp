@@ -44,7 +44,12 @@ void run_generate(const generate_args& a) {
   if (!(a.temperature >= 0.0 && std::isfinite(a.temperature)))
     throw error("--temperature: must be finite and >= 0, got " + std::to_string(a.temperature));
   if (a.tokens < 0 || a.top_k < 0) throw error("--tokens/--top-k: must be >= 0");
-  const train::trained_model m = train::load_trained_model(a.checkpoint);
+  train::trained_model m;
+  try {
+    m = train::load_trained_model(a.checkpoint);
+  } catch (const error& e) {
+    throw error(std::string("--checkpoint: ") + e.what());
+  }
   std::vector<int32_t> ids = m.vocab.encode(a.prompt, "--prompt");
   if (ids.empty()) throw error("--prompt: must not be empty");
   const int64_t context = m.model->config().context;
