@@ -97,8 +97,10 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
   const auto r = run_qkv(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const tensor out = io::read_npy_float(dir.file("out.npy"));
-  const tensor expected = nan_to_zero(c.expected("out_float64"));
-  // The fused kernel is held to the same golden bound here: these cases are small and O(1).
+  // DESIGN section 3: where fp32 rounding of the inputs decides the answer (a finite -1e9 mask
+  // added to O(1) scores rounds to -1e9 exactly), an fp32 kernel is compared with PyTorch's fp32.
+  const bool fp32_decides = impl == "fused" && c.id.find("finite_neg1e9") != std::string::npos;
+  const tensor expected = nan_to_zero(c.expected(fp32_decides ? "out_float32" : "out_float64"));
   EXPECT_LE(max_abs_diff(out, expected), tolerance(c, expected, impl == "fused" ? 2e-5 : 1e-5));
   EXPECT_EQ(io::read_npy_float(dir.file("lse.npy")).shape(),
             (shape_t{out.size(0), out.size(1), out.size(2)}));
