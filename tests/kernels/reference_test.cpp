@@ -19,18 +19,8 @@ using testing::golden_case;
 using testing::max_abs;
 using testing::max_abs_diff;
 
-// Expected output with the rows PyTorch leaves NaN (no visible key) set to our contract's 0.
-tensor expected_with_zero_rows(const tensor& expected) {
-  tensor e = expected;
-  for (float& x : e.values())
-    if (std::isnan(x)) x = 0.0f;
-  return e;
-}
-
-double tolerance(const golden_case& c, const tensor& expected, double base) {
-  const double m = max_abs(expected);
-  return base * (c.category == "g_tiny" ? m : std::max(1.0, m));
-}
+using testing::golden_tolerance;
+using testing::nan_to_zero;
 
 class GoldenSdpa : public ::testing::TestWithParam<golden_case> {};
 
@@ -39,8 +29,8 @@ TEST_P(GoldenSdpa, ReferenceMatchesPyTorchFloat64) {
   sdpa_options options = c.sdpa_options_for();
   options.impl = sdpa_impl::reference;
   const sdpa_result r = sdpa_forward(c.input("q"), c.input("k"), c.input("v"), options);
-  const tensor expected = expected_with_zero_rows(c.expected("out_float64"));
-  EXPECT_LE(max_abs_diff(r.out, expected), tolerance(c, expected, 1e-5)) << c.id;
+  const tensor expected = nan_to_zero(c.expected("out_float64"));
+  EXPECT_LE(max_abs_diff(r.out, expected), golden_tolerance(c, expected, 1e-5)) << c.id;
   // Rows with no visible key: O = 0 (checked above) and lse = -inf.
   if (c.json.contains("nan_rows_BHq"))
     for (const auto& row : c.json["nan_rows_BHq"]) {
@@ -68,11 +58,12 @@ TEST_P(GoldenSdpaGrad, ReferenceBackwardMatchesPyTorchFloat64) {
   const tensor q = c.input("q"), k = c.input("k"), v = c.input("v");
   const sdpa_result fwd = sdpa_forward(q, k, v, options);
   const tensor expected_out = c.expected("out_float64");
-  EXPECT_LE(max_abs_diff(fwd.out, expected_out), tolerance(c, expected_out, 1e-5));
+  EXPECT_LE(max_abs_diff(fwd.out, expected_out), golden_tolerance(c, expected_out, 1e-5));
   const sdpa_gradients g = sdpa_backward(q, k, v, fwd, c.input("G"), options);
   for (const auto& [name, got] : {std::pair{"dQ", &g.dq}, {"dK", &g.dk}, {"dV", &g.dv}}) {
     const tensor expected = c.expected(std::string(name) + "_float64");
-    EXPECT_LE(max_abs_diff(*got, expected), tolerance(c, expected, 1e-4)) << c.id << " " << name;
+    EXPECT_LE(max_abs_diff(*got, expected), golden_tolerance(c, expected, 1e-4))
+        << c.id << " " << name;
   }
 }
 

@@ -15,8 +15,10 @@ namespace qkv {
 namespace {
 
 using testing::golden_case;
+using testing::golden_tolerance;
 using testing::max_abs;
 using testing::max_abs_diff;
+using testing::nan_to_zero;
 using testing::run_qkv;
 using testing::temp_dir;
 
@@ -51,17 +53,6 @@ std::vector<std::string> option_flags(const golden_case& c, const temp_dir& dir)
       flags.insert(flags.end(), {"--mask", dir.file("mask.npy")});
     }
   return flags;
-}
-
-double tolerance(const golden_case& c, const tensor& expected, double base) {
-  const double m = max_abs(expected);
-  return base * (c.category == "g_tiny" ? m : std::max(1.0, m));
-}
-
-tensor nan_to_zero(tensor t) {
-  for (float& x : t.values())
-    if (std::isnan(x)) x = 0.0f;
-  return t;
 }
 
 class SdpaCommand : public ::testing::TestWithParam<cli_case> {};
@@ -101,7 +92,8 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
   // added to O(1) scores rounds to -1e9 exactly), an fp32 kernel is compared with PyTorch's fp32.
   const bool fp32_decides = impl == "fused" && c.id.find("finite_neg1e9") != std::string::npos;
   const tensor expected = nan_to_zero(c.expected(fp32_decides ? "out_float32" : "out_float64"));
-  EXPECT_LE(max_abs_diff(out, expected), tolerance(c, expected, impl == "fused" ? 2e-5 : 1e-5));
+  EXPECT_LE(max_abs_diff(out, expected),
+            golden_tolerance(c, expected, impl == "fused" ? 2e-5 : 1e-5));
   EXPECT_EQ(io::read_npy_float(dir.file("lse.npy")).shape(),
             (shape_t{out.size(0), out.size(1), out.size(2)}));
   if (grad)
@@ -109,7 +101,7 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
       std::string file = std::string("d") + static_cast<char>(std::tolower(name[1])) + ".npy";
       const tensor got = io::read_npy_float(dir.file(file));
       const tensor want = c.expected(std::string(name) + "_float64");
-      EXPECT_LE(max_abs_diff(got, want), tolerance(c, want, 1e-4)) << name;
+      EXPECT_LE(max_abs_diff(got, want), golden_tolerance(c, want, 1e-4)) << name;
     }
 }
 
