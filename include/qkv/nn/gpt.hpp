@@ -62,6 +62,11 @@ struct gpt_kv_cache {
   int64_t length() const { return layers.empty() ? 0 : layers.front().length(); }
 };
 
+// One block's projected per-head queries, keys and values, each [H,T,hd] (gpt::attention_heads).
+struct gpt_attention_heads {
+  tensor q, k, v;
+};
+
 class gpt {
  public:
   // GPT-2's initialisation: N(0, 0.02) embeddings and linear weights, zero biases, unit norms.
@@ -80,6 +85,9 @@ class gpt {
   // The logits [V] of the next token after appending `token` to the cache (one decoding step
   // attending over the cached keys and values: bottom-right causal by construction).
   std::vector<float> decode_step(int32_t token, gpt_kv_cache& cache, int threads = 0) const;
+  // What block `layer`'s attention attends with when the model reads the one sequence `tokens`
+  // (inference, causal): its Q, K, V heads (gpt_attention.cpp). Throws qkv::error naming layer.
+  gpt_attention_heads attention_heads(const std::vector<int32_t>& tokens, int64_t layer) const;
 
   std::vector<parameter> parameters();
   void zero_grads();
