@@ -327,12 +327,7 @@ TEST_P(GoldenFusedBackward, MatchesPyTorchFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenFusedBackward,
                          ::testing::ValuesIn(testing::load_golden("sdpa_grad")),
-                         [](const auto& info) {
-                           std::string name = info.param.id;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         testing::golden_case_name);
 
 }  // namespace
 }  // namespace qkv

@@ -207,12 +207,7 @@ TEST_P(GoldenFused, FusedMatchesPyTorchFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenFused, ::testing::ValuesIn(testing::load_golden("sdpa")),
-                         [](const auto& info) {
-                           std::string name = info.param.id;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         testing::golden_case_name);
 
 TEST(FusedForward, AutoPicksTheFusedKernel) {
   EXPECT_TRUE(fused_kernel_available());

@@ -39,15 +39,8 @@ TEST_P(GoldenSdpa, ReferenceMatchesPyTorchFloat64) {
     }
 }
 
-std::string case_name(const ::testing::TestParamInfo<golden_case>& info) {
-  std::string name = info.param.id;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenSdpa, ::testing::ValuesIn(testing::load_golden("sdpa")),
-                         case_name);
+                         testing::golden_case_name);
 
 class GoldenSdpaGrad : public ::testing::TestWithParam<golden_case> {};
 
@@ -68,7 +61,8 @@ TEST_P(GoldenSdpaGrad, ReferenceBackwardMatchesPyTorchFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenSdpaGrad,
-                         ::testing::ValuesIn(testing::load_golden("sdpa_grad")), case_name);
+                         ::testing::ValuesIn(testing::load_golden("sdpa_grad")),
+                         testing::golden_case_name);
 
 // Collects the float64 output the reference computes, for finite differences.
 class output_collector : public attention_observer {

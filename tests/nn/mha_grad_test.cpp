@@ -72,19 +72,15 @@ TEST_P(GoldenMhaGrad, GradientsMatchPyTorchFloat64) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, GoldenMhaGrad,
-                         ::testing::Combine(::testing::ValuesIn(testing::load_golden("mha_grad")),
-                                            ::testing::Values(sdpa_impl::reference,
-                                                              sdpa_impl::fused)),
-                         [](const auto& info) {
-                           std::string name =
-                               std::get<0>(info.param).id +
-                               (std::get<1>(info.param) == sdpa_impl::reference ? "_reference"
-                                                                                : "_fused");
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Golden, GoldenMhaGrad,
+    ::testing::Combine(::testing::ValuesIn(testing::load_golden("mha_grad")),
+                       ::testing::Values(sdpa_impl::reference, sdpa_impl::fused)),
+    [](const auto& info) {
+      return testing::test_name(
+          std::get<0>(info.param).id +
+          (std::get<1>(info.param) == sdpa_impl::reference ? "_reference" : "_fused"));
+    });
 
 TEST(MhaGrad, FiniteDifferencesGqaCrossCausal) {
   std::mt19937_64 rng(7);

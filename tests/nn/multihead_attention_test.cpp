@@ -19,19 +19,6 @@ using testing::golden_case;
 using testing::golden_tolerance;
 using testing::max_abs_diff;
 
-std::vector<golden_case> mha_cases() {
-  std::vector<golden_case> cases = testing::load_golden("mha");
-  for (auto& g : testing::load_golden("mha_grad")) cases.push_back(std::move(g));
-  return cases;
-}
-
-std::string case_name(const ::testing::TestParamInfo<golden_case>& info) {
-  std::string name = info.param.id;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
-
 multihead_attention load_golden_mha(const golden_case& c) {
   const state_dict dict = c.state_dict();
   state_dict_reader reader(dict, c.id);
@@ -102,7 +89,9 @@ TEST_P(GoldenMha, OutputWithoutWeightsThroughDefaultKernelMatches) {
   EXPECT_LE(max_abs_diff(r.out, out), golden_tolerance(c, out, 1e-5)) << c.id;
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, GoldenMha, ::testing::ValuesIn(mha_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenMha,
+                         ::testing::ValuesIn(testing::load_golden({"mha", "mha_grad"})),
+                         testing::golden_case_name);
 
 TEST(MultiheadAttention, AllKeysPaddedGivesOutProjBiasNotNaN) {
   for (const golden_case& c : testing::load_golden("mha")) {

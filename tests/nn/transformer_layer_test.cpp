@@ -18,13 +18,6 @@ using testing::golden_case;
 using testing::golden_tolerance;
 using testing::max_abs_diff;
 
-std::string case_name(const ::testing::TestParamInfo<golden_case>& info) {
-  std::string name = info.param.id;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
-
 transformer_layer_config golden_config(const golden_case& c) {
   const auto& p = c.json.at("params");
   transformer_layer_config config;
@@ -63,7 +56,8 @@ TEST_P(GoldenEncoderLayer, MatchesPyTorchFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenEncoderLayer,
-                         ::testing::ValuesIn(testing::load_golden("encoder_layer")), case_name);
+                         ::testing::ValuesIn(testing::load_golden("encoder_layer")),
+                         testing::golden_case_name);
 
 class GoldenDecoderLayer : public ::testing::TestWithParam<golden_case> {};
 
@@ -82,7 +76,8 @@ TEST_P(GoldenDecoderLayer, MatchesPyTorchFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenDecoderLayer,
-                         ::testing::ValuesIn(testing::load_golden("decoder_layer")), case_name);
+                         ::testing::ValuesIn(testing::load_golden("decoder_layer")),
+                         testing::golden_case_name);
 
 TEST(TransformerLayers, EpsMattersInTheEpsGoldenCases) {
   // A layer that ignored layer_norm_eps would fail the *_eps1e-6 cases: check that 1e-5 does.

@@ -2,6 +2,7 @@
 #include "support/golden.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -99,6 +100,19 @@ std::vector<golden_case> load_golden(const std::string& kind) {
   }
   std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return cases;
+}
+
+std::vector<golden_case> load_golden(std::initializer_list<const char*> kinds) {
+  std::vector<golden_case> cases;
+  for (const char* kind : kinds)
+    for (auto& c : load_golden(std::string(kind))) cases.push_back(std::move(c));
+  return cases;
+}
+
+std::string test_name(std::string text) {
+  for (char& ch : text)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return text;
 }
 
 double max_abs_diff(const tensor& a, const tensor& b) {

@@ -2,7 +2,9 @@
 // results with DESIGN section 3's tolerances.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <map>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -32,6 +34,15 @@ struct golden_case {
 
 // Every golden case of the given kind ("sdpa", "sdpa_grad", "mha", ...), sorted by id.
 std::vector<golden_case> load_golden(const std::string& kind);
+// The cases of several kinds, in the order given.
+std::vector<golden_case> load_golden(std::initializer_list<const char*> kinds);
+
+// A gtest name from any text: every character that is not a letter or digit becomes '_'.
+std::string test_name(std::string text);
+// gtest's parameter-name generator for suites over golden cases: the case id.
+inline std::string golden_case_name(const ::testing::TestParamInfo<golden_case>& info) {
+  return test_name(info.param.id);
+}
 
 // A float tensor from a golden TENSOR object (non-finite values are strings).
 tensor tensor_from_json(const nlohmann::json& t);

@@ -15,19 +15,6 @@ using testing::golden_case;
 using testing::run_qkv;
 using testing::temp_dir;
 
-std::vector<golden_case> layer_cases() {
-  std::vector<golden_case> cases = testing::load_golden("encoder_layer");
-  for (auto& g : testing::load_golden("decoder_layer")) cases.push_back(std::move(g));
-  return cases;
-}
-
-std::string case_name(const ::testing::TestParamInfo<golden_case>& info) {
-  std::string name = info.param.id;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
-
 // The command line of a golden layer case, its files written into `dir`.
 std::vector<std::string> layer_command(const golden_case& c, const temp_dir& dir) {
   const auto& p = c.json.at("params");
@@ -65,7 +52,10 @@ TEST_P(LayerCommand, MatchesPyTorch) {
       << c.id;
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, LayerCommand, ::testing::ValuesIn(layer_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Golden, LayerCommand,
+                         ::testing::ValuesIn(testing::load_golden({"encoder_layer",
+                                                                   "decoder_layer"})),
+                         testing::golden_case_name);
 
 TEST(LayerCommand, BadInputsExitTwoNamingTheFlag) {
   const golden_case dec = testing::load_golden("decoder_layer").front();

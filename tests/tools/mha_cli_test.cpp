@@ -17,19 +17,6 @@ using testing::max_abs_diff;
 using testing::run_qkv;
 using testing::temp_dir;
 
-std::vector<golden_case> mha_cases() {
-  std::vector<golden_case> cases = testing::load_golden("mha");
-  for (auto& g : testing::load_golden("mha_grad")) cases.push_back(std::move(g));
-  return cases;
-}
-
-std::string case_name(const ::testing::TestParamInfo<golden_case>& info) {
-  std::string name = info.param.id;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
-
 // The command line for a golden case, its files written into `dir`.
 std::vector<std::string> mha_command(const golden_case& c, const temp_dir& dir) {
   io::write_safetensors(dir.file("w.safetensors"), c.state_dict());
@@ -75,7 +62,9 @@ TEST_P(MhaCommand, MatchesPyTorch) {
       << c.id;
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, MhaCommand, ::testing::ValuesIn(mha_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Golden, MhaCommand,
+                         ::testing::ValuesIn(testing::load_golden({"mha", "mha_grad"})),
+                         testing::golden_case_name);
 
 // Runs a golden command with one flag's value replaced (or the flag added); expects exit 2,
 // every needle in stderr and no output file.

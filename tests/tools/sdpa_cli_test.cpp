@@ -29,9 +29,8 @@ struct cli_case {
 
 std::vector<cli_case> cli_cases() {
   std::vector<cli_case> cases;
-  for (const char* kind : {"sdpa", "sdpa_grad"})
-    for (auto& g : testing::load_golden(kind))
-      for (const char* impl : {"reference", "fused"}) cases.push_back({g, impl});
+  for (auto& g : testing::load_golden({"sdpa", "sdpa_grad"}))
+    for (const char* impl : {"reference", "fused"}) cases.push_back({g, impl});
   return cases;
 }
 
@@ -106,10 +105,7 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
 }
 
 std::string cli_case_name(const ::testing::TestParamInfo<cli_case>& info) {
-  std::string name = info.param.golden.id + "_" + info.param.impl;
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
+  return testing::test_name(info.param.golden.id + "_" + info.param.impl);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, SdpaCommand, ::testing::ValuesIn(cli_cases()), cli_case_name);
