@@ -84,21 +84,34 @@ std::map<std::string, tensor> golden_case::state_dict() const {
   return dict;
 }
 
+namespace {
+// Every golden file, parsed once per process (test suites ask for their kinds at static
+// initialisation, in every test process ctest starts), sorted by id.
+const std::vector<golden_case>& all_golden_cases() {
+  static const std::vector<golden_case> cases = [] {
+    std::vector<golden_case> all;
+    for (const auto& entry : std::filesystem::directory_iterator(data_path("golden"))) {
+      const auto path = entry.path();
+      if (path.extension() != ".json" || path.filename() == "index.json") continue;
+      std::ifstream in(path);
+      golden_case c;
+      c.json = nlohmann::json::parse(in);
+      c.id = c.json.at("id").get<std::string>();
+      c.kind = c.json.value("kind", "");
+      c.category = c.json.value("category", "");
+      all.push_back(std::move(c));
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return all;
+  }();
+  return cases;
+}
+}  // namespace
+
 std::vector<golden_case> load_golden(const std::string& kind) {
   std::vector<golden_case> cases;
-  for (const auto& entry : std::filesystem::directory_iterator(data_path("golden"))) {
-    const auto path = entry.path();
-    if (path.extension() != ".json" || path.filename() == "index.json") continue;
-    std::ifstream in(path);
-    golden_case c;
-    c.json = nlohmann::json::parse(in);
-    if (c.json.value("kind", "") != kind) continue;
-    c.id = c.json.at("id").get<std::string>();
-    c.kind = kind;
-    c.category = c.json.value("category", "");
-    cases.push_back(std::move(c));
-  }
-  std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  for (const golden_case& c : all_golden_cases())
+    if (c.kind == kind) cases.push_back(c);
   return cases;
 }
 
