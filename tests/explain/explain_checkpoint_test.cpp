@@ -20,7 +20,7 @@ constexpr const char* sentence = "jane visits africa";
 
 // A 2-layer, 2-head model (E = 16, context 32) initialised from a fixed seed, saved as a
 // checkpoint: no training step is needed to have distinct heads.
-class explain_checkpoint : public ::testing::Test {
+class ExplainCheckpoint : public ::testing::Test {
  protected:
   void SetUp() override {
     train::train_config c;
@@ -86,7 +86,7 @@ nn::gpt_attention_heads model_heads(const std::string& path, int64_t layer) {
   return m.model->attention_heads(m.vocab.encode(sentence, "text"), layer);
 }
 
-TEST_F(explain_checkpoint, every_head_of_layer_0_matches_the_model) {
+TEST_F(ExplainCheckpoint, every_head_of_layer_0_matches_the_model) {
   const testing::cli_result r = testing::run_qkv(
       {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -107,7 +107,7 @@ TEST_F(explain_checkpoint, every_head_of_layer_0_matches_the_model) {
 // Layer 0's Q and K straight from the checkpoint's tensors, in float64: x_t = wte[id_t] + wpe[t],
 // h = LayerNorm(x) (eps 1e-5, ln_1), Q = h·W_q^T + b_q, K = h·W_k^T + b_k (in_proj rows 0..E,
 // E..2E): the projections the walkthrough shows are the model's.
-TEST_F(explain_checkpoint, layer_0_projections_match_the_checkpoint_tensors) {
+TEST_F(ExplainCheckpoint, layer_0_projections_match_the_checkpoint_tensors) {
   const testing::cli_result r = testing::run_qkv(
       {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -141,7 +141,7 @@ TEST_F(explain_checkpoint, layer_0_projections_match_the_checkpoint_tensors) {
   }
 }
 
-TEST_F(explain_checkpoint, one_head_of_layer_1_and_its_word_table) {
+TEST_F(ExplainCheckpoint, one_head_of_layer_1_and_its_word_table) {
   const testing::cli_result r =
       testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--layer", "1",
                         "--head", "1", "--format", "json"});
@@ -171,7 +171,7 @@ TEST_F(explain_checkpoint, one_head_of_layer_1_and_its_word_table) {
   EXPECT_EQ(table.at("summary")[0].at("key"), "jane");
 }
 
-TEST(explain_word_table, aggregates_by_hand) {
+TEST(ExplainWordTable, aggregates_by_hand) {
   // "ab c": a query word's row is the mean over its characters of the sum over the key word's
   // characters; the space (index 2) belongs to no word.
   const explain::matrix p{4,
@@ -196,7 +196,7 @@ TEST(explain_word_table, aggregates_by_hand) {
       << text;
 }
 
-TEST_F(explain_checkpoint, text_output_labels_characters_and_says_how_words_are_aggregated) {
+TEST_F(ExplainCheckpoint, text_output_labels_characters_and_says_how_words_are_aggregated) {
   const testing::cli_result r = testing::run_qkv(
       {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--head", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -206,7 +206,7 @@ TEST_F(explain_checkpoint, text_output_labels_characters_and_says_how_words_are_
             std::string::npos);
 }
 
-TEST_F(explain_checkpoint, svg_and_html_render_with_a_checkpoint) {
+TEST_F(ExplainCheckpoint, svg_and_html_render_with_a_checkpoint) {
   const testing::cli_result r =
       testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--svg",
                         dir.file("a.svg"), "--html", dir.file("a.html")});
@@ -215,7 +215,7 @@ TEST_F(explain_checkpoint, svg_and_html_render_with_a_checkpoint) {
   EXPECT_TRUE(testing::file_exists(dir.file("a.html")));
 }
 
-TEST_F(explain_checkpoint, bad_input_exits_2_naming_the_argument_without_output_files) {
+TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_files) {
   {
     std::FILE* f = std::fopen(dir.file("corrupt.safetensors").c_str(), "wb");
     std::fputs("not a checkpoint", f);
