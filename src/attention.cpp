@@ -70,9 +70,12 @@ causal_mode parse_causal_mode(const std::string& text, const std::string& argume
 
 const char* to_string(causal_mode mode) {
   switch (mode) {
-    case causal_mode::top_left: return "top-left";
-    case causal_mode::bottom_right: return "bottom-right";
-    default: return "none";
+    case causal_mode::top_left:
+      return "top-left";
+    case causal_mode::bottom_right:
+      return "bottom-right";
+    default:
+      return "none";
   }
 }
 
@@ -81,9 +84,8 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   require_rank4("q", "[B,Hq,Nq,d]", q.shape());
   require_rank4("k", "[B,Hkv,Nk,d]", k.shape());
   require_rank4("v", "[B,Hkv,Nk,dv]", v.shape());
-  const std::string shapes =
-      " (" + describe("q", q.shape()) + ", " + describe("k", k.shape()) + ", " +
-      describe("v", v.shape()) + ")";
+  const std::string shapes = " (" + describe("q", q.shape()) + ", " + describe("k", k.shape()) +
+                             ", " + describe("v", v.shape()) + ")";
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0))
     throw error("k, v: batch size B must equal q's" + shapes);
   if (v.size(1) != k.size(1)) throw error("v: kv heads Hkv must equal k's" + shapes);
@@ -144,7 +146,9 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   return p;
 }
 
-bool fused_kernel_available() { return true; }
+bool fused_kernel_available() {
+  return true;
+}
 
 namespace {
 sdpa_impl resolve_impl(sdpa_impl requested) {
@@ -163,8 +167,12 @@ sdpa_result sdpa_forward(const tensor& q, const tensor& k, const tensor& v,
   p.o = result.out.data();
   p.lse = result.lse.data();
   switch (resolve_impl(options.impl)) {
-    case sdpa_impl::fused: sdpa_forward_fused(p); break;
-    default: sdpa_forward_reference(p); break;
+    case sdpa_impl::fused:
+      sdpa_forward_fused(p);
+      break;
+    default:
+      sdpa_forward_reference(p);
+      break;
   }
   return result;
 }
