@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "composition.hpp"
+#include "kv_cache_row.hpp"
 #include "mha_row.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
@@ -68,6 +69,8 @@ class runner {
         for (const std::string& pass : config_.passes) run_shape(s, T, pass);
       if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
         run_mha(T);
+      if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
+        for (int64_t Nk : {1024, 4096, 16384}) run_kv_cache_step(Nk, T);
     }
   }
 
@@ -141,6 +144,28 @@ class runner {
       measure_sgemm(roof);
       row.ratio_to_sgemm = row.gflops / roof.gflops;
     }
+    on_row_(row);
+  }
+
+  // One KV-cache decoding step of the same MHA layer (B=1, E=512, H=8, projections included):
+  // one new token attends to Nk cached positions, so the step costs O(Nk·E), not a recompute.
+  void run_kv_cache_step(int64_t Nk, int T) {
+    constexpr int64_t E = 512, H = 8;
+    bench_row row;
+    row.impl = "mha-kv-step", row.pass = "forward", row.threads = T, row.embed_dim = E;
+    row.shape = {1, H, H, 1, Nk + 1, E / H, E / H, causal_mode::bottom_right};
+    malloc_trim(0);
+    reset_peak_rss();
+    try {
+      row.ms = time_kv_cache_step_ms(Nk, E, H, T, config_.plan);
+    } catch (const std::exception& e) {
+      note(row, std::string("skipped: ") + e.what());
+      return;
+    }
+    row.peak_rss_mb = peak_rss_mb();
+    // Projections of one token (q, k, v, out: 4 products of E x E) and attention over Nk+1 keys.
+    row.flops = 8.0 * E * E + 4.0 * double(Nk + 1) * E;
+    row.gflops = row.flops / (row.ms * 1e6);
     on_row_(row);
   }
 

@@ -11,6 +11,9 @@ enum class simd_target { automatic, portable, avx2 };
 // Whether this CPU can run the target (automatic and portable: always).
 bool simd_target_available(simd_target target);
 const char* to_string(simd_target target);
+// The concrete target to run: automatic becomes the best this CPU has; a forced target the CPU
+// lacks is a qkv::error.
+simd_target resolve_simd_target(simd_target requested);
 
 // The same contract as sdpa_forward_reference (DESIGN section 2; p.o written, p.lse when
 // non-null), within DESIGN section 3's fused tolerance. Uses resolve_thread_count(p.threads)

@@ -29,11 +29,8 @@ using detail::backward_Bc;
 using detail::backward_Br;
 
 detail::backward_task_fn task_function(simd_target target) {
-  if (target == simd_target::automatic)
-    target = simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
-  if (!simd_target_available(target))
-    throw error(std::string("simd target: this CPU cannot run ") + to_string(target));
-  return target == simd_target::avx2 ? detail::backward_task_avx2 : detail::backward_task_portable;
+  return resolve_simd_target(target) == simd_target::avx2 ? detail::backward_task_avx2
+                                                          : detail::backward_task_portable;
 }
 
 // D_i = rowsum(dO_i ∘ O_i) for every (b, h, i), from the saved O: it holds for the whole key row

@@ -48,11 +48,8 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
 }
 
 detail::fused_task_fn task_function(simd_target target) {
-  if (target == simd_target::automatic)
-    target = simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
-  if (!simd_target_available(target))
-    throw error(std::string("simd target: this CPU cannot run ") + to_string(target));
-  return target == simd_target::avx2 ? detail::fused_task_avx2 : detail::fused_task_portable;
+  return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_task_avx2
+                                                          : detail::fused_task_portable;
 }
 
 // Merges a row's partial results over key splits: lse = log sum_s exp(lse_s) and
@@ -86,6 +83,14 @@ bool simd_target_available(simd_target target) {
   if (target == simd_target::avx2)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return true;
+}
+
+simd_target resolve_simd_target(simd_target requested) {
+  if (requested == simd_target::automatic)
+    return simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
+  if (!simd_target_available(requested))
+    throw error(std::string("simd target: this CPU cannot run ") + to_string(requested));
+  return requested;
 }
 
 const char* to_string(simd_target target) {

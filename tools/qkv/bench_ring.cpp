@@ -174,7 +174,8 @@ std::string table_line(const nlohmann::json& j) {
     char item[32];
     for (const auto& v : values) {
       std::snprintf(item, sizeof item, format, v.get<double>());
-      text += (text.empty() ? "" : " ") + std::string(item);
+      if (!text.empty()) text += ' ';
+      text += item;
     }
     return text;
   };
