@@ -5,6 +5,12 @@
 
 namespace qkv::cli {
 
+// Thrown by a command that has already told the user what went wrong: main exits with `code`
+// and prints nothing more.
+struct already_reported {
+  int code;
+};
+
 void add_sdpa_command(CLI::App& app);
 void add_mha_command(CLI::App& app);
 void add_layer_command(CLI::App& app);

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const qkv::cli::already_reported& e) {
+    return e.code;
   } catch (const qkv::error& e) {
     std::fprintf(stderr, "qkv: error: %s\n", e.what());
     return 2;

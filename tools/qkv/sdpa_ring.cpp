@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "commands.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
@@ -190,8 +191,12 @@ void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options) {
   const mpi_session mpi;
   try {
     run_ring(MPI_COMM_WORLD, a, options, layout);
-  } catch (const error&) {
-    throw;  // the same verdict on every rank: each exits 2 with the message
+  } catch (const error& e) {
+    // The same verdict on every rank: each says it now, before MPI_Finalize (a fence in
+    // mpi_session's destructor), because mpirun ends the whole job at the first non-zero exit.
+    std::fprintf(stderr, "qkv: error: %s\n", e.what());
+    std::fflush(stderr);
+    throw already_reported{2};
   } catch (const std::exception& e) {
     // A failure on this rank alone: the others would wait for it forever, so end the job.
     int rank = 0;
