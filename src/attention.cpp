@@ -140,6 +140,13 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
     p.mask.kind = mask_kind::additive;
     p.mask.data = m.additive->data();
   }
+  if (!(options.dropout_p >= 0.0f && options.dropout_p < 1.0f)) {
+    std::ostringstream msg;
+    msg << "dropout_p: must be in [0, 1), got " << options.dropout_p;
+    throw error(msg.str());
+  }
+  p.dropout_p = options.dropout_p;
+  p.dropout_seed = options.dropout_seed;
   p.threads = options.threads;
   if (options.threads < 0)
     throw error("threads: must be >= 0 (0 = default), got " + std::to_string(options.threads));

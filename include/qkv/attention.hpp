@@ -4,6 +4,7 @@
 // allocates the outputs and dispatches to a kernel (reference.hpp, or the fused kernels).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,11 @@ struct sdpa_options {
   attention_mask mask;
   sdpa_impl impl = sdpa_impl::auto_select;
   int threads = 0;  // 0: QKV_NUM_THREADS, else every core
+  // Dropout on the attention weights, O = (P ⊙ M/(1-p))·V; lse stays that of the un-dropped
+  // scores. 0 <= dropout_p < 1 (0 = off); the mask is a pure function of (dropout_seed, b, h, i,
+  // j).
+  float dropout_p = 0.0f;
+  uint64_t dropout_seed = 0;
 };
 
 struct sdpa_result {

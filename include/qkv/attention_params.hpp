@@ -32,6 +32,10 @@ struct attention_params {
   float scale = 1.0f;
   causal_mode causal = causal_mode::none;
   mask_ref mask;
+  // Dropout on the attention weights: O = (P ⊙ M/(1-p))·V with M_ij a pure function of
+  // (dropout_seed, b, h, i, j) (src/kernels/dropout_lookup.hpp). 0 <= dropout_p < 1; 0 = off.
+  float dropout_p = 0.0f;
+  uint64_t dropout_seed = 0;
   int threads = 0;  // 0: the library default (QKV_NUM_THREADS, else all cores)
 };
 

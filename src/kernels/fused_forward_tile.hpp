@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "dropout_lookup.hpp"
 #include "fused_forward_plan.hpp"
 #include "simd/exp.hpp"
 
@@ -231,6 +232,8 @@ struct fused_forward_kernel {
         const float alpha = std::exp(m[ri] - m_new);
         l[ri] = l[ri] * alpha + V::reduce_add(sum);
         m[ri] = m_new;
+        // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
+        apply_attention_dropout(p, t.b, head(ri), query(ri), j0, nk, srow);
         if (alpha != 1.0f) {
           const reg av = V::set1(alpha);
           for (int64_t c = 0; c < dvp; c += W)
