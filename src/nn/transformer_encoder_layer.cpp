@@ -26,9 +26,7 @@ transformer_encoder_layer transformer_encoder_layer::load(state_dict_reader& rea
                 std::to_string(E) + " (from self_attn)");
   layer.norm1_ = layer_norm::load(reader, prefix + "norm1.", E, c.layer_norm_eps);
   layer.norm2_ = layer_norm::load(reader, prefix + "norm2.", E, c.layer_norm_eps);
-  layer.config_ = c;
-  layer.config_.d_model = E;
-  layer.config_.dim_feedforward = layer.ffn_.dim_feedforward();
+  layer.config_ = detail::loaded_config(c, E, layer.ffn_.dim_feedforward());
   return layer;
 }
 
@@ -45,19 +43,48 @@ transformer_encoder_layer::result transformer_encoder_layer::forward(
   if (src.rank() != 3 || src.size(2) != E)
     throw error("src: expected [B,S,E] with E = " + std::to_string(E) + ", got " +
                 to_string(src.shape()));
-  mha_options o{.masks = masks, .impl = run.impl, .threads = run.threads, .mask_prefix = "src_"};
+  const mha_options o = detail::layer_attention_options(masks, run, "src_");
+  const bool pre = config_.norm_first;
   result r;
-  if (config_.norm_first) {
-    const tensor x = norm1_.forward(src, "src");
-    r.self_attn = self_attn_.forward(x, x, x, o);
-    r.h = detail::add(src, r.self_attn.out);
-    r.out = detail::add(r.h, ffn_.forward(norm2_.forward(r.h)));
-  } else {
-    r.self_attn = self_attn_.forward(src, src, src, o);
-    r.h = norm1_.forward(detail::add(src, r.self_attn.out));
-    r.out = norm2_.forward(detail::add(r.h, ffn_.forward(r.h)));
-  }
+  r.h = detail::self_attention_block(pre, norm1_, self_attn_, o, src, r.attn_block, r.self_attn,
+                                     "src");
+  r.out = detail::feed_forward_block(pre, norm2_, ffn_, r.h, r.ffn_block, r.ffn);
   return r;
+}
+
+tensor transformer_encoder_layer::backward(const tensor& src, const result& forward,
+                                           const tensor& grad_out, transformer_encoder_grads& grads,
+                                           const mha_masks& masks,
+                                           const layer_run_options& run) const {
+  if (grad_out.shape() != forward.out.shape())
+    throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
+                ", got " + to_string(grad_out.shape()));
+  const mha_options o = detail::layer_attention_options(masks, run, "src_");
+  const bool pre = config_.norm_first;
+  // The blocks in reverse: out = block2(h), h = block1(src).
+  const tensor dh =
+      detail::feed_forward_block_backward(pre, norm2_, grads.norm2, ffn_, grads.ffn, forward.h,
+                                          forward.ffn_block, forward.ffn, grad_out);
+  return detail::self_attention_block_backward(pre, norm1_, grads.norm1, self_attn_,
+                                               grads.self_attn, o, src, forward.attn_block,
+                                               forward.self_attn, dh);
+}
+
+transformer_encoder_grads transformer_encoder_layer::make_grads() const {
+  return {self_attn_.make_grads(), ffn_.make_grads(), norm1_.make_grads(), norm2_.make_grads()};
+}
+
+std::vector<parameter> transformer_encoder_layer::parameters(const std::string& prefix,
+                                                             transformer_encoder_grads& grads) {
+  std::vector<parameter> params;
+  const auto append = [&](std::vector<parameter> more) {
+    for (parameter& p : more) params.push_back(std::move(p));
+  };
+  append(self_attn_.parameters(prefix + "self_attn.", grads.self_attn));
+  append(ffn_.parameters(prefix, grads.ffn));
+  append(norm1_.parameters(prefix + "norm1.", grads.norm1));
+  append(norm2_.parameters(prefix + "norm2.", grads.norm2));
+  return params;
 }
 
 }  // namespace qkv::nn

@@ -7,6 +7,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "qkv/nn/feed_forward.hpp"
 #include "qkv/nn/layer_norm.hpp"
@@ -30,6 +31,20 @@ struct layer_run_options {
   int threads = 0;
 };
 
+// What one residual block (LN and sublayer f) keeps for backward, by norm order:
+//   post-norm: out = LN(sum), sum = in + f(in);   pre-norm: out = in + f(normed), normed = LN(in).
+struct residual_activations {
+  tensor normed;  // pre-norm: LN(in), the sublayer's input (empty for post-norm)
+  tensor sum;     // post-norm: in + f(in), LN's input (empty for pre-norm)
+};
+
+// Gradients of an encoder layer's parameters (accumulated by backward).
+struct transformer_encoder_grads {
+  mha_grads self_attn;
+  feed_forward_grads ffn;
+  layer_norm_grads norm1, norm2;
+};
+
 class transformer_encoder_layer {
  public:
   transformer_encoder_layer() = default;
@@ -44,12 +59,24 @@ class transformer_encoder_layer {
   struct result {
     tensor out;            // [B,S,E]
     mha_result self_attn;  // SA's activations
-    tensor h;              // after the attention block's residual (and LN1 when post-norm)
+    tensor h;              // after the attention block (its output)
+    residual_activations attn_block, ffn_block;
+    feed_forward_cache ffn;
   };
   // src [B,S,E]; masks: src_mask ([S,S] or [B·H,S,S], bool true = masked out, or float added),
   // src_key_padding_mask [B,S] (true = padding), is_causal.
   result forward(const tensor& src, const mha_masks& masks = {},
                  const layer_run_options& run = {}) const;
+
+  // Backward of forward(src, masks, run) = `forward` for L = sum(out ⊙ grad_out): accumulates
+  // the parameters' gradients into grads and returns d src. The same masks and run options.
+  tensor backward(const tensor& src, const result& forward, const tensor& grad_out,
+                  transformer_encoder_grads& grads, const mha_masks& masks = {},
+                  const layer_run_options& run = {}) const;
+  transformer_encoder_grads make_grads() const;
+  // Every parameter with its gradient under `<prefix>self_attn.`, `<prefix>linear1.`, ...,
+  // `<prefix>norm2.`, for an optimiser.
+  std::vector<parameter> parameters(const std::string& prefix, transformer_encoder_grads& grads);
 
   const transformer_layer_config& config() const { return config_; }
 
