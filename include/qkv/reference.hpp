@@ -12,7 +12,8 @@ namespace qkv {
 
 // Receives each named intermediate of one (batch, query head) as a row-major matrix:
 //   "scores" Q·K^T [Nq,Nk], "scaled" scale·Q·K^T [Nq,Nk], "masked" S with bias and -inf for
-//   hidden keys [Nq,Nk], "probabilities" P [Nq,Nk], "output" O [Nq,dv].
+//   hidden keys [Nq,Nk], "probabilities" P [Nq,Nk], with attention dropout "dropped"
+//   Z = P ∘ M/(1-p) [Nq,Nk], "output" O [Nq,dv].
 class attention_observer {
  public:
   virtual ~attention_observer() = default;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "dropout_lookup.hpp"
 #include "fused_backward_task.hpp"
 #include "simd/exp.hpp"
 
@@ -139,12 +140,25 @@ struct fused_backward_kernel {
         for (int64_t r = 0; r < ni; ++r)
           any |= probabilities_row(p, b, h, i0 + r, j0, nj, lse[r], P + r * Bc);
         if (!any) continue;
-        // dV += P^T·dO;  dP = dO·V^T;  dS = P ∘ (dP - D).
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, dv, ni, 1.0f, P, Bc, dout, lddo,
+        // Attention dropout: Z = P ∘ M/(1-p), built in the dS tile (free until dP is computed),
+        // since the softmax backward below needs P itself, also where Z is 0.
+        const float* Z = P;
+        if (p.dropout_p != 0.0f) {
+          for (int64_t r = 0; r < ni; ++r) {
+            std::copy(P + r * Bc, P + r * Bc + nj, dS + r * Bc);
+            apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * Bc);
+          }
+          Z = dS;
+        }
+        // dV += Z^T·dO;  dZ = dO·V^T;  dP = dZ ∘ M/(1-p);  dS = P ∘ (dP - D).
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, dv, ni, 1.0f, Z, Bc, dout, lddo,
                     1.0f, t.dV.data(), dv);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, dv, 1.0f, dout, lddo, v, ldv,
                     0.0f, dS, Bc);
-        for (int64_t r = 0; r < ni; ++r) softmax_backward_row(P + r * Bc, Drow[r], nj, dS + r * Bc);
+        for (int64_t r = 0; r < ni; ++r) {
+          apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * Bc);
+          softmax_backward_row(P + r * Bc, Drow[r], nj, dS + r * Bc);
+        }
         // dQ += scale·dS·K;  dK += scale·dS^T·Q.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, d, nj, p.scale, dS, Bc, k, ldk,
                     1.0f, dq, d);

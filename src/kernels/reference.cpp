@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "dropout_lookup.hpp"
 #include "mask_lookup.hpp"
 
 namespace qkv {
@@ -68,23 +69,43 @@ void probabilities(const attention_params& p, int64_t b, int64_t h, std::vector<
   }
 }
 
+// The dropout multipliers of one (b, h), [Nq,Nk]: M_ij/(1-p), M_ij = 1 when score (b,h,i,j) is
+// kept (dropout_lookup.hpp), else 0; all 1 without dropout.
+void dropout_multipliers(const attention_params& p, int64_t b, int64_t h,
+                         std::vector<double>& keep) {
+  const double scale = 1.0 / (1.0 - static_cast<double>(p.dropout_p));
+  const uint64_t threshold = detail::dropout_threshold(p.dropout_p);
+  for (int64_t i = 0; i < p.Nq; ++i) {
+    const uint64_t key = detail::dropout_row_key(p.dropout_seed, b, h, i);
+    for (int64_t j = 0; j < p.Nk; ++j)
+      keep[i * p.Nk + j] = p.dropout_p == 0.0f                        ? 1.0
+                           : detail::dropout_keeps(key, j, threshold) ? scale
+                                                                      : 0.0;
+  }
+}
+
 }  // namespace
 
 void sdpa_forward_reference(const attention_params& p, attention_observer* observer) {
   const int64_t Nq = p.Nq, Nk = p.Nk;
   const size_t n_scores = static_cast<size_t>(Nq * Nk);
   std::vector<double> scores(n_scores), scaled(n_scores), masked(n_scores), probs(n_scores);
+  std::vector<double> keep(n_scores), weights(n_scores);
   std::vector<double> lse(static_cast<size_t>(Nq)), out(static_cast<size_t>(Nq * p.dv));
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t h = 0; h < p.Hq; ++h) {
       probabilities(p, b, h, scores, scaled, masked, probs, lse);
-      // Pass 5: O = P·V, each output row the probability-weighted sum of the value rows.
+      // Pass 5: Z = P ∘ M/(1-p), the dropped-out weights (Z = P without dropout); lse stays
+      // that of the un-dropped scores.
+      dropout_multipliers(p, b, h, keep);
+      for (size_t x = 0; x < n_scores; ++x) weights[x] = probs[x] * keep[x];
+      // Pass 6: O = Z·V, each output row the weighted sum of the value rows.
       const int64_t hk = kv_head(p, h);
       for (int64_t i = 0; i < Nq; ++i)
         for (int64_t c = 0; c < p.dv; ++c) {
           double acc = 0.0;
           for (int64_t j = 0; j < Nk; ++j)
-            acc += probs[i * Nk + j] * at4(p.v, p.v_stride, b, hk, j)[c * p.v_stride[3]];
+            acc += weights[i * Nk + j] * at4(p.v, p.v_stride, b, hk, j)[c * p.v_stride[3]];
           out[i * p.dv + c] = acc;
         }
       for (int64_t i = 0; i < Nq; ++i) {
@@ -100,6 +121,7 @@ void sdpa_forward_reference(const attention_params& p, attention_observer* obser
         observer->on_step("scaled", b, h, scaled.data(), Nq, Nk);
         observer->on_step("masked", b, h, masked.data(), Nq, Nk);
         observer->on_step("probabilities", b, h, probs.data(), Nq, Nk);
+        if (p.dropout_p != 0.0f) observer->on_step("dropped", b, h, weights.data(), Nq, Nk);
         observer->on_step("output", b, h, out.data(), Nq, p.dv);
       }
     }
@@ -111,6 +133,7 @@ void sdpa_backward_reference(const attention_grad_params& g) {
   const size_t n_scores = static_cast<size_t>(Nq * Nk);
   std::vector<double> scores(n_scores), scaled(n_scores), masked(n_scores), probs(n_scores);
   std::vector<double> lse(static_cast<size_t>(Nq)), dprobs(n_scores), dscores(n_scores);
+  std::vector<double> keep(n_scores);
   // dK and dV of one (b, kv head) accumulate over the query heads of its group in float64.
   std::vector<double> dk(static_cast<size_t>(Nk * d)), dvv(static_cast<size_t>(Nk * dv));
   const int64_t group = p.Hq / p.Hkv;
@@ -120,19 +143,21 @@ void sdpa_backward_reference(const attention_grad_params& g) {
       std::fill(dvv.begin(), dvv.end(), 0.0);
       for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
         probabilities(p, b, h, scores, scaled, masked, probs, lse);
-        // Pass 1: dV += P^T·dO  (from O = P·V).
-        // Pass 2: dP = dO·V^T.
+        dropout_multipliers(p, b, h, keep);
+        // Pass 1: dV += Z^T·dO  (from O = Z·V, Z = P ∘ M/(1-p)).
+        // Pass 2: dZ = dO·V^T, then dP = dZ ∘ M/(1-p)  (from Z = P ∘ M/(1-p)).
         for (int64_t i = 0; i < Nq; ++i) {
           const float* dout = at4(g.dout, g.dout_stride, b, h, i);
           for (int64_t j = 0; j < Nk; ++j) {
             const float* v = at4(p.v, p.v_stride, b, hk, j);
-            double dp = 0.0;
+            const double z = probs[i * Nk + j] * keep[i * Nk + j];
+            double dz = 0.0;
             for (int64_t c = 0; c < dv; ++c) {
               const double dout_c = dout[c * g.dout_stride[3]];
-              dvv[j * dv + c] += probs[i * Nk + j] * dout_c;
-              dp += dout_c * v[c * p.v_stride[3]];
+              dvv[j * dv + c] += z * dout_c;
+              dz += dout_c * v[c * p.v_stride[3]];
             }
-            dprobs[i * Nk + j] = dp;
+            dprobs[i * Nk + j] = dz * keep[i * Nk + j];
           }
         }
         // Pass 3: the softmax backward, dS = P ∘ (dP - D) with D_i = sum_j P_ij·dP_ij.

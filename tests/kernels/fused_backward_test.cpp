@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dropout_lookup.hpp"
 #include "kernels/mask_lookup.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
@@ -35,7 +36,8 @@ struct bwd_case {
   int64_t B, Hq, Hkv, Nq, Nk, d, dv;
   causal_mode causal = causal_mode::none;
   mask_shape mask = mask_shape::none;
-  float stddev = 1.0f;  // of Q and K: scores grow as stddev² (stddev 100: scores of ±1e4)
+  float stddev = 1.0f;   // of Q and K: scores grow as stddev² (stddev 100: scores of ±1e4)
+  float dropout = 0.0f;  // attention dropout p
 };
 
 struct inputs {
@@ -51,6 +53,8 @@ inputs make_inputs(const bwd_case& c, uint64_t seed) {
             testing::random_tensor({c.B, c.Hq, c.Nq, c.dv}, rng),
             {}};
   in.options.causal = c.causal;
+  in.options.dropout_p = c.dropout;
+  in.options.dropout_seed = seed;
   std::bernoulli_distribution keep(0.7);
   const float inf = std::numeric_limits<float>::infinity();
   switch (c.mask) {
@@ -97,7 +101,7 @@ sdpa_gradients naive_fp32_backward(const inputs& in) {
   const attention_params p = make_attention_params(in.q, in.k, in.v, in.options);
   const int64_t Nq = p.Nq, Nk = p.Nk, d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
   sdpa_gradients g{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape())};
-  std::vector<float> P(static_cast<size_t>(Nq * Nk)), dS(P.size());
+  std::vector<float> P(static_cast<size_t>(Nq * Nk)), Z(P.size()), dS(P.size());
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t h = 0; h < p.Hq; ++h) {
       // Row-major [N,C] matrices of this (b, h) and its kv head.
@@ -122,17 +126,23 @@ sdpa_gradients naive_fp32_backward(const inputs& in) {
           sum += row[j] = std::isinf(row_max) ? 0.0f : std::exp(row[j] - row_max);
         for (int64_t j = 0; j < Nk; ++j) row[j] = sum > 0.0f ? row[j] / sum : 0.0f;
       }
-      for (int64_t i = 0; i < Nq; ++i) {  // dV += P^T·dO, dP = dO·V^T, dS = P ∘ (dP - D)
+      for (int64_t i = 0; i < Nq; ++i) {  // Z = P ∘ M/(1-p), the weights O = Z·V used
+        std::copy_n(&P[i * Nk], Nk, &Z[i * Nk]);
+        detail::apply_attention_dropout(p, b, h, i, 0, Nk, &Z[i * Nk]);
+      }
+      for (int64_t i = 0; i < Nq;
+           ++i) {  // dV += Z^T·dO, dP = (dO·V^T) ∘ M/(1-p), dS = P ∘ (dP - D)
         float D = 0.0f;
         for (int64_t j = 0; j < Nk; ++j) {
-          float dp = 0.0f;
+          float dz = 0.0f;
           for (int64_t c = 0; c < dv; ++c) {
-            dV[j * dv + c] += P[i * Nk + j] * dO[i * dv + c];
-            dp += dO[i * dv + c] * V[j * dv + c];
+            dV[j * dv + c] += Z[i * Nk + j] * dO[i * dv + c];
+            dz += dO[i * dv + c] * V[j * dv + c];
           }
-          dS[i * Nk + j] = dp;
-          D += P[i * Nk + j] * dp;
+          dS[i * Nk + j] = dz;
         }
+        detail::apply_attention_dropout(p, b, h, i, 0, Nk, &dS[i * Nk]);
+        for (int64_t j = 0; j < Nk; ++j) D += P[i * Nk + j] * dS[i * Nk + j];
         for (int64_t j = 0; j < Nk; ++j) dS[i * Nk + j] = P[i * Nk + j] * (dS[i * Nk + j] - D);
       }
       for (int64_t i = 0; i < Nq; ++i)  // dQ = scale·dS·K, dK += scale·dS^T·Q
@@ -216,6 +226,14 @@ std::vector<bwd_case> cases() {
   v.push_back({"gqa_key_padding", 2, 4, 1, 33, 150, 16, 16, cm::none, ms::key_padding});
   v.push_back({"scores_1e4_d64", 1, 2, 2, 65, 150, 64, 64, cm::none, ms::none, 100.0f});
   v.push_back({"scores_1e4_d8_causal", 1, 1, 1, 140, 140, 8, 8, cm::top_left, ms::none, 60.0f});
+  // Attention dropout: the mask regenerated in every tile must be the reference's.
+  v.push_back({"dropout_d59_q97_k130", 1, 2, 2, 97, 130, 59, 59, cm::none, ms::none, 1.0f, 0.2f});
+  v.push_back({"dropout_gqa_causal_q129_k260", 2, 4, 2, 129, 260, 32, 24, cm::bottom_right,
+               ms::none, 1.0f, 0.5f});
+  v.push_back({"dropout_bool_2d_q150_k150", 1, 2, 2, 150, 150, 24, 24, cm::top_left, ms::bool_2d,
+               1.0f, 0.1f});
+  v.push_back(
+      {"dropout_long_N1025_d64", 1, 1, 1, 1025, 1025, 64, 64, cm::none, ms::none, 1.0f, 0.3f});
   return v;
 }
 

@@ -62,6 +62,7 @@ struct fused_case {
   std::string mask = "none";
   float stddev = 1.0f;  // of Q and K: 100 gives scores of about ±1e4
   std::optional<float> scale;
+  float dropout = 0.0f;  // attention dropout p (seed from the name)
 };
 
 void PrintTo(const fused_case& c, std::ostream* os) {
@@ -72,6 +73,8 @@ sdpa_options make_options(const fused_case& c, std::mt19937_64& rng) {
   sdpa_options o;
   o.scale = c.scale;
   o.causal = c.causal;
+  o.dropout_p = c.dropout;
+  o.dropout_seed = std::hash<std::string>{}(c.name);
   std::bernoulli_distribution keep(0.7);
   std::normal_distribution<float> normal;
   if (c.mask == "bool2d" || c.mask == "tile_hole") {
@@ -146,6 +149,13 @@ fused_case C(std::string name, int64_t B, int64_t Hq, int64_t Hkv, int64_t Nq, i
   return {std::move(name), B, Hq, Hkv, Nq, Nk, d, dv, causal, std::move(mask), stddev, scale};
 }
 
+// Attention dropout p on case c: the same shapes with O = (P ∘ M/(1-p))·V.
+fused_case with_dropout(fused_case c, float p) {
+  c.name += "_dropout";
+  c.dropout = p;
+  return c;
+}
+
 std::vector<fused_case> fused_cases() {
   using enum causal_mode;
   return {
@@ -176,6 +186,13 @@ std::vector<fused_case> fused_cases() {
       C("scores_1e4_causal_mask", 1, 2, 2, 70, 300, 64, 64, bottom_right, "additive", 100.0f),
       C("dv40_not_multiple_of_16", 1, 2, 2, 50, 90, 64, 40),
       C("d1_n300", 1, 1, 1, 300, 300, 1, 1, top_left),
+      with_dropout(C("d3_nq17_nk33", 2, 2, 2, 17, 33, 3, 3), 0.1f),
+      with_dropout(C("gqa_d59_dv111_nq97_nk130", 1, 4, 2, 97, 130, 59, 111), 0.3f),
+      with_dropout(C("d64_n1025_causal", 1, 1, 1, 1025, 1025, 64, 64, top_left), 0.2f),
+      with_dropout(C("decode_split_padding", 2, 4, 2, 1, 2500, 64, 64, bottom_right, "padding"),
+                   0.5f),
+      with_dropout(C("bool_rows_fully_masked", 2, 3, 3, 40, 70, 8, 8, none, "bool_rows"), 0.25f),
+      with_dropout(C("additive_inf", 2, 2, 2, 33, 140, 64, 64, none, "additive"), 0.9f),
   };
 }
 

@@ -91,13 +91,15 @@ struct fd_shape {
   int64_t B, Hq, Hkv, Nq, Nk, d, dv;
   causal_mode causal;
   bool padding_mask;
+  float dropout = 0.0f;  // attention dropout p, its mask fixed by the seed
 };
 
 std::string fd_shape_name(const ::testing::TestParamInfo<fd_shape>& info) {
   const fd_shape& s = info.param;
   std::ostringstream name;
   name << "B" << s.B << "_Hq" << s.Hq << "_Hkv" << s.Hkv << "_q" << s.Nq << "_k" << s.Nk << "_d"
-       << s.d << "_dv" << s.dv << "_" << to_string(s.causal) << (s.padding_mask ? "_padding" : "");
+       << s.d << "_dv" << s.dv << "_" << to_string(s.causal) << (s.padding_mask ? "_padding" : "")
+       << (s.dropout > 0.0f ? "_dropout" : "");
   std::string text = name.str();
   for (char& ch : text)
     if (ch == '-') ch = '_';
@@ -116,6 +118,8 @@ TEST_P(ReferenceFiniteDifferences, BackwardMatchesCentralDifferences) {
   sdpa_options options;
   options.impl = sdpa_impl::reference;
   options.causal = s.causal;
+  options.dropout_p = s.dropout;
+  options.dropout_seed = 77;
   if (s.padding_mask) {  // key padding [B,1,1,Nk]: the last key of batch 0 is padding
     bool_tensor m({s.B, 1, 1, s.Nk}, 1);
     m.at({0, 0, 0, s.Nk - 1}) = 0;
@@ -144,7 +148,9 @@ INSTANTIATE_TEST_SUITE_P(
                       fd_shape{1, 2, 2, 3, 5, 4, 2, causal_mode::none, false},
                       fd_shape{2, 4, 2, 4, 3, 3, 5, causal_mode::top_left, false},
                       fd_shape{1, 3, 1, 5, 7, 2, 3, causal_mode::bottom_right, true},
-                      fd_shape{2, 2, 1, 2, 6, 5, 1, causal_mode::none, true}),
+                      fd_shape{2, 2, 1, 2, 6, 5, 1, causal_mode::none, true},
+                      fd_shape{2, 4, 2, 4, 9, 3, 5, causal_mode::none, false, 0.3f},
+                      fd_shape{1, 3, 1, 5, 7, 2, 3, causal_mode::bottom_right, true, 0.5f}),
     fd_shape_name);
 
 TEST(Reference, FullyMaskedRowGivesZeroOutputAndGradients) {

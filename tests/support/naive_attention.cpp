@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/dropout_lookup.hpp"
 #include "kernels/mask_lookup.hpp"
 
 namespace qkv::testing {
@@ -36,9 +37,11 @@ sdpa_result sdpa_forward_naive_fp32(const tensor& q, const tensor& k, const tens
         }
         float sum = 0.0f;
         for (int64_t j = 0; j < p.Nk; ++j) sum += s[j] = std::exp(s[j] - mx);
+        for (int64_t j = 0; j < p.Nk; ++j) s[j] /= sum;
+        detail::apply_attention_dropout(p, b, h, i, 0, p.Nk, s.data());  // Z = P ∘ M/(1-p)
         for (int64_t c = 0; c < p.dv; ++c) {
           float acc = 0.0f;
-          for (int64_t j = 0; j < p.Nk; ++j) acc += s[j] / sum * vh[j * p.dv + c];
+          for (int64_t j = 0; j < p.Nk; ++j) acc += s[j] * vh[j * p.dv + c];
           oi[c] = acc;
         }
         r.lse.at({b, h, i}) = mx + std::log(sum);

@@ -263,6 +263,10 @@ TEST_F(SdpaErrors, GradOutWithTheWrongShape) {
                  {"--grad-out", "[1, 2, 3, 6]", "[1, 2, 3, 4]"});
 }
 
+TEST_F(SdpaErrors, DropoutOutsideZeroToOne) {
+  expect_refused({"--dropout", "1"}, {"--dropout", "[0, 1)"});
+}
+
 TEST(SdpaCommandInputs, NanAndInfPropagateWithoutACrash) {
   temp_dir dir;
   tensor q({1, 1, 2, 2}, 1.0f);

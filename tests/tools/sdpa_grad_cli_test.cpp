@@ -1,7 +1,7 @@
 // `qkv sdpa --grad-out ... --impl fused` beyond the golden cases (which sdpa_cli_test.cpp runs
-// with each kernel): shapes spanning several tiles, GQA, masks and rows without a visible key,
-// against the library's reference backward (DESIGN section 3 gradient bound, without the
-// 2·e_naive allowance).
+// with each kernel): shapes spanning several tiles, GQA, masks, rows without a visible key and
+// attention dropout (--dropout, --dropout-seed), against the library's reference backward
+// (DESIGN section 3 gradient bound, without the 2·e_naive allowance).
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -25,6 +25,7 @@ struct grad_cli_case {
   const char* causal;
   bool padding_mask;  // bool [B,1,1,Nk] hiding the second half of batch 0's keys
   const char* threads;
+  float dropout = 0.0f;  // --dropout P --dropout-seed 99
 };
 
 class SdpaGradCommand : public ::testing::TestWithParam<grad_cli_case> {};
@@ -63,6 +64,11 @@ TEST_P(SdpaGradCommand, FusedGradientsMatchTheReferenceBackward) {
                                    c.causal,
                                    "--threads",
                                    c.threads};
+  if (c.dropout > 0.0f) {
+    args.insert(args.end(), {"--dropout", std::to_string(c.dropout), "--dropout-seed", "99"});
+    options.dropout_p = c.dropout;
+    options.dropout_seed = 99;
+  }
   if (c.padding_mask) {
     bool_tensor m({c.B, 1, 1, c.Nk}, 1);
     for (int64_t j = c.Nk / 2; j < c.Nk; ++j) m.at({0, 0, 0, j}) = 0;
@@ -96,7 +102,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SdpaGradCommand,
                                            grad_cli_case{"padding_top_left", 2, 2, 2, 130, 130, 64,
                                                          64, "top-left", true, "1"},
                                            grad_cli_case{"bottom_right_hidden_rows", 1, 3, 1, 200,
-                                                         70, 17, 9, "bottom-right", false, "3"}),
+                                                         70, 17, 9, "bottom-right", false, "3"},
+                                           grad_cli_case{"dropout_padding", 2, 2, 1, 97, 150, 32,
+                                                         32, "top-left", true, "2", 0.3f}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

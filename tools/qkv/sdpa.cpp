@@ -38,6 +38,7 @@ attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) 
 
 std::string as_flag_message(std::string what) {
   if (what.rfind("grad_out", 0) == 0) what.replace(0, 8, "grad-out");
+  if (what.rfind("dropout_p", 0) == 0) what.replace(0, 9, "dropout");
   return "--" + what;
 }
 
@@ -57,6 +58,10 @@ void run_sdpa(const sdpa_args& a) {
   options.threads = a.threads;
   if (a.threads < 0)
     throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
+  options.dropout_p = a.dropout;
+  options.dropout_seed = a.dropout_seed;
+  if (a.ring && a.dropout != 0.0f)
+    throw error("--dropout: not supported with --ring (the ranks see key positions locally)");
   if (a.ring) return run_sdpa_ring(a, options);
 
   const tensor q = read_input("--q", a.q), k = read_input("--k", a.k), v = read_input("--v", a.v);
@@ -106,6 +111,12 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--dq", args->dq, "write dL/dQ [B,Hq,Nq,d]");
   cmd->add_option("--dk", args->dk, "write dL/dK [B,Hkv,Nk,d]");
   cmd->add_option("--dv", args->dv, "write dL/dV [B,Hkv,Nk,dv]");
+  cmd->add_option("--dropout", args->dropout,
+                  "attention dropout p in [0, 1): OUT = (P * M/(1-p)) * V, M a mask of keeps")
+      ->capture_default_str();
+  cmd->add_option("--dropout-seed", args->dropout_seed,
+                  "seed of the dropout mask (the same seed gives the same mask)")
+      ->capture_default_str();
   cmd->add_flag("--ring", args->ring,
                 "ring attention over MPI: run as `mpirun -np P qkv sdpa --ring ...`");
   cmd->add_option("--ring-layout", args->ring_layout,

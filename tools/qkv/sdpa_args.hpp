@@ -2,6 +2,7 @@
 // its ring path over MPI (sdpa_ring.cpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,8 @@ struct sdpa_args {
   std::optional<float> scale;
   int threads = 0;
   std::string grad_out, dq, dk, dv;
+  float dropout = 0.0f;                    // attention dropout p (0 = off)
+  uint64_t dropout_seed = 0;               // its mask: a pure function of (seed, b, h, i, j)
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
   std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
 };
