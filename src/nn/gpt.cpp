@@ -6,6 +6,7 @@
 
 #include "gpt_activations.hpp"
 #include "qkv/error.hpp"
+#include "qkv/nn/counter_rng.hpp"
 #include "qkv/nn/dropout.hpp"
 #include "residual.hpp"
 
@@ -31,6 +32,12 @@ uint64_t dropout_stream(uint64_t step, size_t layer, int branch) {
   return step * 4096 + layer * 2 + static_cast<uint64_t>(branch);
 }
 
+// The seed of a block's attention-dropout mask: the draw at index 2^64 - 1 of the block's first
+// residual stream, an index no residual mask reaches.
+uint64_t attention_dropout_seed(uint64_t seed, uint64_t step, size_t layer) {
+  return random_bits(seed, dropout_stream(step, layer, 0), ~uint64_t{0});
+}
+
 }  // namespace
 
 gpt::gpt(const gpt_config& c, std::mt19937_64& rng) : config_(c) {
@@ -40,6 +47,8 @@ gpt::gpt(const gpt_config& c, std::mt19937_64& rng) : config_(c) {
                 std::to_string(c.vocab) + ", T = " + std::to_string(c.context) +
                 ", E = " + std::to_string(c.embed) + ", H = " + std::to_string(c.heads) +
                 ", L = " + std::to_string(c.layers));
+  if (!(c.attention_dropout >= 0.0f && c.attention_dropout < 1.0f))
+    throw error("attention_dropout: must be in [0, 1), got " + std::to_string(c.attention_dropout));
   const int64_t E = c.embed;
   wte_ = embedding(normal_tensor({c.vocab, E}, rng));
   wpe_ = embedding(normal_tensor({c.context, E}, rng));
@@ -57,13 +66,14 @@ gpt::gpt(const gpt_config& c, std::mt19937_64& rng) : config_(c) {
   make_grads();
 }
 
-gpt gpt::load(state_dict_reader& reader, int64_t heads, float dropout) {
+gpt gpt::load(state_dict_reader& reader, int64_t heads, float dropout, float attention_dropout) {
   gpt m;
   m.wte_ = embedding::load(reader, "wte.");
   m.wpe_ = embedding::load(reader, "wpe.");
   const int64_t E = m.wte_.embedding_dim();
   if (m.wpe_.embedding_dim() != E) reader.fail("wpe.weight and wte.weight differ in width");
-  m.config_ = {m.wte_.num_embeddings(), m.wpe_.num_embeddings(), E, heads, 0, dropout};
+  m.config_ = {m.wte_.num_embeddings(), m.wpe_.num_embeddings(), E, heads, 0, dropout,
+               attention_dropout};
   while (reader.contains("h." + std::to_string(m.blocks_.size()) + ".ln_1.weight")) {
     const std::string p = "h." + std::to_string(m.blocks_.size()) + ".";
     gpt_block b;
@@ -140,9 +150,11 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
   act->tokens.assign(tokens.begin(), tokens.end());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t) act->positions.push_back(t);
-  act->mha.masks.is_causal = true;
-  act->mha.threads = step.threads;
-  act->mha.impl = step.impl;
+  mha_options mha;
+  mha.masks.is_causal = true;
+  mha.threads = step.threads;
+  mha.impl = step.impl;
+  if (step.training) mha.dropout_p = config_.attention_dropout;
   const bool drop = step.training && config_.dropout > 0.0f;
 
   tensor x = detail::add(wte_.forward(act->tokens, {B, T}), wpe_.forward(act->positions, {B, T}));
@@ -151,7 +163,9 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
     gpt_activations::block& a = act->blocks.emplace_back();
     a.x_in = std::move(x);
     a.h1 = b.ln1.forward(a.x_in);
-    a.attn = b.attn.forward(a.h1, a.h1, a.h1, act->mha);
+    a.mha = mha;
+    if (mha.dropout_p > 0.0f) a.mha.dropout_seed = attention_dropout_seed(step.seed, step.step, l);
+    a.attn = b.attn.forward(a.h1, a.h1, a.h1, a.mha);
     tensor branch = a.attn.out;
     if (drop) {
       a.drop1 =

@@ -16,9 +16,9 @@ struct gpt_activations {
     tensor x_mid, h2;        // after the attention residual, and LN2(x_mid)
     feed_forward_cache ffn;  // the FFN's hidden layer
     tensor drop1, drop2;     // residual dropout multipliers (empty when off)
+    mha_options mha;         // the attention's options: causal, threads, its dropout seed
   };
   std::vector<int64_t> tokens, positions;  // [B·T] each
-  mha_options mha;
   std::vector<block> blocks;
   tensor x_out, hf;  // last block's output and LN_f(x_out)
 };

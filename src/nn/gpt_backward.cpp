@@ -21,7 +21,7 @@ void gpt::backward(const gpt_activations& act, const tensor& dlogits) {
     // x_mid = x_in + drop1(MHA(h1, h1, h1)), h1 = LN1(x_in): self-attention sums three inputs.
     dbranch = dx;
     if (!a.drop1.values().empty()) apply_dropout(dbranch, a.drop1);
-    const mha_input_grads gi = b.attn.backward(a.h1, a.h1, a.h1, a.attn, dbranch, d.attn, act.mha);
+    const mha_input_grads gi = b.attn.backward(a.h1, a.h1, a.h1, a.attn, dbranch, d.attn, a.mha);
     const tensor dh1 = detail::add(detail::add(gi.query, gi.key), gi.value);
     dx = detail::add(std::move(dx), b.ln1.backward(a.x_in, dh1, d.ln1));
   }

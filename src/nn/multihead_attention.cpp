@@ -196,6 +196,8 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
   sdpa.mask = to_sdpa_mask(options.masks, B, H, Nq, Nk, options.mask_prefix);
   sdpa.impl = options.impl;
   sdpa.threads = options.threads;
+  sdpa.dropout_p = options.dropout_p;
+  sdpa.dropout_seed = options.dropout_seed;
   if (options.need_weights == attention_weights::none) {
     r.attention = sdpa_forward(r.q, r.k, r.v, sdpa);
   } else {

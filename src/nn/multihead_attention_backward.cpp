@@ -34,6 +34,8 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
   sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
   sdpa.impl = options.impl;
   sdpa.threads = options.threads;
+  sdpa.dropout_p = options.dropout_p;
+  sdpa.dropout_seed = options.dropout_seed;
   const sdpa_gradients d = sdpa_backward(forward.q, forward.k, forward.v, forward.attention,
                                          detail::split_heads(d_concat, num_heads_), sdpa);
 

@@ -30,8 +30,11 @@ std::vector<float> hyperparameters(const train_config& c) {
           c.weight_decay,
           c.clip,
           c.held_out,
-          static_cast<float>(c.eval_batches)};
+          static_cast<float>(c.eval_batches),
+          c.model.attention_dropout};
 }
+// Checkpoints written before attention dropout existed lack the last entry (it was 0).
+constexpr size_t hyperparameters_before_attention_dropout = 11;
 
 tensor curve_tensor(const std::vector<loss_point>& curve) {
   tensor t({static_cast<int64_t>(curve.size()), 2});
@@ -50,7 +53,7 @@ std::vector<loss_point> curve_of(const tensor& t) {
 }
 
 trained_model read_model(const io::named_tensors& in, const std::string& path, int64_t heads,
-                         float dropout) {
+                         float dropout, float attention_dropout) {
   trained_model m;
   std::vector<uint8_t> symbols;
   for (const float s : checkpoint_tensor(in, "train.vocabulary", path).values())
@@ -58,7 +61,7 @@ trained_model read_model(const io::named_tensors& in, const std::string& path, i
   m.vocab = vocabulary::from_symbols(std::move(symbols));
   const nn::state_dict model = with_prefix_removed(in, "model.");
   nn::state_dict_reader reader(model, path);
-  m.model = std::make_unique<nn::gpt>(nn::gpt::load(reader, heads, dropout));
+  m.model = std::make_unique<nn::gpt>(nn::gpt::load(reader, heads, dropout, attention_dropout));
   reader.finish();
   if (m.model->config().vocab != m.vocab.size())
     throw error("checkpoint '" + path + "': the vocabulary and wte.weight disagree");
@@ -70,7 +73,7 @@ trained_model read_model(const io::named_tensors& in, const std::string& path, i
 trained_model load_trained_model(const std::string& path) {
   const io::named_tensors in = io::read_safetensors(path);
   const tensor& h = checkpoint_tensor(in, "train.hyperparameters", path);
-  return read_model(in, path, static_cast<int64_t>(h[0]), 0.0f);
+  return read_model(in, path, static_cast<int64_t>(h[0]), 0.0f, 0.0f);  // generation: no dropout
 }
 
 void trainer::set_text(const std::string& text) {
@@ -143,7 +146,8 @@ std::unique_ptr<trainer> trainer::resume(const std::string& path, const std::str
   const io::named_tensors in = io::read_safetensors(path);
   std::unique_ptr<trainer> t(new trainer());
   const tensor& h = checkpoint_tensor(in, "train.hyperparameters", path);
-  if (h.numel() != static_cast<int64_t>(hyperparameters({}).size()))
+  if (h.numel() != static_cast<int64_t>(hyperparameters({}).size()) &&
+      h.numel() != static_cast<int64_t>(hyperparameters_before_attention_dropout))
     throw error("checkpoint '" + path + "': train.hyperparameters has the wrong length");
   train_config& c = t->config_;
   c.model.heads = static_cast<int64_t>(h[0]);
@@ -157,9 +161,10 @@ std::unique_ptr<trainer> trainer::resume(const std::string& path, const std::str
   c.clip = h[8];
   c.held_out = h[9];
   c.eval_batches = static_cast<int64_t>(h[10]);
+  c.model.attention_dropout = h.numel() > 11 ? h[11] : 0.0f;
   c.seed = unpack_u64(in, "train.seed");
   t->step_ = static_cast<int64_t>(unpack_u64(in, "train.step"));
-  trained_model m = read_model(in, path, c.model.heads, c.model.dropout);
+  trained_model m = read_model(in, path, c.model.heads, c.model.dropout, c.model.attention_dropout);
   t->vocab_ = std::move(m.vocab);
   t->model_ = std::move(m.model);
   c.model = t->model_->config();

@@ -9,6 +9,7 @@
 #include "qkv/nn/cross_entropy.hpp"
 #include "qkv/nn/gpt.hpp"
 #include "support/finite_difference.hpp"
+#include "support/golden.hpp"
 
 namespace qkv::nn {
 namespace {
@@ -27,9 +28,10 @@ toy_batch toy(int64_t B, int64_t T) {
   return b;
 }
 
-void check_gradients(float dropout, sdpa_impl impl) {
+void check_gradients(float dropout, sdpa_impl impl, float attention_dropout = 0.0f) {
   gpt_config config = tiny;
   config.dropout = dropout;
+  config.attention_dropout = attention_dropout;
   std::mt19937_64 rng(11);
   gpt model(config, rng);
   const int64_t B = 2, T = 5, M = B * T;
@@ -47,7 +49,8 @@ void check_gradients(float dropout, sdpa_impl impl) {
   model.backward(*act, dlogits);
   for (const parameter& p : model.parameters())
     EXPECT_LE(testing::max_finite_difference_error(*p.value, *p.grad, loss, 1e-3f, 24), 3e-3)
-        << p.name << " (dropout " << dropout << ")";
+        << p.name << " (dropout " << dropout << ", attention dropout " << attention_dropout
+        << ")";
 }
 
 TEST(GptGrad, FiniteDifferencesEveryParameter) {
@@ -55,6 +58,29 @@ TEST(GptGrad, FiniteDifferencesEveryParameter) {
 }
 TEST(GptGrad, FiniteDifferencesWithDropoutAndFusedAttention) {
   check_gradients(0.25f, sdpa_impl::fused);
+}
+TEST(GptGrad, FiniteDifferencesWithAttentionDropout) {
+  check_gradients(0.0f, sdpa_impl::reference, 0.3f);
+  check_gradients(0.1f, sdpa_impl::fused, 0.3f);
+}
+
+// Attention dropout changes the training forward (its masks differ per layer and step) and
+// leaves inference alone.
+TEST(GptGrad, AttentionDropoutOnlyInTrainingAndPerStep) {
+  gpt_config config = tiny;
+  config.attention_dropout = 0.5f;
+  std::mt19937_64 rng(11), rng2(11);
+  const gpt dropped(config, rng), plain(tiny, rng2);
+  const toy_batch b = toy(1, 6);
+  const auto logits = [&](const gpt& m, bool training, uint64_t step) {
+    return m.forward(b.x, 1, 6, gpt_step{.training = training, .seed = 5, .step = step});
+  };
+  EXPECT_EQ(testing::max_abs_diff(logits(dropped, false, 0), logits(plain, false, 0)), 0.0);
+  EXPECT_GT(testing::max_abs_diff(logits(dropped, true, 0), logits(plain, true, 0)), 1e-4);
+  EXPECT_GT(testing::max_abs_diff(logits(dropped, true, 0), logits(dropped, true, 1)), 1e-4);
+  EXPECT_EQ(testing::max_abs_diff(logits(dropped, true, 1), logits(dropped, true, 1)), 0.0);
+  config.attention_dropout = 1.0f;
+  EXPECT_THROW(gpt(config, rng), error);
 }
 
 TEST(GptGrad, SecondBackwardDoublesGradients) {

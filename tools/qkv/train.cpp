@@ -113,6 +113,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--embed", c.model.embed, "model width E")->capture_default_str();
   cmd->add_option("--context", c.model.context, "context length T")->capture_default_str();
   cmd->add_option("--dropout", c.model.dropout, "residual dropout p")->capture_default_str();
+  cmd->add_option("--attention-dropout", c.model.attention_dropout,
+                  "dropout p on the attention weights")
+      ->capture_default_str();
   cmd->add_option("--batch", c.batch, "sequences per step B")->capture_default_str();
   cmd->add_option("--steps", c.steps, "total steps (the schedule's length)")->capture_default_str();
   cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();

@@ -2,7 +2,8 @@
 //   x = wte[token] + wpe[position]
 //   per block: x += drop(MHA(LN1(x), causal));  x += drop(W2·GELU(W1·LN2(x)))
 //   logits = LN_f(x)·W_head^T
-// Dropout is on the residual branches, in training only. Built from the library's layers
+// Dropout is on the residual branches and (attention_dropout) on the attention weights, in
+// training only. Built from the library's layers
 // (Embedding, LayerNorm, MultiheadAttention, FeedForward, Linear) and their backward passes.
 #pragma once
 
@@ -32,6 +33,9 @@ struct gpt_config {
   int64_t heads = 4;      // H
   int64_t layers = 4;     // L
   float dropout = 0.0f;   // p of the residual-branch dropout, in training
+  // p of the dropout on the attention weights, in training (a separate p; its mask per layer
+  // and step comes from the counter-based generator, as the residual masks do)
+  float attention_dropout = 0.0f;
 };
 
 struct gpt_block {
@@ -72,7 +76,8 @@ class gpt {
   // GPT-2's initialisation: N(0, 0.02) embeddings and linear weights, zero biases, unit norms.
   gpt(const gpt_config& config, std::mt19937_64& rng);
   // From a state_dict written by save (config from the shapes, heads given). Throws qkv::error.
-  static gpt load(state_dict_reader& reader, int64_t heads, float dropout = 0.0f);
+  static gpt load(state_dict_reader& reader, int64_t heads, float dropout = 0.0f,
+                  float attention_dropout = 0.0f);
   void save(state_dict& dict) const;
 
   // tokens [B,T] (row-major, ids < V, T <= context) -> logits [B·T, V]. When `keep` is given it

@@ -39,6 +39,10 @@ struct mha_options {
   std::optional<rope_config> rope = std::nullopt;
   // Prefixes the mask names in error messages (a layer passes "src_" for src_key_padding_mask).
   std::string mask_prefix = {};
+  // Dropout on the attention weights (sdpa_options::dropout_p, dropout_seed): 0 = off. The
+  // backward must be given the same p and seed. need_weights reports the un-dropped P.
+  float dropout_p = 0.0f;
+  uint64_t dropout_seed = 0;
 };
 
 // The output and the activations a backward pass will need.
