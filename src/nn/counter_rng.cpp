@@ -1,20 +1,15 @@
-// SplitMix64 mixing of (seed, stream, index).
+// SplitMix64 mixing of (seed, stream, index), with the finaliser the attention dropout's lookup
+// uses (kernels/dropout_lookup.hpp).
 #include "qkv/nn/counter_rng.hpp"
 
+#include "kernels/dropout_lookup.hpp"
+
 namespace qkv::nn {
-namespace {
-
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 uint64_t random_bits(uint64_t seed, uint64_t stream, uint64_t index) {
+  using qkv::detail::splitmix64;
   // Chained mixing with the golden-ratio increment keeps (s, t, i) and (s, t', i') apart.
-  return mix(mix(mix(seed + 0x9e3779b97f4a7c15ULL) + stream) + index);
+  return splitmix64(splitmix64(splitmix64(seed + 0x9e3779b97f4a7c15ULL) + stream) + index);
 }
 
 float random_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
