@@ -34,7 +34,6 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
   fused_blocks bk;
   bk.d_pad = round_up(p.d, 8);
   bk.dvp = round_up(p.dv, 16);
-  bk.v_direct = p.v_stride[3] == 1 && p.dv % 16 == 0;
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
@@ -47,9 +46,9 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
   return bk;
 }
 
-detail::fused_task_fn task_function(simd_target target) {
-  return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_task_avx2
-                                                          : detail::fused_task_portable;
+const detail::fused_forward_target& target_kernels(simd_target target) {
+  return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_forward_avx2
+                                                          : detail::fused_forward_portable;
 }
 
 // Merges a row's partial results over key splits: lse = log sum_s exp(lse_s) and
@@ -105,7 +104,7 @@ const char* to_string(simd_target target) {
 }
 
 void sdpa_forward_fused(const attention_params& p, simd_target target) {
-  const detail::fused_task_fn run = task_function(target);
+  const detail::fused_forward_target& kernels = target_kernels(target);
   const int threads = resolve_thread_count(p.threads);
   const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
   const fused_blocks bk = choose_blocks(p, rows_total);
@@ -123,24 +122,41 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   std::vector<float> part(splits > 1 ? static_cast<size_t>(n_tasks * part_floats) : 0);
   std::vector<float> scratch(static_cast<size_t>(threads * bk.scratch_floats()));
   const bool causal = p.causal != causal_mode::none;
+  // With several row blocks per kv head, K and V are packed once for all of them (O(Nk·(d+dv))
+  // memory) instead of once per row block and tile.
+  const bool prepack = n_rb > 1 && !bk.blas_tiles;
+  const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, kv_per_head = n_tiles * bk.kv_tile_floats();
+  std::vector<float> kv(prepack ? static_cast<size_t>(n_bh * kv_per_head) : 0);
 
 #pragma omp parallel num_threads(threads)
   {
     float* mine = scratch.data() + omp_get_thread_num() * bk.scratch_floats();
+    if (prepack) {
+#pragma omp for schedule(static)
+      for (int64_t tile = 0; tile < n_bh * n_tiles; ++tile) {
+        const int64_t bh = tile / n_tiles;
+        kernels.pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc,
+                             kv.data() + tile * bk.kv_tile_floats());
+      }
+    }
     // Under a causal mask the last row blocks see the most keys: hand them out first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t idx = 0; idx < n_tasks; ++idx) {
       const int64_t s = idx % splits, bh = idx / splits % n_bh, rbi = idx / splits / n_bh;
       const int64_t rb = causal ? n_rb - 1 - rbi : rbi;
-      const fused_task t{bh / p.Hkv,     bh % p.Hkv,
-                         rb * bk.Br,     std::min(rows_total, (rb + 1) * bk.Br),
-                         s * split_keys, std::min(p.Nk, (s + 1) * split_keys)};
+      const fused_task t{bh / p.Hkv,
+                         bh % p.Hkv,
+                         rb * bk.Br,
+                         std::min(rows_total, (rb + 1) * bk.Br),
+                         s * split_keys,
+                         std::min(p.Nk, (s + 1) * split_keys),
+                         prepack ? kv.data() + bh * kv_per_head : nullptr};
       fused_sink sink;
       if (splits > 1) {
         sink.part_o = part.data() + idx * part_floats;
         sink.part_lse = sink.part_o + bk.Br * bk.dvp;
       }
-      run(p, bk, t, mine, sink);
+      kernels.task(p, bk, t, mine, sink);
     }
     // Key splits: merge each row's partial results once all tasks are done (the barrier above),
     // in the same parallel region to spare a second fork and join.

@@ -17,9 +17,7 @@
 
 namespace qkv::detail {
 
-void fused_task_avx2(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                     float* scratch, fused_sink sink) {
-  fused_forward_kernel<simd::avx2>::run(p, bk, t, scratch, sink);
-}
+const fused_forward_target fused_forward_avx2 = {fused_forward_kernel<simd::avx2>::run,
+                                                 fused_forward_kernel<simd::avx2>::pack_kv_tile};
 
 }  // namespace qkv::detail

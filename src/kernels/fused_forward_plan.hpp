@@ -11,23 +11,27 @@ namespace qkv::detail {
 
 // Block sizes and scratch layout of one call, chosen in fused_forward.cpp.
 struct fused_blocks {
-  int64_t Br = 0;         // rows per block
-  int64_t Bc = 0;         // keys per tile, a multiple of 16
-  int64_t dvp = 0;        // dv rounded up to 16: the width of the O accumulator rows
-  int64_t d_pad = 0;      // d rounded up to 8: the row length of the packed Q block
-  bool v_direct = false;  // V rows are read in place (unit channel stride, dv % 16 == 0)
+  int64_t Br = 0;     // rows per block
+  int64_t Bc = 0;     // keys per tile, a multiple of 16
+  int64_t dvp = 0;    // dv rounded up to 16: the width of the O accumulator rows
+  int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
   // The two tile products by OpenBLAS sgemm instead of the micro-kernels: faster for blocks of
   // at most 8 rows (decode), where packing K^T costs more than the products (docs/kernels.md).
   bool blas_tiles = false;
-  // Floats of per-thread scratch: Q block, K^T tile, S/P tile, O, V tile, m, l.
+  // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
+  int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
+  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha.
   int64_t scratch_floats() const {
-    return Br * d_pad + d_pad * Bc + Br * Bc + Br * dvp + Bc * dvp + 2 * Br;
+    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 3 * Br;
   }
 };
 
-// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1).
+// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: the K and
+// V tiles of (b, hk) packed once for every row block (tile t at t·kv_tile_floats(), holding keys
+// from t·Bc), or null when the task packs its own (a single row block: decode, small prefill).
 struct fused_task {
   int64_t b, hk, r0, r1, k0, k1;
+  const float* kv = nullptr;
 };
 
 // Where a task's normalised output rows go: the final O and lse (part_o == nullptr), or a
@@ -37,12 +41,16 @@ struct fused_sink {
   float* part_lse = nullptr;
 };
 
-using fused_task_fn = void (*)(const attention_params&, const fused_blocks&, const fused_task&,
-                               float* scratch, fused_sink sink);
+// The two entry points of one SIMD target: run a task; pack the K and V tile of kv head (b, hk)
+// that starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
+struct fused_forward_target {
+  void (*task)(const attention_params&, const fused_blocks&, const fused_task&, float* scratch,
+               fused_sink sink);
+  void (*pack_kv_tile)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
+                       int64_t j0, float* kv);
+};
 
-void fused_task_portable(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                         float* scratch, fused_sink sink);
-void fused_task_avx2(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                     float* scratch, fused_sink sink);
+extern const fused_forward_target fused_forward_portable;
+extern const fused_forward_target fused_forward_avx2;
 
 }  // namespace qkv::detail

@@ -5,9 +5,7 @@
 
 namespace qkv::detail {
 
-void fused_task_portable(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                         float* scratch, fused_sink sink) {
-  fused_forward_kernel<simd::portable>::run(p, bk, t, scratch, sink);
-}
+const fused_forward_target fused_forward_portable = {
+    fused_forward_kernel<simd::portable>::run, fused_forward_kernel<simd::portable>::pack_kv_tile};
 
 }  // namespace qkv::detail

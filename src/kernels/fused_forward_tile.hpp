@@ -50,14 +50,16 @@ struct fused_forward_kernel {
     }
   }
 
-  // O[0:R, 0:16] += P[0:R, 0:nk] · V[0:nk, 0:16], the accumulator held in registers over the keys.
+  // O[0:R, 0:16] = alpha[0:R]·O[0:R, 0:16] + P[0:R, 0:nk] · V[0:nk, 0:16]: the online softmax's
+  // rescale of the accumulator folded into its load, which is then held in registers over the keys.
   template <int R>
   static void pv_micro(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
-                       float* o, int64_t ldo) {
+                       const float* alpha, float* o, int64_t ldo) {
     reg acc0[R], acc1[R];
     for (int r = 0; r < R; ++r) {
-      acc0[r] = V::load(o + r * ldo);
-      acc1[r] = V::load(o + r * ldo + W);
+      const reg a = V::set1(alpha[r]);
+      acc0[r] = V::mul(V::load(o + r * ldo), a);
+      acc1[r] = V::mul(V::load(o + r * ldo + W), a);
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
       const reg b0 = V::load(v + jj * ldv), b1 = V::load(v + jj * ldv + W);
@@ -99,19 +101,48 @@ struct fused_forward_kernel {
     }
   }
 
-  // K^T[c, jj] = K[j0 + jj, c] for jj < nk, zero for nk <= jj < round_up(nk, 16).
-  static void pack_kt(const float* k, const int64_t* ks, int64_t nk, int64_t d, float* kt,
-                      int64_t ldk) {
-    const int64_t ncp = (nk + NR - 1) / NR * NR;
-    int64_t jj = 0, c8 = ks[3] == 1 ? d / 8 * 8 : 0;
-    for (; jj + 8 <= nk; jj += 8)
+  // The keys [j0, j0 + nk) of one kv head (k, v at key j0) in the micro-kernels' panel layouts:
+  // K^T as [Bc/16][d_pad][16] (panel jp/16 holds keys jp..jp+15 of every channel, zero past nk)
+  // and V as [dvp/16][Bc][16] (panel c/16 holds channels c..c+15 of every key, zero past dv).
+  // A micro-kernel then reads one contiguous panel: rows 512 bytes apart would fall into a few
+  // L1 cache sets and evict each other (d or Bc of 128 floats).
+  static void pack_kv_tile(const float* k, const int64_t* ks, const float* v, const int64_t* vs,
+                           int64_t nk, int64_t d, int64_t dv, const fused_blocks& bk, float* tile) {
+    float* kt = tile;
+    const int64_t ncp = (nk + NR - 1) / NR * NR, c8 = ks[3] == 1 ? d / 8 * 8 : 0;
+    const auto kt_at = [&](int64_t c, int64_t jj) {
+      return kt + (jj / NR * bk.d_pad + c) * NR + jj % NR;
+    };
+    int64_t j8 = 0;
+    for (; j8 + 8 <= nk; j8 += 8)
       for (int64_t c = 0; c < c8; c += 8)
-        V::transpose8x8(k + jj * ks[2] + c, ks[2], kt + c * ldk + jj, ldk);
-    for (int64_t c = 0; c < d; ++c) {
-      float* row = kt + c * ldk;
-      for (int64_t j = c < c8 ? jj : 0; j < nk; ++j) row[j] = k[j * ks[2] + c * ks[3]];
-      for (int64_t j = nk; j < ncp; ++j) row[j] = 0.0f;
+        V::transpose8x8(k + j8 * ks[2] + c, ks[2], kt_at(c, j8), NR);
+    for (int64_t c = 0; c < d; ++c)
+      for (int64_t jj = c < c8 ? j8 : 0; jj < ncp; ++jj)
+        *kt_at(c, jj) = jj < nk ? k[jj * ks[2] + c * ks[3]] : 0.0f;
+
+    float* vp = tile + bk.d_pad * bk.Bc;
+    for (int64_t c0 = 0; c0 < bk.dvp; c0 += NR) {
+      float* panel = vp + c0 * bk.Bc;
+      for (int64_t jj = 0; jj < nk; ++jj) {
+        const float* row = v + jj * vs[2] + c0 * vs[3];
+        float* dst = panel + jj * NR;
+        if (vs[3] == 1 && c0 + NR <= dv) {
+          V::store(dst, V::load(row));
+          V::store(dst + W, V::load(row + W));
+        } else {
+          for (int64_t c = 0; c < NR; ++c) dst[c] = c0 + c < dv ? row[c * vs[3]] : 0.0f;
+        }
+      }
     }
+  }
+
+  // The tile of kv head (b, hk) starting at key j0, for fused_task::kv (fused_forward.cpp).
+  static void pack_kv_tile(const attention_params& p, const fused_blocks& bk, int64_t b, int64_t hk,
+                           int64_t j0, float* tile) {
+    pack_kv_tile(p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2], p.k_stride,
+                 p.v + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2], p.v_stride,
+                 std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
   // The additive term of row ri's scores from the explicit mask, or whether any key of the
@@ -140,13 +171,13 @@ struct fused_forward_kernel {
                   float* scratch, fused_sink sink) {
     const int64_t group = p.Hq / p.Hkv, rows = t.r1 - t.r0, d = p.d, dv = p.dv;
     const int64_t Bc = bk.Bc, dvp = bk.dvp, ldq = bk.d_pad;
-    float* qs = scratch;           // [Br, d_pad]  scale·Q of the block's rows
-    float* kt = qs + bk.Br * ldq;  // [d_pad, Bc]  K^T of the tile
-    float* s = kt + ldq * Bc;      // [Br, Bc]     S, then P, of the tile
-    float* o = s + bk.Br * Bc;     // [Br, dvp]    unnormalised O accumulator
-    float* vt = o + bk.Br * dvp;   // [Bc, dvp]    V tile when not read in place
-    float* m = vt + Bc * dvp;      // [Br]         running row maximum of S
-    float* l = m + bk.Br;          // [Br]         running sum of exp(S - m)
+    float* qs = scratch;                  // [Br, d_pad]  scale·Q of the block's rows
+    float* kv = qs + bk.Br * ldq;         // the K and V tile, packed (pack_kv_tile)
+    float* s = kv + bk.kv_tile_floats();  // [Br, Bc]     S, then P, of the tile
+    float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
+    float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
+    float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
+    float* alpha = l + bk.Br;  // [Br]         exp(m_old - m_new), the tile's rescale of O
     const auto head = [&](int64_t ri) { return t.hk * group + (t.r0 + ri) % group; };
     const auto query = [&](int64_t ri) { return (t.r0 + ri) / group; };
 
@@ -182,8 +213,9 @@ struct fused_forward_kernel {
       }
 
       // Ask for the next tile's K and V rows now: with few rows per block (decode, small
-      // prefill) the tile's arithmetic is short and would otherwise wait on memory.
-      for (int64_t j = j0 + Bc; j < std::min(k_end, j0 + 2 * Bc); ++j) {
+      // prefill) the tile's arithmetic is short and would otherwise wait on memory. (Large
+      // blocks leave it to the hardware prefetcher: the requests then cost more than they save.)
+      for (int64_t j = j0 + Bc; rows <= 16 && j < std::min(k_end, j0 + 2 * Bc); ++j) {
         for (int64_t c = 0; c < d; c += 16)
           __builtin_prefetch(kbase + j * p.k_stride[2] + c * p.k_stride[3]);
         for (int64_t c = 0; c < dv; c += 16)
@@ -191,14 +223,21 @@ struct fused_forward_kernel {
       }
 
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
+      const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
       if (bk.blas_tiles) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d, 1.0f, qs, ldq,
                     kbase + j0 * p.k_stride[2], p.k_stride[2], 0.0f, s, Bc);
       } else {
-        pack_kt(kbase + j0 * p.k_stride[2], p.k_stride, nk, d, kt, Bc);
+        if (t.kv) {
+          tile = t.kv + j0 / Bc * bk.kv_tile_floats();
+        } else {
+          pack_kv_tile(kbase + j0 * p.k_stride[2], p.k_stride, vbase + j0 * p.v_stride[2],
+                       p.v_stride, nk, d, dv, bk, kv);
+          tile = kv;
+        }
         for (int64_t jp = 0; jp < ncp; jp += NR)
           for_row_groups(rows, [&]<int R>(int64_t ri) {
-            qk_micro<R>(qs + ri * ldq, d, ldq, kt + jp, Bc, s + ri * Bc + jp, Bc);
+            qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
           });
       }
       for (int64_t ri = 0; ri < rows; ++ri) {
@@ -211,8 +250,8 @@ struct fused_forward_kernel {
       }
 
       // Pass 2 (online softmax), per row: m' = max(m, max_j S_j); P_j = exp(S_j - m');
-      // l' = l·exp(m - m') + sum_j P_j; O' = O·exp(m - m'). A row with nothing visible yet keeps
-      // m = -inf, l = 0 and gets P = 0.
+      // l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O in pass 3. A row with
+      // nothing visible yet keeps m = -inf, l = 0 and gets P = 0.
       for (int64_t ri = 0; ri < rows; ++ri) {
         float* srow = s + ri * Bc;
         reg mx = V::set1(minus_inf);
@@ -220,6 +259,7 @@ struct fused_forward_kernel {
         const float m_new = std::max(m[ri], V::reduce_max(mx));
         if (m_new == minus_inf) {
           std::fill(srow, srow + ncp, 0.0f);
+          alpha[ri] = 1.0f;
           continue;
         }
         const reg mv = V::set1(m_new);
@@ -229,37 +269,24 @@ struct fused_forward_kernel {
           V::store(srow + jj, e);
           sum = V::add(sum, e);
         }
-        const float alpha = std::exp(m[ri] - m_new);
-        l[ri] = l[ri] * alpha + V::reduce_add(sum);
+        alpha[ri] = std::exp(m[ri] - m_new);
+        l[ri] = l[ri] * alpha[ri] + V::reduce_add(sum);
         m[ri] = m_new;
         // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
         apply_attention_dropout(p, t.b, head(ri), query(ri), j0, nk, srow);
-        if (alpha != 1.0f) {
-          const reg av = V::set1(alpha);
-          for (int64_t c = 0; c < dvp; c += W)
-            V::store(o + ri * dvp + c, V::mul(V::load(o + ri * dvp + c), av));
-        }
       }
 
-      // Pass 3: O += P·V for the tile.
-      const float* vt_rows = vbase + j0 * p.v_stride[2];
-      int64_t ldv = p.v_stride[2];
-      if (!bk.v_direct) {
-        for (int64_t jj = 0; jj < nk; ++jj) {
-          for (int64_t c = 0; c < dv; ++c)
-            vt[jj * dvp + c] = vt_rows[jj * p.v_stride[2] + c * p.v_stride[3]];
-          std::fill(vt + jj * dvp + dv, vt + (jj + 1) * dvp, 0.0f);
-        }
-        vt_rows = vt;
-        ldv = dvp;
-      }
+      // Pass 3: O = alpha·O + P·V for the tile.
       if (bk.blas_tiles) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dv, nk, 1.0f, s, Bc, vt_rows,
-                    ldv, 1.0f, o, dvp);
+        for (int64_t ri = 0; ri < rows; ++ri)
+          for (int64_t c = 0; c < dv; ++c) o[ri * dvp + c] *= alpha[ri];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dv, nk, 1.0f, s, Bc,
+                    vbase + j0 * p.v_stride[2], p.v_stride[2], 1.0f, o, dvp);
       } else {
+        const float* vp = tile + ldq * Bc;
         for (int64_t c = 0; c < dvp; c += NR)
           for_row_groups(rows, [&]<int R>(int64_t ri) {
-            pv_micro<R>(s + ri * Bc, Bc, nk, vt_rows + c, ldv, o + ri * dvp + c, dvp);
+            pv_micro<R>(s + ri * Bc, Bc, nk, vp + c * Bc, NR, alpha + ri, o + ri * dvp + c, dvp);
           });
       }
     }
