@@ -41,8 +41,9 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
   bk.Br = 192;
   while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
-  bk.Br = std::min(bk.Br, rows_total);
-  bk.blas_tiles = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
+  bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
+  // In place, the block's rows are padded to the dot-product kernel's groups of 4.
+  bk.Br = bk.in_place ? round_up(rows_total, 4) : std::min(bk.Br, rows_total);
   return bk;
 }
 
@@ -124,7 +125,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   const bool causal = p.causal != causal_mode::none;
   // With several row blocks per kv head, K and V are packed once for all of them (O(Nk·(d+dv))
   // memory) instead of once per row block and tile.
-  const bool prepack = n_rb > 1 && !bk.blas_tiles;
+  const bool prepack = n_rb > 1 && !bk.in_place;
   const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, kv_per_head = n_tiles * bk.kv_tile_floats();
   std::vector<float> kv(prepack ? static_cast<size_t>(n_bh * kv_per_head) : 0);
 

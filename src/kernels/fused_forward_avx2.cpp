@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "fused_forward_plan.hpp"
+#include "fused_forward_rows.hpp"
 
 #pragma GCC target("avx2,fma")
 

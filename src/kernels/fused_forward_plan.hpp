@@ -3,6 +3,7 @@
 // fused_forward_portable.cpp), of which fused_forward.cpp picks one at run time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "qkv/attention_params.hpp"
@@ -15,14 +16,17 @@ struct fused_blocks {
   int64_t Bc = 0;     // keys per tile, a multiple of 16
   int64_t dvp = 0;    // dv rounded up to 16: the width of the O accumulator rows
   int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
-  // The two tile products by OpenBLAS sgemm instead of the micro-kernels: faster for blocks of
-  // at most 8 rows (decode), where packing K^T costs more than the products (docs/kernels.md).
-  bool blas_tiles = false;
+  // Blocks of at most 8 rows (decode, GQA groups, small prefill) read K and V in place, packing
+  // nothing (it would cost more than the products): Q·K^T by the dot-product kernel (up to 4
+  // rows) or OpenBLAS sgemm on the tile, P·V by sgemm (docs/kernels.md).
+  bool in_place = false;
   // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
-  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha.
+  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha; or, for a
+  // narrow block (fused_forward_narrow.hpp, up to 16 lanes), Q^T, S^T, O^T, m, l.
   int64_t scratch_floats() const {
-    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 3 * Br;
+    return std::max(Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 3 * Br,
+                    16 * (d_pad + Bc + dvp + 2));
   }
 };
 

@@ -17,7 +17,9 @@
 
 #include "dropout_lookup.hpp"
 #include "fused_forward_plan.hpp"
+#include "fused_forward_rows.hpp"
 #include "simd/exp.hpp"
+#include "unroll.hpp"
 
 namespace qkv::detail {
 
@@ -50,6 +52,35 @@ struct fused_forward_kernel {
     }
   }
 
+  // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
+  // as KG·RG = W dot products accumulated over d in W lanes and summed together (sum8): a
+  // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
+  template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
+  static void qk_dot(const float* q, int64_t d, int64_t ldq, const float* k, int64_t ldk,
+                     int64_t nk, float* s, int64_t lds) {
+    static_assert(KG * RG == W);
+    reg acc[W];
+    for (int i = 0; i < W; ++i) acc[i] = V::zero();
+    // Key by key, each K row is read front to back: the hardware prefetcher then streams K.
+    const int64_t dw = d / W * W;
+    for (int kk = 0; kk < KG; ++kk) {
+      if (!whole && kk >= nk) break;
+      for (int64_t c = 0; c < dw; c += W) {
+        const reg kc = V::load(k + kk * ldk + c);
+        for (int r = 0; r < RG; ++r)
+          acc[kk * RG + r] = V::fmadd(V::load(q + r * ldq + c), kc, acc[kk * RG + r]);
+      }
+    }
+    float dots[W];
+    V::store(dots, V::sum8(acc));
+    for (int kk = 0; kk < nk; ++kk)
+      for (int r = 0; r < RG; ++r) {
+        float sum = dots[kk * RG + r];
+        for (int64_t c = dw; c < d; ++c) sum += q[r * ldq + c] * k[kk * ldk + c];
+        s[r * lds + kk] = sum;
+      }
+  }
+
   // O[0:R, 0:16] = alpha[0:R]·O[0:R, 0:16] + P[0:R, 0:nk] · V[0:nk, 0:16]: the online softmax's
   // rescale of the accumulator folded into its load, which is then held in registers over the keys.
   template <int R>
@@ -72,32 +103,6 @@ struct fused_forward_kernel {
     for (int r = 0; r < R; ++r) {
       V::store(o + r * ldo, acc0[r]);
       V::store(o + r * ldo + W, acc1[r]);
-    }
-  }
-
-  // Calls f.template operator()<R>(ri) for every group of up to MR rows in [0, rows).
-  template <typename F>
-  static void for_row_groups(int64_t rows, F&& f) {
-    int64_t ri = 0;
-    for (; ri + MR <= rows; ri += MR) f.template operator()<MR>(ri);
-    switch (rows - ri) {
-      case 5:
-        f.template operator()<5>(ri);
-        break;
-      case 4:
-        f.template operator()<4>(ri);
-        break;
-      case 3:
-        f.template operator()<3>(ri);
-        break;
-      case 2:
-        f.template operator()<2>(ri);
-        break;
-      case 1:
-        f.template operator()<1>(ri);
-        break;
-      default:
-        break;
     }
   }
 
@@ -145,31 +150,10 @@ struct fused_forward_kernel {
                  std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
-  // The additive term of row ri's scores from the explicit mask, or whether any key of the
-  // tile is visible to it (scan == true). Booleans hide keys with -inf; floats add their value.
-  static bool apply_mask(const mask_ref& m, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t nk,
-                         float* srow, bool scan) {
-    const int64_t base = b * m.stride[0] + h * m.stride[1] + i * m.stride[2] + j0 * m.stride[3];
-    const int64_t step = m.stride[3];
-    if (m.kind == mask_kind::boolean) {
-      const uint8_t* mk = static_cast<const uint8_t*>(m.data) + base;
-      for (int64_t jj = 0; jj < nk; ++jj) {
-        if (scan && mk[jj * step]) return true;
-        if (!scan && !mk[jj * step]) srow[jj] = minus_inf;
-      }
-    } else {
-      const float* mk = static_cast<const float*>(m.data) + base;
-      for (int64_t jj = 0; jj < nk; ++jj) {
-        if (scan && mk[jj * step] > minus_inf) return true;
-        if (!scan) srow[jj] += mk[jj * step];
-      }
-    }
-    return false;
-  }
-
   static void run(const attention_params& p, const fused_blocks& bk, const fused_task& t,
                   float* scratch, fused_sink sink) {
-    const int64_t group = p.Hq / p.Hkv, rows = t.r1 - t.r0, d = p.d, dv = p.dv;
+    const task_rows rows{p, t};
+    const int64_t n_rows = rows.rows, d = p.d, dv = p.dv;
     const int64_t Bc = bk.Bc, dvp = bk.dvp, ldq = bk.d_pad;
     float* qs = scratch;                  // [Br, d_pad]  scale·Q of the block's rows
     float* kv = qs + bk.Br * ldq;         // the K and V tile, packed (pack_kv_tile)
@@ -177,56 +161,53 @@ struct fused_forward_kernel {
     float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
     float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
     float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
-    float* alpha = l + bk.Br;  // [Br]         exp(m_old - m_new), the tile's rescale of O
-    const auto head = [&](int64_t ri) { return t.hk * group + (t.r0 + ri) % group; };
-    const auto query = [&](int64_t ri) { return (t.r0 + ri) / group; };
+    float* alpha = l + bk.Br;  // [Br]         exp(m_old - m_new): the tile's rescale of O
 
     // Qs = scale·Q: S = scale·Q·K^T (DESIGN 2) with the scale folded into the block once.
-    for (int64_t ri = 0; ri < rows; ++ri) {
-      const float* q =
-          p.q + t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
+    // In place, the rows past the block's up to its padded size are zero (their S is unused).
+    if (bk.in_place) std::fill(qs, qs + bk.Br * ldq, 0.0f);
+    for (int64_t ri = 0; ri < n_rows; ++ri) {
+      const float* q = rows.q_row(ri);
       for (int64_t c = 0; c < d; ++c) qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
       m[ri] = minus_inf;
       l[ri] = 0.0f;
       std::fill(o + ri * dvp, o + (ri + 1) * dvp, 0.0f);
     }
 
-    // Causal masks: key j is visible to query i iff j <= i + offset; keys past the block's last
-    // query's limit are never read, and tiles below the first query's limit need no masking.
-    const int64_t offset = p.causal == causal_mode::bottom_right ? p.Nk - p.Nq : 0;
-    const bool causal = p.causal != causal_mode::none;
-    const int64_t i_first = query(0), i_last = query(rows - 1);
-    const int64_t k_end = causal ? std::min(t.k1, i_last + offset + 1) : t.k1;
+    const int64_t k_end = rows.key_end();
     const float* kbase = p.k + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
     const float* vbase = p.v + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
-
     for (int64_t j0 = t.k0; j0 < k_end; j0 += Bc) {
       const int64_t nk = std::min(Bc, k_end - j0), ncp = (nk + NR - 1) / NR * NR;
-      const bool causal_partial = causal && j0 + nk - 1 > i_first + offset;
-      if (p.mask.kind != mask_kind::none) {  // skip tiles that the mask hides entirely
-        bool any = false;
-        for (int64_t ri = 0; ri < rows && !any; ++ri) {
-          const int64_t n = causal ? std::min(nk, query(ri) + offset - j0 + 1) : nk;
-          any = n > 0 && apply_mask(p.mask, t.b, head(ri), query(ri), j0, n, nullptr, true);
-        }
-        if (!any) continue;
-      }
-
-      // Ask for the next tile's K and V rows now: with few rows per block (decode, small
-      // prefill) the tile's arithmetic is short and would otherwise wait on memory. (Large
-      // blocks leave it to the hardware prefetcher: the requests then cost more than they save.)
-      for (int64_t j = j0 + Bc; rows <= 16 && j < std::min(k_end, j0 + 2 * Bc); ++j) {
-        for (int64_t c = 0; c < d; c += 16)
-          __builtin_prefetch(kbase + j * p.k_stride[2] + c * p.k_stride[3]);
-        for (int64_t c = 0; c < dv; c += 16)
-          __builtin_prefetch(vbase + j * p.v_stride[2] + c * p.v_stride[3]);
-      }
+      if (rows.tile_hidden(j0, nk)) continue;
 
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
-      if (bk.blas_tiles) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d, 1.0f, qs, ldq,
+      if (bk.in_place && n_rows > 4) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, nk, d, 1.0f, qs, ldq,
                     kbase + j0 * p.k_stride[2], p.k_stride[2], 0.0f, s, Bc);
+      } else if (bk.in_place) {
+        // Up to 4 rows: dot products in groups of 8 keys x 1 row, 4 x 2 or 2 x 4, K streamed
+        // row by row (memory-bound decode); more rows: OpenBLAS reuses each K row better.
+        const float* k = kbase + j0 * p.k_stride[2];
+        const int64_t ldk = p.k_stride[2];
+        const auto dots = [&]<int KG, int RG>() {
+          for (int64_t ri = 0; ri < n_rows; ri += RG) {
+            int64_t jj = 0;
+            for (; jj + KG <= nk; jj += KG)
+              qk_dot<KG, RG, true>(qs + ri * ldq, d, ldq, k + jj * ldk, ldk, KG, s + ri * Bc + jj,
+                                   Bc);
+            if (jj < nk)
+              qk_dot<KG, RG, false>(qs + ri * ldq, d, ldq, k + jj * ldk, ldk, nk - jj,
+                                    s + ri * Bc + jj, Bc);
+          }
+        };
+        if (n_rows == 1)
+          dots.template operator()<W, 1>();
+        else if (n_rows == 2)
+          dots.template operator()<W / 2, 2>();
+        else
+          dots.template operator()<W / 4, 4>();
       } else {
         if (t.kv) {
           tile = t.kv + j0 / Bc * bk.kv_tile_floats();
@@ -236,23 +217,22 @@ struct fused_forward_kernel {
           tile = kv;
         }
         for (int64_t jp = 0; jp < ncp; jp += NR)
-          for_row_groups(rows, [&]<int R>(int64_t ri) {
+          for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
             qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
           });
       }
-      for (int64_t ri = 0; ri < rows; ++ri) {
+      const bool causal_partial = rows.causal_partial(j0, nk);
+      for (int64_t ri = 0; ri < n_rows; ++ri) {
         float* srow = s + ri * Bc;
-        if (p.mask.kind != mask_kind::none)
-          apply_mask(p.mask, t.b, head(ri), query(ri), j0, nk, srow, false);
-        const int64_t visible =
-            causal_partial ? std::clamp<int64_t>(query(ri) + offset - j0 + 1, 0, nk) : nk;
-        std::fill(srow + visible, srow + ncp, minus_inf);
+        if (p.mask.kind != mask_kind::none) rows.apply_mask(ri, j0, nk, srow, 1);
+        std::fill(srow + (causal_partial ? rows.causal_visible(ri, j0, nk) : nk), srow + ncp,
+                  minus_inf);
       }
 
       // Pass 2 (online softmax), per row: m' = max(m, max_j S_j); P_j = exp(S_j - m');
       // l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O in pass 3. A row with
       // nothing visible yet keeps m = -inf, l = 0 and gets P = 0.
-      for (int64_t ri = 0; ri < rows; ++ri) {
+      for (int64_t ri = 0; ri < n_rows; ++ri) {
         float* srow = s + ri * Bc;
         reg mx = V::set1(minus_inf);
         for (int64_t jj = 0; jj < ncp; jj += W) mx = V::max(mx, V::load(srow + jj));
@@ -273,39 +253,27 @@ struct fused_forward_kernel {
         l[ri] = l[ri] * alpha[ri] + V::reduce_add(sum);
         m[ri] = m_new;
         // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
-        apply_attention_dropout(p, t.b, head(ri), query(ri), j0, nk, srow);
+        apply_attention_dropout(p, t.b, rows.head(ri), rows.query(ri), j0, nk, srow);
       }
 
       // Pass 3: O = alpha·O + P·V for the tile.
-      if (bk.blas_tiles) {
-        for (int64_t ri = 0; ri < rows; ++ri)
+      if (bk.in_place) {
+        for (int64_t ri = 0; ri < n_rows; ++ri)
           for (int64_t c = 0; c < dv; ++c) o[ri * dvp + c] *= alpha[ri];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dv, nk, 1.0f, s, Bc,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, dv, nk, 1.0f, s, Bc,
                     vbase + j0 * p.v_stride[2], p.v_stride[2], 1.0f, o, dvp);
       } else {
         const float* vp = tile + ldq * Bc;
         for (int64_t c = 0; c < dvp; c += NR)
-          for_row_groups(rows, [&]<int R>(int64_t ri) {
+          for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
             pv_micro<R>(s + ri * Bc, Bc, nk, vp + c * Bc, NR, alpha + ri, o + ri * dvp + c, dvp);
           });
       }
     }
 
     // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf.
-    for (int64_t ri = 0; ri < rows; ++ri) {
-      const bool empty = l[ri] == 0.0f;
-      const float inv = empty ? 0.0f : 1.0f / l[ri];
-      const float lse = empty ? minus_inf : m[ri] + std::log(l[ri]);
-      if (sink.part_o) {
-        for (int64_t c = 0; c < dv; ++c) sink.part_o[ri * dvp + c] = o[ri * dvp + c] * inv;
-        sink.part_lse[ri] = lse;
-        continue;
-      }
-      const int64_t h = head(ri), i = query(ri);
-      float* out = p.o + t.b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2];
-      for (int64_t c = 0; c < dv; ++c) out[c * p.o_stride[3]] = o[ri * dvp + c] * inv;
-      if (p.lse) p.lse[t.b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]] = lse;
-    }
+    for (int64_t ri = 0; ri < n_rows; ++ri)
+      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], sink, dvp);
   }
 };
 

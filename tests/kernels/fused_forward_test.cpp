@@ -193,6 +193,12 @@ std::vector<fused_case> fused_cases() {
                    0.5f),
       with_dropout(C("bool_rows_fully_masked", 2, 3, 3, 40, 70, 8, 8, none, "bool_rows"), 0.25f),
       with_dropout(C("additive_inf", 2, 2, 2, 33, 140, 64, 64, none, "additive"), 0.9f),
+      // Blocks of at most 8 rows read K and V in place (the dot-product Q·K^T kernel).
+      C("in_place_rows1_d59_dv111", 2, 3, 3, 1, 300, 59, 111, none, "bool2d"),
+      C("in_place_rows3_d3", 1, 3, 1, 1, 130, 3, 3, bottom_right),
+      C("in_place_rows4_gqa_d111_dv40", 1, 8, 2, 1, 257, 111, 40, none, "padding"),
+      C("in_place_rows4_scores_1e4", 1, 4, 1, 1, 200, 64, 64, none, "additive", 100.0f),
+      C("in_place_rows6_d72", 1, 2, 1, 3, 150, 72, 72, bottom_right),
   };
 }
 

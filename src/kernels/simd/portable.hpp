@@ -65,6 +65,10 @@ struct portable {
     for (float v : a.x) s += v;
     return s;
   }
+  // The vector of the 8 horizontal sums: lane i = sum of x[i]'s lanes.
+  static reg sum8(const reg* x) {
+    return map([&](int i) { return reduce_add(x[i]); });
+  }
   static float reduce_max(reg a) {
     float m = a.x[0];
     for (float v : a.x) m = v > m ? v : m;
