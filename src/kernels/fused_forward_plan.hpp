@@ -17,8 +17,8 @@ struct fused_blocks {
   int64_t dvp = 0;    // dv rounded up to 16: the width of the O accumulator rows
   int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
   // Blocks of at most 8 rows (decode, GQA groups, small prefill) read K and V in place, packing
-  // nothing (it would cost more than the products): Q·K^T by the dot-product kernel (up to 4
-  // rows) or OpenBLAS sgemm on the tile, P·V by sgemm (docs/kernels.md).
+  // nothing (it would cost more than the products): Q·K^T by the dot-product kernel, P·V by
+  // OpenBLAS sgemm on the tile (docs/kernels.md).
   bool in_place = false;
   // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }

@@ -183,12 +183,9 @@ struct fused_forward_kernel {
 
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
-      if (bk.in_place && n_rows > 4) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, nk, d, 1.0f, qs, ldq,
-                    kbase + j0 * p.k_stride[2], p.k_stride[2], 0.0f, s, Bc);
-      } else if (bk.in_place) {
-        // Up to 4 rows: dot products in groups of 8 keys x 1 row, 4 x 2 or 2 x 4, K streamed
-        // row by row (memory-bound decode); more rows: OpenBLAS reuses each K row better.
+      if (bk.in_place) {
+        // Dot products in groups of 8 keys x 1 row, 4 x 2, 2 x 4 or 1 x 8 (rows padded with
+        // zero rows), K streamed row by row.
         const float* k = kbase + j0 * p.k_stride[2];
         const int64_t ldk = p.k_stride[2];
         const auto dots = [&]<int KG, int RG>() {
@@ -206,8 +203,10 @@ struct fused_forward_kernel {
           dots.template operator()<W, 1>();
         else if (n_rows == 2)
           dots.template operator()<W / 2, 2>();
-        else
+        else if (n_rows <= 4)
           dots.template operator()<W / 4, 4>();
+        else
+          dots.template operator()<1, W>();
       } else {
         if (t.kv) {
           tile = t.kv + j0 / Bc * bk.kv_tile_floats();
