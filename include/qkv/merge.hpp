@@ -23,4 +23,11 @@ struct partial_result_ref {
 void merge_partial(const partial_result_ref& acc, const partial_result_ref& part, int64_t B,
                    int64_t H, int64_t N, int64_t dv);
 
+// One row's `splits` partial results merged at once (the fused forward's key splits):
+// lse = log sum_s exp(lse_s), O = sum_s exp(lse_s - lse)·O_s, summed in float64. Partial s is
+// part_o[s·split_stride + c] with lse part_lse[s·split_stride]; the result goes to out[c·out_step]
+// and *lse_out (when non-null). Every lse = -inf gives O = 0, lse = -inf.
+void merge_row(int64_t splits, const float* part_o, const float* part_lse, int64_t split_stride,
+               int64_t dv, float* out, int64_t out_step, float* lse_out);
+
 }  // namespace qkv

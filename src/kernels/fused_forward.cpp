@@ -12,6 +12,7 @@
 #include "fused_forward_plan.hpp"
 #include "qkv/error.hpp"
 #include "qkv/fused.hpp"
+#include "qkv/merge.hpp"
 #include "qkv/threads.hpp"
 
 namespace qkv {
@@ -50,31 +51,6 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
 const detail::fused_forward_target& target_kernels(simd_target target) {
   return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_forward_avx2
                                                           : detail::fused_forward_portable;
-}
-
-// Merges a row's partial results over key splits: lse = log sum_s exp(lse_s) and
-// O = sum_s exp(lse_s - lse)·O_s (each O_s normalised by its own sum).
-void merge_row(int64_t splits, const float* part_o, const float* part_lse, int64_t split_stride,
-               int64_t dv, float* out, int64_t out_step, float* lse_out) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t s = 0; s < splits; ++s) mx = std::max(mx, part_lse[s * split_stride]);
-  if (mx == -std::numeric_limits<float>::infinity()) {
-    for (int64_t c = 0; c < dv; ++c) out[c * out_step] = 0.0f;
-    if (lse_out) *lse_out = mx;
-    return;
-  }
-  double sum = 0.0;
-  for (int64_t s = 0; s < splits; ++s)
-    sum += std::exp(static_cast<double>(part_lse[s * split_stride]) - mx);
-  const double lse = mx + std::log(sum);
-  for (int64_t c = 0; c < dv; ++c) {
-    double acc = 0.0;
-    for (int64_t s = 0; s < splits; ++s)
-      if (part_lse[s * split_stride] != -std::numeric_limits<float>::infinity())
-        acc += std::exp(part_lse[s * split_stride] - lse) * part_o[s * split_stride + c];
-    out[c * out_step] = static_cast<float>(acc);
-  }
-  if (lse_out) *lse_out = static_cast<float>(lse);
 }
 
 }  // namespace
