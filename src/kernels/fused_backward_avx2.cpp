@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "dropout_lookup.hpp"
 #include "fused_backward_task.hpp"
 
 #pragma GCC target("avx2,fma")

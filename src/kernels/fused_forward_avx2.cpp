@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "dropout_lookup.hpp"
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 

@@ -38,7 +38,7 @@ void merge_partial(const partial_result_ref& acc, const partial_result_ref& part
             part.lse[b * part.lse_stride[0] + h * part.lse_stride[1] + i * part.lse_stride[2]]};
         // The partial saw no key: it adds nothing (and its O, 0 by contract, is not read).
         if (lse[1] == minus_infinity) continue;
-        double w[2];
+        double w[2] = {0.0, 0.0};
         lse_acc = static_cast<float>(merge_weights(2, lse, w));
         float* o = acc.o + b * acc.o_stride[0] + h * acc.o_stride[1] + i * acc.o_stride[2];
         const float* op =
