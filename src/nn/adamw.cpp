@@ -5,9 +5,31 @@
 
 #include <cmath>
 
+#include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv::nn {
+namespace {
+
+struct adamw_constants {
+  float step_size;    // γ/(1−β1^t)
+  float inv_sqrt_c2;  // 1/√(1−β2^t)
+  float beta1, beta2, eps;
+  float decay;  // 1 − γλ, or 1 without weight decay
+};
+
+// θ, m, v [n] updated in place from the gradient g [n] (the equations above).
+void adamw_update(float* theta, float* m, float* v, const float* g, int64_t n,
+                  const adamw_constants& k) {
+  for (int64_t x = 0; x < n; ++x) {
+    theta[x] *= k.decay;
+    m[x] = k.beta1 * m[x] + (1.0f - k.beta1) * g[x];
+    v[x] = k.beta2 * v[x] + (1.0f - k.beta2) * g[x] * g[x];
+    theta[x] -= k.step_size * m[x] / (std::sqrt(v[x]) * k.inv_sqrt_c2 + k.eps);
+  }
+}
+
+}  // namespace
 
 adamw::adamw(const std::vector<parameter>& params, adamw_config config)
     : params_(params), config_(config) {
@@ -22,23 +44,21 @@ void adamw::step(double lr) {
   const double b1 = config_.beta1, b2 = config_.beta2;
   const double c1 = 1.0 - std::pow(b1, static_cast<double>(t_));
   const double c2 = 1.0 - std::pow(b2, static_cast<double>(t_));
-  const float step_size = static_cast<float>(lr / c1);
-  const float inv_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(c2));
+  const adamw_constants k{.step_size = static_cast<float>(lr / c1),
+                          .inv_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(c2)),
+                          .beta1 = static_cast<float>(b1),
+                          .beta2 = static_cast<float>(b2),
+                          .eps = static_cast<float>(config_.eps),
+                          .decay = 1.0f};
   for (size_t i = 0; i < params_.size(); ++i) {
     const parameter& p = params_[i];
-    const float decay = p.decay ? static_cast<float>(1.0 - lr * config_.weight_decay) : 1.0f;
-    float* theta = p.value->data();
-    const float* g = p.grad->data();
-    float* m = m_[i].data();
-    float* v = v_[i].data();
-    const float fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
-    const float eps = static_cast<float>(config_.eps);
-    for (int64_t x = 0; x < p.value->numel(); ++x) {
-      theta[x] *= decay;
-      m[x] = fb1 * m[x] + (1.0f - fb1) * g[x];
-      v[x] = fb2 * v[x] + (1.0f - fb2) * g[x] * g[x];
-      theta[x] -= step_size * m[x] / (std::sqrt(v[x]) * inv_sqrt_c2 + eps);
-    }
+    adamw_constants ki = k;
+    if (p.decay) ki.decay = static_cast<float>(1.0 - lr * config_.weight_decay);
+    detail::for_each_chunk(p.value->numel(), detail::elementwise_chunk,
+                           [&](int64_t, int64_t b, int64_t e) {
+                             adamw_update(p.value->data() + b, m_[i].data() + b, v_[i].data() + b,
+                                          p.grad->data() + b, e - b, ki);
+                           });
   }
 }
 

@@ -3,9 +3,21 @@
 
 #include <cmath>
 
+#include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
+#include "vector_math.hpp"
 
 namespace qkv::nn {
+namespace {
+
+// GELU(x) = x·Φ(x), Φ the standard normal CDF = (1 + erf(x/√2))/2 (Hendrycks & Gimpel), in place.
+QKV_VECTOR_CLONES void gelu_values(float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = 0.5f * x[i] * (1.0f + detail::erf_lane(x[i] * static_cast<float>(M_SQRT1_2)));
+}
+
+}  // namespace
 
 activation parse_activation(const std::string& text, const std::string& argument) {
   if (text == "relu") return activation::relu;
@@ -18,8 +30,8 @@ void apply_activation(activation act, tensor& x) {
     for (float& v : x.values()) v = v > 0.0f ? v : 0.0f;
     return;
   }
-  // GELU(x) = x·Phi(x), Phi the standard normal CDF = (1 + erf(x/sqrt(2)))/2 (Hendrycks & Gimpel).
-  for (float& v : x.values()) v = static_cast<float>(0.5 * v * (1.0 + std::erf(v * M_SQRT1_2)));
+  detail::for_each_chunk(x.numel(), detail::elementwise_chunk,
+                         [&](int64_t, int64_t b, int64_t e) { gelu_values(x.data() + b, e - b); });
 }
 
 feed_forward::feed_forward(linear linear1, linear linear2, activation act)

@@ -5,22 +5,43 @@
 #include <cmath>
 #include <numbers>
 
+#include "parallel_chunks.hpp"
+#include "qkv/error.hpp"
 #include "qkv/nn/feed_forward.hpp"
+#include "vector_math.hpp"
 
 namespace qkv::nn {
+namespace {
+
+// d ← d·GELU'(x) = d·(Φ(x) + x·φ(x)), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(−x²/2)/√(2π).
+QKV_VECTOR_CLONES void gelu_backward_values(float* d, const float* x, int64_t n) {
+  const auto inv_sqrt_2pi = static_cast<float>(std::numbers::inv_sqrtpi * M_SQRT1_2);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float cdf = 0.5f * (1.0f + detail::erf_lane(x[i] * static_cast<float>(M_SQRT1_2)));
+    const float pdf = detail::exp_lane(-0.5f * x[i] * x[i]) * inv_sqrt_2pi;
+    d[i] *= cdf + x[i] * pdf;
+  }
+}
+
+// dy ← act'(x) ⊙ dy.
+void activation_backward_in_place(activation act, const tensor& x, tensor& dy) {
+  if (act == activation::relu) {
+    for (int64_t n = 0; n < x.numel(); ++n)
+      if (!(x[n] > 0.0f)) dy[n] = 0.0f;
+    return;
+  }
+  detail::for_each_chunk(x.numel(), detail::elementwise_chunk, [&](int64_t, int64_t b, int64_t e) {
+    gelu_backward_values(dy.data() + b, x.data() + b, e - b);
+  });
+}
+
+}  // namespace
 
 tensor activation_backward(activation act, const tensor& x, const tensor& dy) {
-  tensor dx(x.shape());
-  for (int64_t n = 0; n < x.numel(); ++n) {
-    const double v = x[n];
-    if (act == activation::relu) {
-      dx[n] = v > 0.0 ? dy[n] : 0.0f;
-    } else {
-      const double cdf = 0.5 * (1.0 + std::erf(v * M_SQRT1_2));
-      const double pdf = std::exp(-0.5 * v * v) * std::numbers::inv_sqrtpi * M_SQRT1_2;
-      dx[n] = static_cast<float>(dy[n] * (cdf + v * pdf));
-    }
-  }
+  QKV_ASSERT(x.shape() == dy.shape());
+  tensor dx = dy;
+  activation_backward_in_place(act, x, dx);
   return dx;
 }
 
@@ -33,8 +54,9 @@ tensor feed_forward::forward(const tensor& x, feed_forward_cache& cache) const {
 
 tensor feed_forward::backward(const tensor& x, const feed_forward_cache& cache, const tensor& dy,
                               feed_forward_grads& grads) const {
-  const tensor da = linear2_.backward(cache.activated, dy, grads.linear2);
-  return linear1_.backward(x, activation_backward(act_, cache.hidden, da), grads.linear1);
+  tensor dh = linear2_.backward(cache.activated, dy, grads.linear2);
+  activation_backward_in_place(act_, cache.hidden, dh);
+  return linear1_.backward(x, dh, grads.linear1);
 }
 
 feed_forward_grads feed_forward::make_grads() const {

@@ -5,9 +5,35 @@
 #include <cmath>
 #include <sstream>
 
+#include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
+#include "vector_math.hpp"
 
 namespace qkv::nn {
+namespace {
+
+// y[R,E] from x[R,E]: per row, mean and variance summed in float64, then the affine map.
+QKV_VECTOR_CLONES void layer_norm_rows(float* y, const float* x, const float* weight,
+                                       const float* bias, int64_t R, int64_t E, float eps) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* in = x + r * E;
+    float* out = y + r * E;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t e = 0; e < E; ++e) sum += in[e];
+    const double mean = sum / static_cast<double>(E);
+    double squares = 0.0;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t e = 0; e < E; ++e) squares += (in[e] - mean) * (in[e] - mean);
+    const auto m = static_cast<float>(mean);
+    const auto inv_std =
+        static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(E) + eps));
+#pragma omp simd
+    for (int64_t e = 0; e < E; ++e) out[e] = (in[e] - m) * inv_std * weight[e] + bias[e];
+  }
+}
+
+}  // namespace
 
 layer_norm::layer_norm(tensor weight, tensor bias, float eps)
     : weight_(std::move(weight)), bias_(std::move(bias)), eps_(eps) {
@@ -40,18 +66,10 @@ tensor layer_norm::forward(const tensor& x, const std::string& argument) const {
     throw error(argument + ": expected [..., " + std::to_string(E) +
                 "] (the LayerNorm size), got " + to_string(x.shape()));
   tensor y(x.shape());
-  for (int64_t r = 0; r < x.numel() / E; ++r) {
-    const float* in = x.data() + r * E;
-    float* out = y.data() + r * E;
-    double mean = 0.0, var = 0.0;
-    for (int64_t e = 0; e < E; ++e) mean += in[e];
-    mean /= static_cast<double>(E);
-    for (int64_t e = 0; e < E; ++e) var += (in[e] - mean) * (in[e] - mean);
-    var /= static_cast<double>(E);
-    const double inv_std = 1.0 / std::sqrt(var + eps_);
-    for (int64_t e = 0; e < E; ++e)
-      out[e] = static_cast<float>((in[e] - mean) * inv_std * weight_[e] + bias_[e]);
-  }
+  detail::for_each_chunk(x.numel() / E, detail::rows_per_chunk, [&](int64_t, int64_t b, int64_t e) {
+    layer_norm_rows(y.data() + b * E, x.data() + b * E, weight_.data(), bias_.data(), e - b, E,
+                    eps_);
+  });
   return y;
 }
 

@@ -3,11 +3,54 @@
 //   ∂L/∂w = Σ_rows dy ⊙ x̂,  ∂L/∂b = Σ_rows dy,  ∂L/∂x = r·(g − mean(g) − x̂·mean(g ⊙ x̂)),
 // the last because μ and r depend on every entry of the row.
 #include <cmath>
+#include <vector>
 
+#include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/layer_norm.hpp"
+#include "vector_math.hpp"
 
 namespace qkv::nn {
+namespace {
+
+// dx[R,E] from x, dy [R,E]; this chunk's Σ_rows dy ⊙ x̂ and Σ_rows dy go to dw, db [E]
+// (overwritten). Row statistics summed in float64.
+QKV_VECTOR_CLONES void layer_norm_backward_rows(float* dx, float* dw, float* db, const float* x,
+                                                const float* dy, const float* weight, int64_t R,
+                                                int64_t E, float eps) {
+  for (int64_t e = 0; e < E; ++e) dw[e] = db[e] = 0.0f;
+  for (int64_t row = 0; row < R; ++row) {
+    const float* in = x + row * E;
+    const float* d = dy + row * E;
+    float* out = dx + row * E;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t e = 0; e < E; ++e) sum += in[e];
+    const double mean = sum / static_cast<double>(E);
+    double squares = 0.0;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t e = 0; e < E; ++e) squares += (in[e] - mean) * (in[e] - mean);
+    const auto m = static_cast<float>(mean);
+    const auto r = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(E) + eps));
+    // mean(g) and mean(g ⊙ x̂) with g = dy ⊙ w, x̂ = (x − μ)·r.
+    double sum_g = 0.0, sum_gx = 0.0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+    for (int64_t e = 0; e < E; ++e) {
+      const float xhat = (in[e] - m) * r, g = d[e] * weight[e];
+      sum_g += g;
+      sum_gx += g * xhat;
+      dw[e] += d[e] * xhat;
+      db[e] += d[e];
+    }
+    const auto mean_g = static_cast<float>(sum_g / static_cast<double>(E));
+    const auto mean_gx = static_cast<float>(sum_gx / static_cast<double>(E));
+#pragma omp simd
+    for (int64_t e = 0; e < E; ++e)
+      out[e] = r * (d[e] * weight[e] - mean_g - (in[e] - m) * r * mean_gx);
+  }
+}
+
+}  // namespace
 
 tensor layer_norm::backward(const tensor& x, const tensor& dy, layer_norm_grads& grads) const {
   const int64_t E = size();
@@ -16,33 +59,19 @@ tensor layer_norm::backward(const tensor& x, const tensor& dy, layer_norm_grads&
                 std::to_string(E) + "], got x " + to_string(x.shape()) + ", dy " +
                 to_string(dy.shape()));
   tensor dx(x.shape());
-  std::vector<double> xhat(static_cast<size_t>(E)), g(static_cast<size_t>(E));
-  for (int64_t row = 0; row < x.numel() / E; ++row) {
-    const float* in = x.data() + row * E;
-    const float* d = dy.data() + row * E;
-    double mean = 0.0, var = 0.0;
-    for (int64_t e = 0; e < E; ++e) mean += in[e];
-    mean /= static_cast<double>(E);
-    for (int64_t e = 0; e < E; ++e) var += (in[e] - mean) * (in[e] - mean);
-    const double r = 1.0 / std::sqrt(var / static_cast<double>(E) + eps_);
-    double mean_g = 0.0, mean_gx = 0.0;
+  const int64_t rows = x.numel() / E, chunks = detail::chunk_count(rows, detail::rows_per_chunk);
+  // Per-chunk partial sums of ∂L/∂w and ∂L/∂b, added in chunk order: the same bits on any
+  // number of threads.
+  std::vector<float> dw(static_cast<size_t>(chunks * E)), db(dw.size());
+  detail::for_each_chunk(rows, detail::rows_per_chunk, [&](int64_t c, int64_t b, int64_t e) {
+    layer_norm_backward_rows(dx.data() + b * E, dw.data() + c * E, db.data() + c * E,
+                             x.data() + b * E, dy.data() + b * E, weight_.data(), e - b, E, eps_);
+  });
+  for (int64_t c = 0; c < chunks; ++c)
     for (int64_t e = 0; e < E; ++e) {
-      const auto i = static_cast<size_t>(e);
-      xhat[i] = (in[e] - mean) * r;
-      g[i] = static_cast<double>(d[e]) * weight_[e];
-      mean_g += g[i];
-      mean_gx += g[i] * xhat[i];
-      grads.weight[e] += static_cast<float>(d[e] * xhat[i]);
-      grads.bias[e] += d[e];
+      grads.weight[e] += dw[static_cast<size_t>(c * E + e)];
+      grads.bias[e] += db[static_cast<size_t>(c * E + e)];
     }
-    mean_g /= static_cast<double>(E);
-    mean_gx /= static_cast<double>(E);
-    float* out = dx.data() + row * E;
-    for (int64_t e = 0; e < E; ++e) {
-      const auto i = static_cast<size_t>(e);
-      out[e] = static_cast<float>(r * (g[i] - mean_g - xhat[i] * mean_gx));
-    }
-  }
   return dx;
 }
 

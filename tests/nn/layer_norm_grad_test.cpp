@@ -1,5 +1,9 @@
 // The backward of nn::layer_norm by finite differences, on rows of awkward width.
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "qkv/error.hpp"
 #include "qkv/nn/layer_norm.hpp"
@@ -21,6 +25,27 @@ TEST(LayerNormGrad, FiniteDifferences) {
   for (const parameter& p : ln.parameters("", g))
     EXPECT_LE(testing::max_finite_difference_error(*p.value, *p.grad, loss, 1e-3f), 2e-3) << p.name;
   EXPECT_THROW(ln.backward(x, testing::random_tensor({2, 7}, rng), g), error);
+}
+
+// The weight and bias gradients are summed per fixed chunk of rows, then over chunks in order:
+// the same bits on one thread as on several.
+TEST(LayerNormGrad, SameBitsOnOneAndTwoThreads) {
+  std::mt19937_64 rng(7);
+  layer_norm ln(testing::random_tensor({48}, rng), testing::random_tensor({48}, rng), 1e-5f);
+  const tensor x = testing::random_tensor({333, 48}, rng),
+               G = testing::random_tensor({333, 48}, rng);
+  const int before = omp_get_max_threads();
+  std::vector<layer_norm_grads> grads;
+  std::vector<tensor> dx;
+  for (const int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    grads.push_back(ln.make_grads());
+    dx.push_back(ln.backward(x, G, grads.back()));
+  }
+  omp_set_num_threads(before);
+  EXPECT_TRUE(std::ranges::equal(dx[0].values(), dx[1].values()));
+  EXPECT_TRUE(std::ranges::equal(grads[0].weight.values(), grads[1].weight.values()));
+  EXPECT_TRUE(std::ranges::equal(grads[0].bias.values(), grads[1].bias.values()));
 }
 
 }  // namespace

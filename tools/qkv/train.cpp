@@ -2,6 +2,7 @@
 // Debian's fortunes), with a progress line, held-out evaluation, atomic checkpoints, exact
 // resumption, a clean stop with a checkpoint on Ctrl-C, and the loss curve as an SVG.
 #include <cblas.h>
+#include <malloc.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -47,6 +48,11 @@ void save(const train::trainer& t, const train_args& a) {
 }
 
 void run_train(train_args& a) {
+  // Every step frees and allocates the same activation tensors (up to 4 MB each). Kept in the
+  // heap rather than mmap'd and unmapped each time, their pages are not faulted in and zeroed
+  // again by the kernel every step (that was 6% of a step's time).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const int threads = resolve_thread_count(a.threads);
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
