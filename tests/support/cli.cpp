@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +54,21 @@ cli_result run_program(const std::string& exe, const std::vector<std::string>& a
   r.out = slurp(out_path);
   r.err = slurp(err_path);
   return r;
+}
+
+void expect_refused(std::vector<std::string> args, const std::string& flag,
+                    const std::string& value, const std::vector<std::string>& needles,
+                    const std::vector<std::string>& outputs) {
+  const auto it = std::find(args.begin(), args.end(), flag);
+  if (it == args.end())
+    args.insert(args.end(), {flag, value});
+  else
+    *(it + 1) = value;
+  const cli_result r = run_qkv(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const auto& n : needles)
+    EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "\nmissing: " << n;
+  for (const auto& path : outputs) EXPECT_FALSE(file_exists(path)) << path;
 }
 
 temp_dir::temp_dir() {

@@ -1,4 +1,4 @@
-// Running the built qkv command in tests: its exit code, stdout and stderr.
+// Running the built qkv command in tests: its exit code, stdout and stderr, and its refusals.
 #pragma once
 
 #include <string>
@@ -15,6 +15,11 @@ struct cli_result {
 cli_result run_qkv(const std::vector<std::string>& args);
 // Runs the program at path `exe` (e.g. mpirun) likewise.
 cli_result run_program(const std::string& exe, const std::vector<std::string>& args);
+// Runs qkv with `args` after setting `flag` to `value` (its value replaced, or the pair appended
+// when absent) and expects a refusal: exit code 2, every needle in stderr, none of `outputs`.
+void expect_refused(std::vector<std::string> args, const std::string& flag,
+                    const std::string& value, const std::vector<std::string>& needles,
+                    const std::vector<std::string>& outputs);
 
 // A fresh empty directory under the system temp dir, removed by the destructor.
 class temp_dir {

@@ -168,4 +168,24 @@ void write_golden_npy(const nlohmann::json& t, const std::string& path) {
     io::write_npy(path, tensor_from_json(t));
 }
 
+std::vector<std::string> golden_input_flags(const golden_case& c, const std::string& dir,
+                                            const std::vector<std::string>& names) {
+  std::vector<std::string> flags;
+  for (const std::string& name : names) {
+    if (!c.has_input(name)) continue;
+    const std::string path = dir + "/" + name + ".npy";
+    write_golden_npy(c.json.at("inputs").at(name), path);
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    flags.insert(flags.end(), {flag, path});
+  }
+  return flags;
+}
+
+std::vector<std::string> golden_input_flags(const golden_case& c, const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& item : c.json.at("inputs").items()) names.push_back(item.key());
+  return golden_input_flags(c, dir, names);
+}
+
 }  // namespace qkv::testing

@@ -60,5 +60,11 @@ tensor nan_to_zero(tensor t);
 
 // Writes a golden tensor to a .npy file (float as <f4, bool as |b1).
 void write_golden_npy(const nlohmann::json& t, const std::string& path);
+// Writes the case's inputs among `names` (those it has) to `dir`/<name>.npy and returns the qkv
+// flags that pass them: "--<name with '-' for '_'>" and the path, for each.
+std::vector<std::string> golden_input_flags(const golden_case& c, const std::string& dir,
+                                            const std::vector<std::string>& names);
+// The same for every input of the case.
+std::vector<std::string> golden_input_flags(const golden_case& c, const std::string& dir);
 
 }  // namespace qkv::testing

@@ -29,13 +29,8 @@ std::vector<std::string> layer_command(const golden_case& c, const temp_dir& dir
       "--eps",        eps,
       "-o",           dir.file("out.npy")};
   if (p.at("norm_first").get<bool>()) args.push_back("--norm-first");
-  for (const auto& [name, t] : c.json.at("inputs").items()) {
-    testing::write_golden_npy(t, dir.file(name + ".npy"));
-    std::string flag = "--" + name;
-    for (char& ch : flag)
-      if (ch == '_') ch = '-';
-    args.insert(args.end(), {flag, dir.file(name + ".npy")});
-  }
+  const auto inputs = testing::golden_input_flags(c, dir.path());
+  args.insert(args.end(), inputs.begin(), inputs.end());
   return args;
 }
 
@@ -66,17 +61,7 @@ TEST(LayerCommand, BadInputsExitTwoNamingTheFlag) {
   const auto refused = [](const golden_case& c, const std::string& flag, const std::string& value,
                           const std::vector<std::string>& needles) {
     temp_dir dir;
-    std::vector<std::string> args = layer_command(c, dir);
-    const auto it = std::find(args.begin(), args.end(), flag);
-    if (it == args.end())
-      args.insert(args.end(), {flag, value});
-    else
-      *(it + 1) = value;
-    const auto r = run_qkv(args);
-    EXPECT_EQ(r.exit_code, 2) << r.err;
-    for (const auto& n : needles)
-      EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "\nmissing: " << n;
-    EXPECT_FALSE(testing::file_exists(dir.file("out.npy")));
+    testing::expect_refused(layer_command(c, dir), flag, value, needles, {dir.file("out.npy")});
   };
   refused(enc, "--activation", "tanh", {"--activation", "tanh"});
   refused(enc, "--eps", "0", {"--eps"});

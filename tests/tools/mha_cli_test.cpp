@@ -29,15 +29,10 @@ std::vector<std::string> mha_command(const golden_case& c, const temp_dir& dir) 
                                    dir.file("out.npy"),
                                    "--attn-weights",
                                    dir.file("w.npy")};
-  for (const auto& [name, flag] : {std::pair{"query", "--query"},
-                                   {"key", "--key"},
-                                   {"value", "--value"},
-                                   {"key_padding_mask", "--key-padding-mask"},
-                                   {"attn_mask", "--attn-mask"}})
-    if (c.has_input(name)) {
-      testing::write_golden_npy(c.json["inputs"][name], dir.file(std::string(name) + ".npy"));
-      args.insert(args.end(), {flag, dir.file(std::string(name) + ".npy")});
-    }
+  // Not the mha_grad cases' G: it is no input of the command.
+  const auto inputs = testing::golden_input_flags(
+      c, dir.path(), {"query", "key", "value", "key_padding_mask", "attn_mask"});
+  args.insert(args.end(), inputs.begin(), inputs.end());
   return args;
 }
 
@@ -76,18 +71,8 @@ void expect_refused(const std::string& flag, const std::string& value,
     throw std::runtime_error("golden case mha_self_E8_H2_B1_q5k5 is missing");
   }();
   temp_dir dir;
-  std::vector<std::string> args = mha_command(c, dir);
-  auto it = std::find(args.begin(), args.end(), flag);
-  if (it == args.end())
-    args.insert(args.end(), {flag, value});
-  else
-    *(it + 1) = value;
-  const auto r = run_qkv(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  for (const auto& n : needles)
-    EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "\nmissing: " << n;
-  EXPECT_FALSE(testing::file_exists(dir.file("out.npy")));
-  EXPECT_FALSE(testing::file_exists(dir.file("w.npy")));
+  testing::expect_refused(mha_command(c, dir), flag, value, needles,
+                          {dir.file("out.npy"), dir.file("w.npy")});
 }
 
 TEST(MhaCommand, BadInputsExitTwoNamingTheFlag) {
