@@ -10,6 +10,7 @@
 #include "qkv/io/npy.hpp"
 #include "support/cli.hpp"
 #include "support/golden.hpp"
+#include "support/sdpa_command.hpp"
 
 namespace qkv {
 namespace {
@@ -63,26 +64,15 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
   temp_dir dir;
   for (const char* name : {"q", "k", "v"})
     testing::write_golden_npy(c.json["inputs"][name], dir.file(std::string(name) + ".npy"));
-  std::vector<std::string> args = {"sdpa",
-                                   "--q",
-                                   dir.file("q.npy"),
-                                   "--k",
-                                   dir.file("k.npy"),
-                                   "--v",
-                                   dir.file("v.npy"),
-                                   "-o",
-                                   dir.file("out.npy"),
-                                   "--lse",
-                                   dir.file("lse.npy"),
-                                   "--impl",
-                                   impl};
+  std::vector<std::string> args = testing::sdpa_command(dir);
+  args.insert(args.end(), {"--lse", dir.file("lse.npy"), "--impl", impl});
   const auto flags = option_flags(c, dir);
   args.insert(args.end(), flags.begin(), flags.end());
   const bool grad = c.kind == "sdpa_grad";
   if (grad) {
     testing::write_golden_npy(c.json["inputs"]["G"], dir.file("g.npy"));
-    args.insert(args.end(), {"--grad-out", dir.file("g.npy"), "--dq", dir.file("dq.npy"), "--dk",
-                             dir.file("dk.npy"), "--dv", dir.file("dv.npy")});
+    const auto grad_flags = testing::sdpa_grad_flags(dir);
+    args.insert(args.end(), grad_flags.begin(), grad_flags.end());
   }
   const auto r = run_qkv(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;

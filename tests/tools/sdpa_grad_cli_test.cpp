@@ -12,6 +12,7 @@
 #include "support/cli.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
+#include "support/sdpa_command.hpp"
 
 namespace qkv {
 namespace {
@@ -41,29 +42,10 @@ TEST_P(SdpaGradCommand, FusedGradientsMatchTheReferenceBackward) {
   options.impl = sdpa_impl::reference;
   options.causal = parse_causal_mode(c.causal);
   testing::temp_dir dir;
-  std::vector<std::string> args = {"sdpa",
-                                   "--q",
-                                   dir.file("q.npy"),
-                                   "--k",
-                                   dir.file("k.npy"),
-                                   "--v",
-                                   dir.file("v.npy"),
-                                   "-o",
-                                   dir.file("o.npy"),
-                                   "--grad-out",
-                                   dir.file("g.npy"),
-                                   "--dq",
-                                   dir.file("dq.npy"),
-                                   "--dk",
-                                   dir.file("dk.npy"),
-                                   "--dv",
-                                   dir.file("dv.npy"),
-                                   "--impl",
-                                   "fused",
-                                   "--causal",
-                                   c.causal,
-                                   "--threads",
-                                   c.threads};
+  std::vector<std::string> args = testing::sdpa_command(dir);
+  const auto grad_flags = testing::sdpa_grad_flags(dir);
+  args.insert(args.end(), grad_flags.begin(), grad_flags.end());
+  args.insert(args.end(), {"--impl", "fused", "--causal", c.causal, "--threads", c.threads});
   if (c.dropout > 0.0f) {
     args.insert(args.end(), {"--dropout", std::to_string(c.dropout), "--dropout-seed", "99"});
     options.dropout_p = c.dropout;
