@@ -8,6 +8,7 @@
 #include "qkv/nn/multihead_attention.hpp"
 #include "support/finite_difference.hpp"
 #include "support/golden.hpp"
+#include "support/golden_nn.hpp"
 #include "support/random.hpp"
 
 namespace qkv::nn {
@@ -35,19 +36,11 @@ class GoldenMhaGrad : public ::testing::TestWithParam<std::tuple<golden_case, sd
 
 TEST_P(GoldenMhaGrad, GradientsMatchPyTorchFloat64) {
   const auto& [c, impl] = GetParam();
-  const state_dict dict = c.state_dict();
-  state_dict_reader reader(dict, c.id);
-  const multihead_attention mha =
-      multihead_attention::load(reader, "", c.json["params"]["num_heads"].get<int64_t>());
+  const auto mha = testing::load_golden_module<multihead_attention>(
+      c, c.json["params"]["num_heads"].get<int64_t>());
   mha_options o;
   o.impl = impl;
-  if (c.has_input("key_padding_mask")) o.masks.key_padding_mask = c.input_bool("key_padding_mask");
-  if (c.has_input("attn_mask")) {
-    if (c.json["inputs"]["attn_mask"]["dtype"] == "bool")
-      o.masks.attn_mask = c.input_bool("attn_mask");
-    else
-      o.masks.attn_mask_additive = c.input("attn_mask");
-  }
+  o.masks = testing::golden_masks(c, "attn_mask", "key_padding_mask");
   const tensor query = c.input("query");
   const bool self = !c.has_input("key");
   const tensor key = self ? query : c.input("key"), value = self ? query : c.input("value");

@@ -10,6 +10,7 @@
 
 #include "qkv/error.hpp"
 #include "support/golden.hpp"
+#include "support/golden_nn.hpp"
 #include "support/random.hpp"
 
 namespace qkv::nn {
@@ -20,23 +21,13 @@ using testing::golden_tolerance;
 using testing::max_abs_diff;
 
 multihead_attention load_golden_mha(const golden_case& c) {
-  const state_dict dict = c.state_dict();
-  state_dict_reader reader(dict, c.id);
-  multihead_attention mha =
-      multihead_attention::load(reader, "", c.json["params"]["num_heads"].get<int64_t>());
-  reader.finish();
-  return mha;
+  return testing::load_golden_module<multihead_attention>(
+      c, c.json["params"]["num_heads"].get<int64_t>());
 }
 
 mha_options golden_options(const golden_case& c, attention_weights need_weights) {
   mha_options o;
-  if (c.has_input("key_padding_mask")) o.masks.key_padding_mask = c.input_bool("key_padding_mask");
-  if (c.has_input("attn_mask")) {
-    if (c.json["inputs"]["attn_mask"]["dtype"] == "bool")
-      o.masks.attn_mask = c.input_bool("attn_mask");
-    else
-      o.masks.attn_mask_additive = c.input("attn_mask");
-  }
+  o.masks = testing::golden_masks(c, "attn_mask", "key_padding_mask");
   o.need_weights = need_weights;
   return o;
 }

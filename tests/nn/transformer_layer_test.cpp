@@ -9,6 +9,7 @@
 #include "qkv/nn/transformer_decoder_layer.hpp"
 #include "qkv/nn/transformer_encoder_layer.hpp"
 #include "support/golden.hpp"
+#include "support/golden_nn.hpp"
 #include "support/random.hpp"
 
 namespace qkv::nn {
@@ -29,28 +30,16 @@ transformer_layer_config golden_config(const golden_case& c) {
 }
 
 // The golden masks named `<prefix>mask` and `<prefix>key_padding_mask`.
-mha_masks golden_masks(const golden_case& c, const std::string& prefix) {
-  mha_masks m;
-  if (c.has_input(prefix + "mask")) {
-    if (c.json["inputs"][prefix + "mask"]["dtype"] == "bool")
-      m.attn_mask = c.input_bool(prefix + "mask");
-    else
-      m.attn_mask_additive = c.input(prefix + "mask");
-  }
-  if (c.has_input(prefix + "key_padding_mask"))
-    m.key_padding_mask = c.input_bool(prefix + "key_padding_mask");
-  return m;
+mha_masks layer_masks(const golden_case& c, const std::string& prefix) {
+  return testing::golden_masks(c, prefix + "mask", prefix + "key_padding_mask");
 }
 
 class GoldenEncoderLayer : public ::testing::TestWithParam<golden_case> {};
 
 TEST_P(GoldenEncoderLayer, MatchesPyTorchFloat64) {
   const golden_case& c = GetParam();
-  const state_dict dict = c.state_dict();
-  state_dict_reader reader(dict, c.id);
-  const auto layer = transformer_encoder_layer::load(reader, "", golden_config(c));
-  reader.finish();
-  const tensor out = layer.forward(c.input("src"), golden_masks(c, "src_")).out;
+  const auto layer = testing::load_golden_module<transformer_encoder_layer>(c, golden_config(c));
+  const tensor out = layer.forward(c.input("src"), layer_masks(c, "src_")).out;
   const tensor expected = c.expected("out_float64");
   EXPECT_LE(max_abs_diff(out, expected), golden_tolerance(c, expected, 1e-5)) << c.id;
 }
@@ -63,13 +52,10 @@ class GoldenDecoderLayer : public ::testing::TestWithParam<golden_case> {};
 
 TEST_P(GoldenDecoderLayer, MatchesPyTorchFloat64) {
   const golden_case& c = GetParam();
-  const state_dict dict = c.state_dict();
-  state_dict_reader reader(dict, c.id);
-  const auto layer = transformer_decoder_layer::load(reader, "", golden_config(c));
-  reader.finish();
+  const auto layer = testing::load_golden_module<transformer_decoder_layer>(c, golden_config(c));
   const tensor out = layer
-                         .forward(c.input("tgt"), c.input("memory"), golden_masks(c, "tgt_"),
-                                  golden_masks(c, "memory_"))
+                         .forward(c.input("tgt"), c.input("memory"), layer_masks(c, "tgt_"),
+                                  layer_masks(c, "memory_"))
                          .out;
   const tensor expected = c.expected("out_float64");
   EXPECT_LE(max_abs_diff(out, expected), golden_tolerance(c, expected, 1e-5)) << c.id;
@@ -85,10 +71,8 @@ TEST(TransformerLayers, EpsMattersInTheEpsGoldenCases) {
     if (c.id.find("eps1e-6") == std::string::npos) continue;
     transformer_layer_config config = golden_config(c);
     config.layer_norm_eps = 1e-5f;
-    const state_dict dict = c.state_dict();
-    state_dict_reader reader(dict, c.id);
-    const tensor out = transformer_encoder_layer::load(reader, "", config)
-                           .forward(c.input("src"), golden_masks(c, "src_"))
+    const tensor out = testing::load_golden_module<transformer_encoder_layer>(c, config)
+                           .forward(c.input("src"), layer_masks(c, "src_"))
                            .out;
     EXPECT_GT(max_abs_diff(out, c.expected("out_float64")), 1e-3) << c.id;
   }
