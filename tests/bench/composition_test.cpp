@@ -37,10 +37,7 @@ class Composition : public ::testing::TestWithParam<bench_shape> {};
 TEST_P(Composition, ForwardAndBackwardMatchTheReference) {
   const bench_shape s = GetParam();
   std::mt19937_64 rng(7);
-  const tensor q = testing::random_tensor({s.B, s.Hq, s.Nq, s.d}, rng);
-  const tensor k = testing::random_tensor({s.B, s.Hkv, s.Nk, s.d}, rng);
-  const tensor v = testing::random_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng);
-  const tensor dout = testing::random_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
+  const auto [q, k, v, dout] = testing::random_attention_inputs(s, rng);
   sdpa_options options;
   options.causal = s.causal;
   options.impl = sdpa_impl::reference;

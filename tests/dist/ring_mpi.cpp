@@ -62,10 +62,7 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
   const ring_case& c = GetParam();
   const int rank = comm_rank(), P = comm_size();
   std::mt19937_64 rng(1234);
-  const tensor q = testing::random_tensor({c.B, c.Hq, c.Nq, c.d}, rng);
-  const tensor k = testing::random_tensor({c.B, c.Hkv, c.Nk, c.d}, rng);
-  const tensor v = testing::random_tensor({c.B, c.Hkv, c.Nk, c.dv}, rng);
-  const tensor g = testing::random_tensor({c.B, c.Hq, c.Nq, c.dv}, rng);
+  const auto [q, k, v, g] = testing::random_attention_inputs(c, rng);
 
   sdpa_options single;
   single.causal = c.causal;

@@ -34,10 +34,7 @@ class SdpaGradCommand : public ::testing::TestWithParam<grad_cli_case> {};
 TEST_P(SdpaGradCommand, FusedGradientsMatchTheReferenceBackward) {
   const grad_cli_case& c = GetParam();
   std::mt19937_64 rng(c.Nq * 1000 + c.Nk);
-  const tensor q = testing::random_tensor({c.B, c.Hq, c.Nq, c.d}, rng);
-  const tensor k = testing::random_tensor({c.B, c.Hkv, c.Nk, c.d}, rng);
-  const tensor v = testing::random_tensor({c.B, c.Hkv, c.Nk, c.dv}, rng);
-  const tensor g = testing::random_tensor({c.B, c.Hq, c.Nq, c.dv}, rng);
+  const auto [q, k, v, g] = testing::random_attention_inputs(c, rng);
   sdpa_options options;
   options.impl = sdpa_impl::reference;
   options.causal = parse_causal_mode(c.causal);
