@@ -42,6 +42,21 @@ void for_each_run(const axis_view& v, const std::vector<segment>& segments, int6
           s.length * v.inner);
 }
 
+// What scatter_sequence and gather_sequence start from: this process's rank, the number of
+// ranks P, and the tensor `shape` seen around the sequence axis.
+struct sequence_move {
+  int rank = 0, P = 1;
+  axis_view v;
+};
+
+sequence_move start_move(MPI_Comm comm, const shape_t& shape, int64_t axis) {
+  sequence_move m;
+  MPI_Comm_rank(comm, &m.rank);
+  MPI_Comm_size(comm, &m.P);
+  m.v = view_around(shape, axis);
+  return m;
+}
+
 void copy_floats(float* to, const float* from, int64_t count) {
   std::memcpy(to, from, static_cast<size_t>(count) * sizeof(float));
 }
@@ -98,10 +113,7 @@ tensor take_shard(const tensor& full, int64_t axis, int rank, int P, shard_layou
 
 tensor scatter_sequence(MPI_Comm comm, int root, const tensor& full, const shape_t& shape,
                         int64_t axis, shard_layout layout) {
-  int rank = 0, P = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &P);
-  const axis_view v = view_around(shape, axis);
+  const auto [rank, P, v] = start_move(comm, shape, axis);
   if (rank != root) {
     tensor shard(shard_shape(shape, axis, shard_length(v.N, rank, P, layout)));
     QKV_MPI(MPI_Recv(shard.data(), message_count(shard.numel()), MPI_FLOAT, root, 0, comm,
@@ -119,10 +131,7 @@ tensor scatter_sequence(MPI_Comm comm, int root, const tensor& full, const shape
 
 tensor gather_sequence(MPI_Comm comm, int root, const tensor& shard, const shape_t& shape,
                        int64_t axis, shard_layout layout) {
-  int rank = 0, P = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &P);
-  const axis_view v = view_around(shape, axis);
+  const auto [rank, P, v] = start_move(comm, shape, axis);
   if (rank != root) {
     QKV_MPI(MPI_Send(shard.data(), message_count(shard.numel()), MPI_FLOAT, root, 0, comm));
     return tensor();
