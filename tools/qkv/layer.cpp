@@ -47,13 +47,26 @@ nn::mha_masks masks_of(const std::string& flag_prefix, const std::string& mask,
   return m;
 }
 
-void write_output(const std::string& path, const tensor& out) {
+const std::vector<std::pair<std::string, std::string>> renames = {{"num_heads", "heads"}};
+
+// Loads the Layer from `weights` (every tensor used), writes forward(layer) to --out; the
+// library's messages name the command's flags.
+template <class Layer, class Forward>
+void load_run_write(const layer_args& a, const nn::transformer_layer_config& config,
+                    const nn::state_dict& weights, Forward forward) {
+  tensor out;
+  try {
+    nn::state_dict_reader reader(weights, a.weights);
+    const Layer layer = Layer::load(reader, "", config);
+    reader.finish();
+    out = forward(layer);
+  } catch (const error& e) {
+    throw error(to_flag_message(e.what(), renames));
+  }
   output_files outputs;
-  outputs.add(path, [&](const std::string& p) { io::write_npy(p, out); });
+  outputs.add(a.out, [&](const std::string& p) { io::write_npy(p, out); });
   outputs.commit();
 }
-
-const std::vector<std::pair<std::string, std::string>> renames = {{"num_heads", "heads"}};
 
 void run_encoder(const layer_args& a) {
   const nn::layer_run_options run{parse_sdpa_impl(a.impl, "--impl"), a.threads};
@@ -61,16 +74,8 @@ void run_encoder(const layer_args& a) {
   const nn::state_dict weights = read_weights("--weights", a.weights);
   const tensor src = read_float_input("--src", a.src);
   const nn::mha_masks masks = masks_of("src", a.src_mask, a.src_key_padding_mask);
-  tensor out;
-  try {
-    nn::state_dict_reader reader(weights, a.weights);
-    const auto layer = nn::transformer_encoder_layer::load(reader, "", config);
-    reader.finish();
-    out = layer.forward(src, masks, run).out;
-  } catch (const error& e) {
-    throw error(to_flag_message(e.what(), renames));
-  }
-  write_output(a.out, out);
+  load_run_write<nn::transformer_encoder_layer>(
+      a, config, weights, [&](const auto& layer) { return layer.forward(src, masks, run).out; });
 }
 
 void run_decoder(const layer_args& a) {
@@ -81,16 +86,9 @@ void run_decoder(const layer_args& a) {
   const tensor memory = read_float_input("--memory", a.memory);
   const nn::mha_masks tgt_masks = masks_of("tgt", a.tgt_mask, a.tgt_key_padding_mask);
   const nn::mha_masks memory_masks = masks_of("memory", a.memory_mask, a.memory_key_padding_mask);
-  tensor out;
-  try {
-    nn::state_dict_reader reader(weights, a.weights);
-    const auto layer = nn::transformer_decoder_layer::load(reader, "", config);
-    reader.finish();
-    out = layer.forward(tgt, memory, tgt_masks, memory_masks, run).out;
-  } catch (const error& e) {
-    throw error(to_flag_message(e.what(), renames));
-  }
-  write_output(a.out, out);
+  load_run_write<nn::transformer_decoder_layer>(a, config, weights, [&](const auto& layer) {
+    return layer.forward(tgt, memory, tgt_masks, memory_masks, run).out;
+  });
 }
 
 // The flags both layers share.
