@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "format.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/render_json.hpp"
 
@@ -37,14 +38,6 @@ std::vector<word_span> word_spans(const std::string& text) {
     i = j;
   }
   return spans;
-}
-
-// The key word with the largest weight in row p (the first on ties).
-int64_t most_related(const word_table& t, int64_t p) {
-  int64_t best = 0;
-  for (int64_t q = 1; q < t.weights.cols; ++q)
-    if (t.weights(p, q) > t.weights(p, best)) best = q;
-  return best;
 }
 
 }  // namespace
@@ -114,7 +107,7 @@ std::string render_word_tables(const std::vector<word_table>& tables) {
     const word_table& t = tables[h];
     if (tables.size() > 1) out += "Head " + std::to_string(h) + ":\n";
     for (int64_t p = 0; p < t.weights.rows; ++p) {
-      const int64_t q = most_related(t, p);
+      const int64_t q = detail::most_attended_key(t.weights, p);
       char probability[32];
       std::snprintf(probability, sizeof probability, "%.3f", t.weights(p, q));
       out += "  for the word \"" + t.words[static_cast<size_t>(p)] +
@@ -136,7 +129,7 @@ std::string render_json_with_words(const attention_trace& trace,
       nlohmann::json row = nlohmann::json::array();
       for (int64_t q = 0; q < t.weights.cols; ++q) row.push_back(t.weights(p, q));
       rows.push_back(std::move(row));
-      const int64_t q = most_related(t, p);
+      const int64_t q = detail::most_attended_key(t.weights, p);
       summary.push_back({{"query", t.words[static_cast<size_t>(p)]},
                          {"key", t.words[static_cast<size_t>(q)]},
                          {"probability", t.weights(p, q)}});

@@ -46,10 +46,10 @@ std::string css_colour(rgb c) {
   return buffer;
 }
 
-int64_t most_attended_key(const head_trace& head, int64_t i) {
+int64_t most_attended_key(const matrix& weights, int64_t i) {
   int64_t best = 0;
-  for (int64_t j = 1; j < head.weights.cols; ++j)
-    if (head.weights(i, j) > head.weights(i, best)) best = j;
+  for (int64_t j = 1; j < weights.cols; ++j)
+    if (weights(i, j) > weights(i, best)) best = j;
   return best;
 }
 

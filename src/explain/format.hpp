@@ -31,8 +31,9 @@ rgb heat_colour(double weight);
 bool light_text_on(double weight);
 std::string css_colour(rgb c);
 
-// The key that query i of `head` attends to most (the first on a tie).
-int64_t most_attended_key(const head_trace& head, int64_t i);
+// The key (column) that query (row) i of attention `weights` attends to most, the first on a
+// tie: a head's weights or a word table's.
+int64_t most_attended_key(const matrix& weights, int64_t i);
 // Whether the kernel hid key j from query i (its masked score is -inf).
 bool is_masked(const head_trace& head, int64_t i, int64_t j);
 

@@ -172,7 +172,7 @@ class page {
     s_ << "<table class=\"matrix summary\"><thead><tr><th>query</th><th>most related key</th>"
        << "<th>probability</th></tr></thead><tbody>";
     for (int64_t i = 0; i < h.weights.rows; ++i) {
-      const int64_t j = detail::most_attended_key(h, i);
+      const int64_t j = detail::most_attended_key(h.weights, i);
       s_ << "<tr><th>" << escape_xml(t_.tokens[static_cast<size_t>(i)]) << "</th><td>"
          << escape_xml(t_.tokens[static_cast<size_t>(j)]) << "</td><td data-tip=\""
          << detail::shortest(h.weights(i, j)) << "\">" << detail::percent(h.weights(i, j))

@@ -55,7 +55,7 @@ std::string steps(const attention_trace& t, const head_trace& h) {
 std::string summary(const attention_trace& t, const head_trace& h) {
   std::string out = "[";
   for (int64_t i = 0; i < h.weights.rows; ++i) {
-    const int64_t j = detail::most_attended_key(h, i);
+    const int64_t j = detail::most_attended_key(h.weights, i);
     out += (i ? ", " : "") + std::string("{\"query\": ") +
            quoted(t.tokens[static_cast<size_t>(i)]) +
            ", \"key\": " + quoted(t.tokens[static_cast<size_t>(j)]) +

@@ -157,7 +157,7 @@ void render_head(writer& w, const attention_trace& t, const head_trace& h, int s
   w.heading("Summary: query -> most related key (probability)");
   std::vector<row> rows;
   for (int64_t i = 0; i < h.weights.rows; ++i) {
-    const int64_t j = detail::most_attended_key(h, i);
+    const int64_t j = detail::most_attended_key(h.weights, i);
     rows.push_back({{t.tokens[static_cast<size_t>(i)]},
                     {"->"},
                     {t.tokens[static_cast<size_t>(j)] + " (" + percent(h.weights(i, j)) + ")"}});
