@@ -31,7 +31,7 @@ struct train_args {
   bool resume = false;
   int threads = 0;
   int64_t eval_every = 200, checkpoint_every = 500, stop_at = 0, progress_every = 50;
-  double minutes = 0;
+  double minutes = 15;  // the budget: the default run must fit in it
 };
 
 std::string duration(double seconds) {
@@ -53,6 +53,11 @@ void run_train(train_args& a) {
   // again by the kernel every step (that was 6% of a step's time).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto seconds_since = [](clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  };
   const int threads = resolve_thread_count(a.threads);
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
@@ -73,35 +78,49 @@ void run_train(train_args& a) {
                static_cast<long long>(last));
   std::signal(SIGINT, on_sigint);
   const bool tty = isatty(fileno(stderr));
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
   const int64_t first = t->step();
-  double loss = 0;
+  double loss = 0, train_seconds = 0, held_out = 0;
+  int64_t held_out_step = -1;
+  const auto evaluate = [&] {
+    held_out = t->evaluate();
+    held_out_step = t->step();
+    std::fprintf(stderr, "%sstep %lld: held-out loss %.4f nats per character (%s)\n",
+                 tty ? "\r\033[K" : "", static_cast<long long>(t->step()), held_out,
+                 duration(seconds_since(start)).c_str());
+  };
   while (t->step() < last && !interrupted) {
+    const auto step_start = clock::now();
     loss = t->train_step();
-    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-    const double per_step = elapsed / static_cast<double>(t->step() - first);
+    train_seconds += seconds_since(step_start);
+    // Throughput of the training steps alone (evaluations and checkpoints excluded).
+    const double per_step = train_seconds / static_cast<double>(t->step() - first);
     const double tokens_per_s = static_cast<double>(t->tokens_per_step()) / per_step;
+    const double elapsed = seconds_since(start);
     if (tty || t->step() % a.progress_every == 0 || t->step() == last)
       std::fprintf(stderr, "%sstep %lld/%lld  loss %.3f  %.0f tokens/s  elapsed %s  ETA %s%s",
                    tty ? "\r\033[K" : "", static_cast<long long>(t->step()),
                    static_cast<long long>(last), loss, tokens_per_s, duration(elapsed).c_str(),
                    duration(per_step * static_cast<double>(last - t->step())).c_str(),
                    tty ? "" : "\n");
-    if (t->step() % a.eval_every == 0 || t->step() == last) {
-      const double held_out = t->evaluate();
-      std::fprintf(stderr, "%sstep %lld: held-out loss %.4f nats per character (%s)\n",
-                   tty ? "\r\033[K" : "", static_cast<long long>(t->step()), held_out,
-                   duration(elapsed).c_str());
-    }
+    if (t->step() % a.eval_every == 0 || t->step() == last) evaluate();
     if (t->step() % a.checkpoint_every == 0) save(*t, a);
-    if (a.minutes > 0 && elapsed > 60 * a.minutes) break;
+    // Stop before a step that would end past the time limit.
+    if (a.minutes > 0 && seconds_since(start) + per_step > 60 * a.minutes) break;
   }
   std::signal(SIGINT, SIG_DFL);
   if (interrupted)
     std::fprintf(stderr, "\nqkv train: interrupted at step %lld\n",
                  static_cast<long long>(t->step()));
+  if (t->step() > first && held_out_step != t->step()) evaluate();
   save(*t, a);
+  if (const int64_t steps = t->step() - first; steps > 0)
+    std::fprintf(stderr,
+                 "qkv train: %lld steps (%lld..%lld), %.0f tokens/s over the training steps, "
+                 "held-out loss %.4f nats per character at step %lld, wall time %s\n",
+                 static_cast<long long>(steps), static_cast<long long>(first),
+                 static_cast<long long>(t->step()),
+                 static_cast<double>(steps * t->tokens_per_step()) / train_seconds, held_out,
+                 static_cast<long long>(held_out_step), duration(seconds_since(start)).c_str());
   std::fprintf(stderr,
                "qkv train: checkpoint %s (step %lld; continue with --resume), loss curve %s\n",
                a.checkpoint.c_str(), static_cast<long long>(t->step()), a.plot.c_str());
@@ -141,7 +160,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--resume", a->resume, "continue the run saved in --checkpoint");
   cmd->add_option("--stop-at", a->stop_at, "stop (with a checkpoint) after this step");
-  cmd->add_option("--minutes", a->minutes, "stop (with a checkpoint) after this much time");
+  cmd->add_option("--minutes", a->minutes,
+                  "stop (with a checkpoint) before this much wall time (0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--plot", a->plot, "loss curve (.svg)")->capture_default_str();
   cmd->add_option("--progress-every", a->progress_every,
                   "steps between progress lines when not a terminal")
