@@ -9,8 +9,8 @@
 //            dP = dO·V^T
 //            dS = P ∘ (dP - D),  D_i = rowsum(dO_i ∘ O_i) = sum_j P_ij·dP_ij
 //            dQ = scale·dS·K,  dK = scale·dS^T·Q   (from S = scale·Q·K^T)
-// dK and dV of a key block are complete within its task; dQ sums over key blocks that different
-// threads own, so each thread adds into its own copy and the copies are summed at the end.
+// dK and dV of a key block are complete within its task; dQ sums over key blocks, in a fixed
+// order at a given thread count (the schedules: sdpa_backward_fused).
 #include <omp.h>
 
 #include <algorithm>
@@ -98,9 +98,20 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
   const detail::backward_task_fn task_fn = task_function(target);
   const int threads = resolve_thread_count(p.threads);
   const std::vector<float> D = row_terms(g, threads), lse = recompute_lse(g, threads);
-  const int64_t blocks = (p.Nk + backward_Bc - 1) / backward_Bc, tasks = p.B * p.Hkv * blocks;
+  const int64_t pairs = p.B * p.Hkv, blocks = (p.Nk + backward_Bc - 1) / backward_Bc;
   const size_t dq_size = static_cast<size_t>(p.B * p.Hq * p.Nq * p.d);
-  std::vector<std::vector<float>> dq_parts(static_cast<size_t>(threads));
+  // Two schedules, each giving the same bits on every run at a given thread count (dQ sums the
+  // same terms in the same order):
+  // - enough (b, kv head) pairs to keep every thread busy: one task per pair walks its key
+  //   blocks in order and adds into the one shared dQ, whose rows of that pair no other task
+  //   touches; tasks are handed out dynamically, which adapts to a loaded machine;
+  // - otherwise one task per key block, each thread adding into its own zeroed dQ copy and the
+  //   copies summed in thread order. The blocks go to threads by a fixed rule: round r hands
+  //   tasks [r·n, (r+1)·n) to the n threads, in reverse order on odd rounds, since causal key
+  //   blocks' work falls with j and the snake evens out the threads' totals.
+  const bool by_pair = pairs >= 4 * threads;
+  std::vector<std::vector<float>> dq_parts(by_pair ? 1 : static_cast<size_t>(threads));
+  if (by_pair) dq_parts[0].assign(dq_size, 0.0f);
 #pragma omp parallel num_threads(threads)
   {
     detail::backward_scratch t;
@@ -108,17 +119,28 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
     t.dS.resize(backward_Br * backward_Bc);
     t.dK.resize(static_cast<size_t>(backward_Bc * p.d));
     t.dV.resize(static_cast<size_t>(backward_Bc * p.dv));
-    t.dQ.assign(dq_size, 0.0f);  // zeroed by its own thread, so that its pages land near it
+    const auto run = [&](int64_t pair, int64_t j0) {
+      task_fn(g, lse.data(), D.data(), pair / p.Hkv, pair % p.Hkv, j0,
+              std::min(backward_Bc, p.Nk - j0), t);
+    };
+    if (by_pair) {
+      t.dQ = dq_parts[0].data();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t b = task / (p.Hkv * blocks), hk = task / blocks % p.Hkv;
-      const int64_t j0 = task % blocks * backward_Bc;
-      task_fn(g, lse.data(), D.data(), b, hk, j0, std::min(backward_Bc, p.Nk - j0), t);
+      for (int64_t pair = 0; pair < pairs; ++pair)
+        for (int64_t j0 = 0; j0 < p.Nk; j0 += backward_Bc) run(pair, j0);
+    } else {
+      const int64_t n = omp_get_num_threads(), me = omp_get_thread_num();
+      std::vector<float>& mine = dq_parts[static_cast<size_t>(me)];
+      mine.assign(dq_size, 0.0f);  // zeroed by its own thread, so that its pages land near it
+      t.dQ = mine.data();
+      for (int64_t round = 0; round * n < pairs * blocks; ++round) {
+        const int64_t task = round * n + (round % 2 == 0 ? me : n - 1 - me);
+        if (task < pairs * blocks) run(task / blocks, task % blocks * backward_Bc);
+      }
     }
-    dq_parts[static_cast<size_t>(omp_get_thread_num())] = std::move(t.dQ);
   }
-  // dQ = the sum of the threads' copies (the runtime may have run fewer threads than asked),
-  // written with the output's strides.
+  // dQ = the shared sums, or the sum of the threads' copies in thread order (the runtime may
+  // have run fewer threads than asked), written with the output's strides.
   std::vector<const float*> parts;
   for (const auto& part : dq_parts)
     if (!part.empty()) parts.push_back(part.data());

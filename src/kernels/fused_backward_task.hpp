@@ -17,7 +17,7 @@ inline constexpr int64_t backward_Bc = 128;  // keys per tile: one key block is 
 struct backward_scratch {
   std::vector<float> P, dS;   // [Br,Bc]: P; dP, turned into dS in place
   std::vector<float> dK, dV;  // [Bc,d], [Bc,dv]: the current key block's gradients
-  std::vector<float> dQ;      // [B,Hq,Nq,d]: this thread's partial sums of dQ
+  float* dQ = nullptr;        // [B,Hq,Nq,d]: the dQ sums this thread adds its terms to
 };
 
 // Key block [j0, j0 + nj) of kv head hk in batch b against every query of the group's query

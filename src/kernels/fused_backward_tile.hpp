@@ -132,7 +132,7 @@ struct fused_backward_kernel {
             g.dout + b * g.dout_stride[0] + h * g.dout_stride[1] + i0 * g.dout_stride[2];
         const float* lse = lse_all + (b * p.Hq + h) * p.Nq + i0;
         const float* Drow = D + (b * p.Hq + h) * p.Nq + i0;
-        float* dq = t.dQ.data() + ((b * p.Hq + h) * p.Nq + i0) * d;
+        float* dq = t.dQ + ((b * p.Hq + h) * p.Nq + i0) * d;
         // S = scale·Q·K^T, then P = exp(S + bias - lse) row by row.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, d, p.scale, q, ldq, k, ldk,
                     0.0f, P, Bc);
