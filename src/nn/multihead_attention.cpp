@@ -229,6 +229,8 @@ mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,
   if (m.key_padding_mask || m.attn_mask || m.attn_mask_additive || m.is_causal ||
       options.need_weights != attention_weights::none)
     throw error("forward_step: masks and need_weights are not supported (a step is causal)");
+  if (options.dropout_p != 0.0f)
+    throw error("forward_step: dropout_p must be 0 (decoding runs without dropout)");
   mha_result r;
   r.q = detail::split_heads(q_proj_.forward(x, "x"), num_heads_);
   r.k = detail::split_heads(k_proj_.forward(x, "x"), kv_heads());

@@ -78,6 +78,7 @@ TEST(KvCache, AFullCacheIsAClearErrorAndStaysUsable) {
     EXPECT_NE(what.find("capacity 4"), std::string::npos) << what;
   }
   EXPECT_EQ(cache.length(), 3);
+  EXPECT_THROW(mha.forward_step(tokens(x, 0, 1), cache, {.dropout_p = 0.1f}), error);  // decoding
   EXPECT_NO_THROW(mha.forward_step(tokens(x, 0, 1), cache));
   EXPECT_EQ(cache.length(), 4);
   cache.truncate(2);

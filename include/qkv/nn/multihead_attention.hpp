@@ -98,7 +98,7 @@ class multihead_attention {
   // Incremental self-attention decoding: x [B,n,E] holds the next n tokens; their keys and
   // values are appended to `cache` and each token attends to every cached token up to itself
   // (bottom-right causal). N one-token steps give the rows of forward(x, x, x) with is_causal.
-  // Masks and need_weights are not supported here (a qkv::error).
+  // Masks, need_weights and dropout are not supported here (a qkv::error).
   mha_result forward_step(const tensor& x, kv_cache& cache, const mha_options& options = {}) const;
 
   int64_t embed_dim() const { return out_proj_.out_features(); }
