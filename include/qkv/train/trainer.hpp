@@ -19,7 +19,9 @@ namespace qkv::train {
 struct train_config {
   nn::gpt_config model;  // vocab comes from the text
   int64_t batch = 16;    // B sequences of model.context tokens per step
-  int64_t steps = 3000;  // total steps (the schedule's length)
+  // Total steps (the schedule's length). 4000 steps of 2048 tokens fit `qkv train`'s default
+  // 15 minutes at >= 9.5k tokens/s, evaluations included (docs/training.md).
+  int64_t steps = 4000;
   float lr = 2e-3f, min_lr = 2e-4f;
   int64_t warmup = 100;
   float weight_decay = 0.1f, clip = 1.0f;
