@@ -50,7 +50,8 @@ void save(const train::trainer& t, const train_args& a) {
 void run_train(train_args& a) {
   // Every step frees and allocates the same activation tensors (up to 4 MB each). Kept in the
   // heap rather than mmap'd and unmapped each time, their pages are not faulted in and zeroed
-  // again by the kernel every step (that was 6% of a step's time).
+  // again by the kernel every step (glibc's adaptive threshold does not always ensure it: one
+  // profile spent 15% of the time in page faults).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   using clock = std::chrono::steady_clock;
