@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "qkv/error.hpp"
@@ -48,13 +49,12 @@ tensor linear::forward(const tensor& x, const std::string& argument) const {
   tensor y(y_shape);
   const int64_t M = x.numel() / in;
   if (M == 0) return y;
-  // Y = 1·X·W^T + 0·Y, then Y[m,:] += b.
+  // Y[m,:] = b, then Y = 1·X·W^T + 1·Y: the bias rides in sgemm's C, no extra pass over Y.
+  if (bias_)
+    for (int64_t m = 0; m < M; ++m) std::copy_n(bias_->data(), out, y.data() + m * out);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(out),
               static_cast<int>(in), 1.0f, x.data(), static_cast<int>(in), weight_.data(),
-              static_cast<int>(in), 0.0f, y.data(), static_cast<int>(out));
-  if (bias_)
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t o = 0; o < out; ++o) y[m * out + o] += (*bias_)[o];
+              static_cast<int>(in), bias_ ? 1.0f : 0.0f, y.data(), static_cast<int>(out));
   return y;
 }
 

@@ -25,9 +25,13 @@ tensor linear::backward(const tensor& x, const tensor& dy, linear_grads& grads) 
   // dx = dy·W: [M,out]·[out,in].
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n_in, n_out, 1.0f, dy.data(), n_out,
               weight_.data(), n_in, 0.0f, dx.data(), n_in);
-  if (grads.bias)
+  if (grads.bias) {
+    float* db = grads.bias->data();
+    const float* d = dy.data();
     for (int64_t r = 0; r < M; ++r)
-      for (int64_t o = 0; o < out; ++o) (*grads.bias)[o] += dy[r * out + o];
+#pragma omp simd
+      for (int64_t o = 0; o < out; ++o) db[o] += d[r * out + o];
+  }
   return dx;
 }
 
