@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "layer_norm_row.hpp"
 #include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
 #include "vector_math.hpp"
@@ -18,16 +19,7 @@ QKV_VECTOR_CLONES void layer_norm_rows(float* y, const float* x, const float* we
   for (int64_t r = 0; r < R; ++r) {
     const float* in = x + r * E;
     float* out = y + r * E;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t e = 0; e < E; ++e) sum += in[e];
-    const double mean = sum / static_cast<double>(E);
-    double squares = 0.0;
-#pragma omp simd reduction(+ : squares)
-    for (int64_t e = 0; e < E; ++e) squares += (in[e] - mean) * (in[e] - mean);
-    const auto m = static_cast<float>(mean);
-    const auto inv_std =
-        static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(E) + eps));
+    const auto [m, inv_std] = detail::layer_norm_statistics(in, E, eps);
 #pragma omp simd
     for (int64_t e = 0; e < E; ++e) out[e] = (in[e] - m) * inv_std * weight[e] + bias[e];
   }

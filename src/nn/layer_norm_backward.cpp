@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "layer_norm_row.hpp"
 #include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/layer_norm.hpp"
@@ -23,15 +24,7 @@ QKV_VECTOR_CLONES void layer_norm_backward_rows(float* dx, float* dw, float* db,
     const float* in = x + row * E;
     const float* d = dy + row * E;
     float* out = dx + row * E;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t e = 0; e < E; ++e) sum += in[e];
-    const double mean = sum / static_cast<double>(E);
-    double squares = 0.0;
-#pragma omp simd reduction(+ : squares)
-    for (int64_t e = 0; e < E; ++e) squares += (in[e] - mean) * (in[e] - mean);
-    const auto m = static_cast<float>(mean);
-    const auto r = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(E) + eps));
+    const auto [m, r] = detail::layer_norm_statistics(in, E, eps);
     // mean(g) and mean(g ⊙ x̂) with g = dy ⊙ w, x̂ = (x − μ)·r.
     double sum_g = 0.0, sum_gx = 0.0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
