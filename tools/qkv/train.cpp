@@ -9,7 +9,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "qkv/error.hpp"
@@ -47,7 +50,28 @@ void save(const train::trainer& t, const train_args& a) {
                                                          "qkv train: loss per character"));
 }
 
+// libgomp reads OMP_WAIT_POLICY once, when the program loads. Its default, spinning at every
+// barrier for a while before sleeping, collapses 2-thread training as soon as another process
+// shares the 2 cores: a step passes ~150 barriers, and a spinning thread burns the share its
+// partner needs (measured at load 1.3-2: 4.0k and 8.0k tokens/s by default, 15.9k and 18.0k
+// passive, 11k on 1 thread; docs/training.md). So `qkv train` re-executes itself once with
+// OMP_WAIT_POLICY=passive unless the environment already sets a policy.
+void prefer_passive_waiting() {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(cmdline, arg, '\0');) args.push_back(arg);
+  if (args.empty()) return;
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv.data());
+  unsetenv("OMP_WAIT_POLICY");  // exec failed: carry on with the default policy
+}
+
 void run_train(train_args& a) {
+  prefer_passive_waiting();
   // Every step frees and allocates the same activation tensors (up to 4 MB each). Kept in the
   // heap rather than mmap'd and unmapped each time, their pages are not faulted in and zeroed
   // again by the kernel every step (glibc's adaptive threshold does not always ensure it: one
