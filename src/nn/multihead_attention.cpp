@@ -165,6 +165,18 @@ void multihead_attention::save(state_dict& dict, const std::string& prefix) cons
   out_proj_.save(dict, prefix + "out_proj.");
 }
 
+sdpa_options multihead_attention::attention_options(const mha_options& options, int64_t B,
+                                                    int64_t Nq, int64_t Nk) const {
+  sdpa_options sdpa;
+  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
+  sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
+  sdpa.impl = options.impl;
+  sdpa.threads = options.threads;
+  sdpa.dropout_p = options.dropout_p;
+  sdpa.dropout_seed = options.dropout_seed;
+  return sdpa;
+}
+
 mha_result multihead_attention::forward(const tensor& query, const tensor& key, const tensor& value,
                                         const mha_options& options) const {
   const int64_t E = embed_dim(), H = num_heads_, Hkv = kv_heads();
@@ -191,13 +203,7 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
     r.k = apply_rope(r.k, 0, *options.rope);
   }
 
-  sdpa_options sdpa;
-  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
-  sdpa.mask = to_sdpa_mask(options.masks, B, H, Nq, Nk, options.mask_prefix);
-  sdpa.impl = options.impl;
-  sdpa.threads = options.threads;
-  sdpa.dropout_p = options.dropout_p;
-  sdpa.dropout_seed = options.dropout_seed;
+  const sdpa_options sdpa = attention_options(options, B, Nq, Nk);
   if (options.need_weights == attention_weights::none) {
     r.attention = sdpa_forward(r.q, r.k, r.v, sdpa);
   } else {

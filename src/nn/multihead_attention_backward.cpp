@@ -28,14 +28,7 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
   const tensor d_concat =
       out_proj_.backward(detail::merge_heads(forward.attention.out), grad_out, grads.out);
 
-  // The same sdpa options as the forward's.
-  sdpa_options sdpa;
-  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
-  sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
-  sdpa.impl = options.impl;
-  sdpa.threads = options.threads;
-  sdpa.dropout_p = options.dropout_p;
-  sdpa.dropout_seed = options.dropout_seed;
+  const sdpa_options sdpa = attention_options(options, B, Nq, Nk);  // the forward's
   const sdpa_gradients d = sdpa_backward(forward.q, forward.k, forward.v, forward.attention,
                                          detail::split_heads(d_concat, num_heads_), sdpa);
 

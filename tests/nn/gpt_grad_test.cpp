@@ -49,8 +49,7 @@ void check_gradients(float dropout, sdpa_impl impl, float attention_dropout = 0.
   model.backward(*act, dlogits);
   for (const parameter& p : model.parameters())
     EXPECT_LE(testing::max_finite_difference_error(*p.value, *p.grad, loss, 1e-3f, 24), 3e-3)
-        << p.name << " (dropout " << dropout << ", attention dropout " << attention_dropout
-        << ")";
+        << p.name << " (dropout " << dropout << ", attention dropout " << attention_dropout << ")";
 }
 
 TEST(GptGrad, FiniteDifferencesEveryParameter) {

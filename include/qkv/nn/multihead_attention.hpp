@@ -111,6 +111,11 @@ class multihead_attention {
   const linear& out_proj() const { return out_proj_; }
 
  private:
+  // The sdpa options of one forward (and of its backward): causal flag, masks for B batches and
+  // Nq x Nk scores, kernel, threads, attention dropout.
+  sdpa_options attention_options(const mha_options& options, int64_t B, int64_t Nq,
+                                 int64_t Nk) const;
+
   linear q_proj_, k_proj_, v_proj_, out_proj_;
   int64_t num_heads_ = 1;
 };
