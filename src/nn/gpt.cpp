@@ -119,20 +119,17 @@ void gpt::make_grads() {
 std::vector<parameter> gpt::parameters() {
   std::vector<parameter> params{wte_.as_parameter("wte.", d_wte_, true),
                                 wpe_.as_parameter("wpe.", d_wpe_, false)};
-  const auto append = [&](std::vector<parameter> more) {
-    for (parameter& p : more) params.push_back(std::move(p));
-  };
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
     gpt_block& b = blocks_[l];
     gpt_block_grads& d = d_blocks_[l];
-    append(b.ln1.parameters(p + "ln_1.", d.ln1));
-    append(b.attn.parameters(p + "attn.", d.attn));
-    append(b.ln2.parameters(p + "ln_2.", d.ln2));
-    append(b.mlp.parameters(p + "mlp.", d.mlp));
+    append_parameters(params, b.ln1.parameters(p + "ln_1.", d.ln1));
+    append_parameters(params, b.attn.parameters(p + "attn.", d.attn));
+    append_parameters(params, b.ln2.parameters(p + "ln_2.", d.ln2));
+    append_parameters(params, b.mlp.parameters(p + "mlp.", d.mlp));
   }
-  append(ln_f_.parameters("ln_f.", d_ln_f_));
-  append(head_.parameters("lm_head.", d_head_));
+  append_parameters(params, ln_f_.parameters("ln_f.", d_ln_f_));
+  append_parameters(params, head_.parameters("lm_head.", d_head_));
   return params;
 }
 

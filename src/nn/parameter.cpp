@@ -3,8 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace qkv::nn {
+
+void append_parameters(std::vector<parameter>& params, std::vector<parameter> more) {
+  for (parameter& p : more) params.push_back(std::move(p));
+}
 
 void zero_grads(const std::vector<parameter>& params) {
   for (const parameter& p : params)

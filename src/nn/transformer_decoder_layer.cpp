@@ -105,15 +105,12 @@ transformer_decoder_grads transformer_decoder_layer::make_grads() const {
 std::vector<parameter> transformer_decoder_layer::parameters(const std::string& prefix,
                                                              transformer_decoder_grads& grads) {
   std::vector<parameter> params;
-  const auto append = [&](std::vector<parameter> more) {
-    for (parameter& p : more) params.push_back(std::move(p));
-  };
-  append(self_attn_.parameters(prefix + "self_attn.", grads.self_attn));
-  append(cross_attn_.parameters(prefix + "multihead_attn.", grads.cross_attn));
-  append(ffn_.parameters(prefix, grads.ffn));
-  append(norm1_.parameters(prefix + "norm1.", grads.norm1));
-  append(norm2_.parameters(prefix + "norm2.", grads.norm2));
-  append(norm3_.parameters(prefix + "norm3.", grads.norm3));
+  append_parameters(params, self_attn_.parameters(prefix + "self_attn.", grads.self_attn));
+  append_parameters(params, cross_attn_.parameters(prefix + "multihead_attn.", grads.cross_attn));
+  append_parameters(params, ffn_.parameters(prefix, grads.ffn));
+  append_parameters(params, norm1_.parameters(prefix + "norm1.", grads.norm1));
+  append_parameters(params, norm2_.parameters(prefix + "norm2.", grads.norm2));
+  append_parameters(params, norm3_.parameters(prefix + "norm3.", grads.norm3));
   return params;
 }
 

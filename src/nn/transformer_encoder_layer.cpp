@@ -77,13 +77,10 @@ transformer_encoder_grads transformer_encoder_layer::make_grads() const {
 std::vector<parameter> transformer_encoder_layer::parameters(const std::string& prefix,
                                                              transformer_encoder_grads& grads) {
   std::vector<parameter> params;
-  const auto append = [&](std::vector<parameter> more) {
-    for (parameter& p : more) params.push_back(std::move(p));
-  };
-  append(self_attn_.parameters(prefix + "self_attn.", grads.self_attn));
-  append(ffn_.parameters(prefix, grads.ffn));
-  append(norm1_.parameters(prefix + "norm1.", grads.norm1));
-  append(norm2_.parameters(prefix + "norm2.", grads.norm2));
+  append_parameters(params, self_attn_.parameters(prefix + "self_attn.", grads.self_attn));
+  append_parameters(params, ffn_.parameters(prefix, grads.ffn));
+  append_parameters(params, norm1_.parameters(prefix + "norm1.", grads.norm1));
+  append_parameters(params, norm2_.parameters(prefix + "norm2.", grads.norm2));
   return params;
 }
 

@@ -16,6 +16,8 @@ struct parameter {
   bool decay = true;       // weight decay applies (not to biases, norms, embeddings' positions)
 };
 
+// Moves every parameter of `more` to the end of `params` (a model collecting its layers').
+void append_parameters(std::vector<parameter>& params, std::vector<parameter> more);
 // Sets every gradient to zero.
 void zero_grads(const std::vector<parameter>& params);
 // torch.nn.utils.clip_grad_norm_: n = sqrt(sum of every squared gradient entry); when n > max_norm
