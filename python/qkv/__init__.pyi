@@ -1,6 +1,6 @@
 # Type stubs of the package qkv (shapes in the docstrings of functional.py and layers.py).
 from os import PathLike
-from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -12,24 +12,14 @@ Alignment = Literal["top-left", "bottom-right"]
 
 class Error(ValueError): ...
 
-@overload
 def scaled_dot_product_attention(
     query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = ...,
     dropout_p: float = ..., is_causal: bool = ..., scale: Optional[float] = ...,
     enable_gqa: bool = ..., *, causal_alignment: Alignment = ...,
     window: Optional[Tuple[int, int]] = ..., softcap: Optional[float] = ...,
     alibi_slopes: Optional[ArrayLike] = ..., sinks: Optional[ArrayLike] = ...,
-    return_lse: Literal[False] = ..., impl: Impl = ..., threads: int = ...,
-    dropout_seed: int = ...) -> Array: ...
-@overload
-def scaled_dot_product_attention(
-    query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = ...,
-    dropout_p: float = ..., is_causal: bool = ..., scale: Optional[float] = ...,
-    enable_gqa: bool = ..., *, causal_alignment: Alignment = ...,
-    window: Optional[Tuple[int, int]] = ..., softcap: Optional[float] = ...,
-    alibi_slopes: Optional[ArrayLike] = ..., sinks: Optional[ArrayLike] = ...,
-    return_lse: Literal[True], impl: Impl = ..., threads: int = ...,
-    dropout_seed: int = ...) -> Tuple[Array, Array]: ...
+    return_lse: bool = ..., impl: Impl = ..., threads: int = ...,
+    dropout_seed: int = ...) -> Union[Array, Tuple[Array, Array]]: ...
 def scaled_dot_product_attention_backward(
     grad_out: ArrayLike, query: ArrayLike, key: ArrayLike, value: ArrayLike, out: ArrayLike,
     lse: ArrayLike, *, attn_mask: Optional[ArrayLike] = ..., dropout_p: float = ...,

@@ -40,9 +40,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     (a ValueError) naming the argument, the rule and the shapes, or TypeError for a dtype other
     than float32 (float16 is not supported yet). The GIL is released while the kernel runs.
     """
-    return _qkv.sdpa_forward(query, key, value, attn_mask, dropout_p, is_causal, scale,
-                             enable_gqa, causal_alignment, window, softcap, alibi_slopes, sinks,
-                             return_lse, impl, threads, dropout_seed)
+    options = _qkv.SdpaOptions(attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                               causal_alignment, window, softcap, alibi_slopes, sinks, impl,
+                               threads, dropout_seed)
+    return _qkv.sdpa_forward(query, key, value, options, return_lse)
 
 
 def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse, *,
@@ -59,6 +60,7 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse,
     Returns (dq [B,Hq,Nq,d], dk [B,Hkv,Nk,d], dv [B,Hkv,Nk,dv]); dk and dv are summed over the
     query heads that share a kv head. Rows that saw no key get zero gradients.
     """
-    return _qkv.sdpa_backward(grad_out, query, key, value, out, lse, attn_mask, dropout_p,
-                              is_causal, scale, enable_gqa, causal_alignment, window, softcap,
-                              alibi_slopes, sinks, impl, threads, dropout_seed)
+    options = _qkv.SdpaOptions(attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                               causal_alignment, window, softcap, alibi_slopes, sinks, impl,
+                               threads, dropout_seed)
+    return _qkv.sdpa_backward(grad_out, query, key, value, out, lse, options)

@@ -73,15 +73,7 @@ void check_gqa(const sdpa_call& call, const tensor& q, const tensor& k) {
 }
 
 py::object sdpa_forward(const py::object& query, const py::object& key, const py::object& value,
-                        const py::object& attn_mask, double dropout_p, bool is_causal,
-                        std::optional<double> scale, bool enable_gqa,
-                        const std::string& causal_alignment, const py::object& window,
-                        const py::object& softcap, const py::object& alibi_slopes,
-                        const py::object& sinks, bool return_lse, const std::string& impl,
-                        int threads, uint64_t dropout_seed) {
-  const sdpa_call call =
-      make_call(attn_mask, dropout_p, is_causal, scale, enable_gqa, causal_alignment, window,
-                softcap, alibi_slopes, sinks, impl, threads, dropout_seed);
+                        const sdpa_call& call, bool return_lse) {
   const tensor q = float_input("query", query);
   const tensor k = float_input("key", key);
   const tensor v = float_input("value", value);
@@ -99,15 +91,7 @@ py::object sdpa_forward(const py::object& query, const py::object& key, const py
 
 py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, const py::object& key,
                         const py::object& value, const py::object& out, const py::object& lse,
-                        const py::object& attn_mask, double dropout_p, bool is_causal,
-                        std::optional<double> scale, bool enable_gqa,
-                        const std::string& causal_alignment, const py::object& window,
-                        const py::object& softcap, const py::object& alibi_slopes,
-                        const py::object& sinks, const std::string& impl, int threads,
-                        uint64_t dropout_seed) {
-  const sdpa_call call =
-      make_call(attn_mask, dropout_p, is_causal, scale, enable_gqa, causal_alignment, window,
-                softcap, alibi_slopes, sinks, impl, threads, dropout_seed);
+                        const sdpa_call& call) {
   const tensor dout = float_input("grad_out", grad_out);
   const tensor q = float_input("query", query);
   const tensor k = float_input("key", key);
@@ -146,10 +130,13 @@ std::vector<double> time_forward_in_cpp(const py::object& query, const py::objec
 }  // namespace
 
 void bind_sdpa(py::module_& m) {
+  py::class_<sdpa_call>(m, "SdpaOptions",
+                        "The keyword arguments of one attention call, checked and converted.")
+      .def(py::init(&make_call));
   m.def("sdpa_forward", &sdpa_forward,
-        "The forward of qkv.scaled_dot_product_attention (arguments in its order, all given).");
+        "The forward of qkv.scaled_dot_product_attention: (q, k, v, SdpaOptions, return_lse).");
   m.def("sdpa_backward", &sdpa_backward,
-        "The backward of qkv.scaled_dot_product_attention_backward (arguments in its order).");
+        "qkv.scaled_dot_product_attention_backward: (dout, q, k, v, out, lse, SdpaOptions).");
   m.def(
       "_kernel_inputs",
       [] {
