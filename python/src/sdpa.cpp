@@ -64,7 +64,7 @@ sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causa
 
 // PyTorch refuses differing head counts unless enable_gqa is set; shapes of other ranks are
 // left to the library's own checks.
-void check_gqa(const sdpa_call& call, const tensor& q, const tensor& k) {
+void check_gqa(const sdpa_call& call, const tensor_view& q, const tensor_view& k) {
   if (call.enable_gqa || q.rank() != 4 || k.rank() != 4 || q.size(1) == k.size(1)) return;
   throw error("enable_gqa: query heads Hq (" + std::to_string(q.size(1)) +
               ") differ from key/value heads Hkv (" + std::to_string(k.size(1)) + ") (q " +
@@ -74,46 +74,41 @@ void check_gqa(const sdpa_call& call, const tensor& q, const tensor& k) {
 
 py::object sdpa_forward(const py::object& query, const py::object& key, const py::object& value,
                         const sdpa_call& call, bool return_lse) {
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
+  const float_input q("query", query), k("key", key), v("value", value);
   check_gqa(call, q, k);
-  last_inputs = {q.data(), k.data(), v.data()};
-  sdpa_result r;
+  const attention_params p = make_attention_params(q, k, v, call.options);  // sizes, checked
+  output_array out({p.B, p.Hq, p.Nq, p.dv});
+  std::optional<output_array> lse;
+  if (return_lse) lse.emplace(shape_t{p.B, p.Hq, p.Nq});
+  last_inputs = {q.view().f32(), k.view().f32(), v.view().f32()};
   {
     py::gil_scoped_release unlocked;
-    r = qkv::sdpa_forward(q, k, v, call.options);
+    sdpa_forward_into(q, k, v, {out.view, lse ? std::optional(lse->view) : std::nullopt},
+                      call.options);
   }
-  py::array out = to_numpy(std::move(r.out));
-  if (!return_lse) return out;
-  return py::make_tuple(out, to_numpy(std::move(r.lse)));
+  if (!return_lse) return std::move(out.array);
+  return py::make_tuple(std::move(out.array), std::move(lse->array));
 }
 
 py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, const py::object& key,
                         const py::object& value, const py::object& out, const py::object& lse,
                         const sdpa_call& call) {
-  const tensor dout = float_input("grad_out", grad_out);
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
-  const sdpa_result forward{float_input("out", out), float_input("lse", lse)};
+  const float_input dout("grad_out", grad_out), q("query", query), k("key", key), v("value", value),
+      o("out", out), l("lse", lse);
   check_gqa(call, q, k);
-  sdpa_gradients g;
+  output_array dq(q.shape()), dk(k.shape()), dv(v.shape());
   {
     py::gil_scoped_release unlocked;
-    g = qkv::sdpa_backward(q, k, v, forward, dout, call.options);
+    sdpa_backward_into(q, k, v, sdpa_saved(o, l), dout, {dq.view, dk.view, dv.view}, call.options);
   }
-  return py::make_tuple(to_numpy(std::move(g.dq)), to_numpy(std::move(g.dk)),
-                        to_numpy(std::move(g.dv)));
+  return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array));
 }
 
 // Benchmark hook: seconds per call of qkv::sdpa_forward on inputs converted once, timed in C++
 // (the baseline the Python call's overhead is measured against, bench/python_overhead.py).
 std::vector<double> time_forward_in_cpp(const py::object& query, const py::object& key,
                                         const py::object& value, int repeats, int threads) {
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
+  const float_input q("query", query), k("key", key), v("value", value);
   sdpa_options options;
   options.threads = threads;
   std::vector<double> seconds;
