@@ -8,6 +8,8 @@
 
 #include "qkv/io/npy.hpp"
 #include "qkv/io/safetensors.hpp"
+#include "qkv/models/gpt2.hpp"
+#include "qkv/text/gpt2_tokenizer.hpp"
 #include "support/cli.hpp"
 #include "support/golden.hpp"
 #include "support/gpt3_encoder.hpp"
@@ -136,6 +138,36 @@ TEST(LogitsCli, RefusesBadInputWithoutWritingAnything) {
                  {out, att});
   fs::remove(dir + "/merges.txt");
   expect_refused(text, "--text", "hello", {"--model", "merges.txt"}, {out, att});
+}
+
+// `qkv generate --model` (generate_model.cpp) shares the folder loading: greedy sampling through
+// the KV cache prints what greedy decoding by full forward passes of the library gives.
+TEST(GenerateModelCli, GreedyTokensEqualFullForwardPassesAndBadFoldersAreRefused) {
+  const temp_dir tmp;
+  const std::string dir = tmp.file("gpt2");
+  copy_folder_with_tokenizer(dir);
+  const std::string prompt = "jane visits africa";
+  const cli_result r = run_qkv(
+      {"generate", "--model", dir, "--prompt", prompt, "--tokens", "6", "--temperature", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = models::gpt2::load(dir);
+  const auto tok = text::gpt2_tokenizer::load(dir + "/vocab.json", dir + "/merges.txt");
+  std::vector<int64_t> ids = tok.encode(prompt);
+  const size_t prompt_tokens = ids.size();
+  const int64_t V = m.config().vocab;
+  for (int n = 0; n < 6; ++n) {
+    const tensor logits = m.forward(ids).logits;
+    const float* last = logits.data() + (logits.size(0) - 1) * V;
+    ids.push_back(std::max_element(last, last + V) - last);
+  }
+  const std::vector<int64_t> generated(ids.begin() + static_cast<long>(prompt_tokens), ids.end());
+  EXPECT_EQ(r.out, prompt + tok.decode(generated) + "\n");
+
+  fs::remove(dir + "/vocab.json");
+  expect_refused({"generate", "--model", dir, "--tokens", "2"}, "--prompt", "hi",
+                 {"--model", "vocab.json"}, {});
+  expect_refused({"generate", "--model", dir, "--checkpoint", "c.safetensors"}, "--prompt", "hi",
+                 {"--checkpoint or --model"}, {});
 }
 
 }  // namespace

@@ -42,25 +42,16 @@ void run_generate(const generate_args& a) {
   }
   std::vector<int32_t> ids = m.vocab.encode(a.prompt, "--prompt");
   if (ids.empty()) throw error("--prompt: must not be empty");
-  const int64_t context = m.model->config().context;
   std::fputs(a.prompt.c_str(), stdout);
-  nn::gpt_kv_cache cache;
-  std::vector<float> logits;
-  size_t fed = 0;  // ids[0, fed) are in the cache
-  for (int64_t n = 0; n < a.tokens; ++n) {
-    if (static_cast<int64_t>(ids.size() - fed) + cache.length() > context) {
-      // The window is full: restart the cache on the last half context of the text.
-      cache = {};
-      fed = ids.size() -
-            static_cast<size_t>(std::min<int64_t>(context / 2, static_cast<int64_t>(ids.size())));
-    }
-    while (fed < ids.size()) logits = m.model->decode_step(ids[fed++], cache, a.threads);
-    const int32_t next = sample(logits, a.temperature, a.top_k,
-                                nn::random_uniform(a.seed, 0, static_cast<uint64_t>(n)));
-    ids.push_back(next);
-    std::fputs(m.vocab.decode({next}).c_str(), stdout);
-    std::fflush(stdout);
-  }
+  generate_tokens<nn::gpt_kv_cache>(
+      ids, m.model->config().context, {a.tokens, a.top_k, a.temperature, a.seed, a.threads},
+      [&](int32_t id, nn::gpt_kv_cache& cache) {
+        return m.model->decode_step(id, cache, a.threads);
+      },
+      [&](int32_t id) {
+        std::fputs(m.vocab.decode({id}).c_str(), stdout);
+        std::fflush(stdout);
+      });
   std::fputc('\n', stdout);
 }
 
