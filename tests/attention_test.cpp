@@ -181,7 +181,9 @@ TEST(Dispatcher, WeightsAreTheSoftmaxRowsThatMultiplyV) {
       double sum = 0.0;
       for (int64_t j = 0; j < 9; ++j) {
         sum += P.at({0, h, i, j});
-        if (j > i) EXPECT_EQ(P.at({0, h, i, j}), 0.0f);
+        if (j > i) {
+          EXPECT_EQ(P.at({0, h, i, j}), 0.0f);
+        }
       }
       EXPECT_NEAR(sum, 1.0, 1e-6);
       for (int64_t c = 0; c < 3; ++c) {
