@@ -10,6 +10,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/reference.hpp"
+#include "support/error_message.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
 
@@ -18,16 +19,7 @@ namespace {
 
 using testing::max_abs_diff;
 
-// The qkv::error message of f(), or "" when it does not throw.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // Inputs laid out as a model holds them: Q, K, V in [B,N,H,d] buffers (the heads of a
 // projection) read as [B,H,N,d] views, K and V a slice of a longer cache-like buffer.
