@@ -4,6 +4,7 @@
 // d query/key head dim, dv value head dim.
 #include "qkv/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -141,6 +142,12 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   copy_strides(p.q_stride, q);
   copy_strides(p.k_stride, k);
   copy_strides(p.v_stride, v);
+  // Row-major outputs until bind_outputs points them at the caller's views.
+  const shape_t o_stride = contiguous_strides({p.B, p.Hq, p.Nq, p.dv});
+  std::copy(o_stride.begin(), o_stride.end(), p.o_stride);
+  p.lse_stride[0] = p.Hq * p.Nq;
+  p.lse_stride[1] = p.Nq;
+  p.lse_stride[2] = 1;
 
   if (options.scale) {
     const float s = *options.scale;

@@ -10,6 +10,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/reference.hpp"
+#include "support/error_message.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
 
@@ -18,16 +19,7 @@ namespace {
 
 using testing::max_abs_diff;
 
-// The qkv::error message of f(), or "" when it does not throw.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // Inputs laid out as a model holds them: Q, K, V in [B,N,H,d] buffers (the heads of a
 // projection) read as [B,H,N,d] views, K and V a slice of a longer cache-like buffer.
@@ -181,7 +173,9 @@ TEST(Dispatcher, WeightsAreTheSoftmaxRowsThatMultiplyV) {
       double sum = 0.0;
       for (int64_t j = 0; j < 9; ++j) {
         sum += P.at({0, h, i, j});
-        if (j > i) EXPECT_EQ(P.at({0, h, i, j}), 0.0f);
+        if (j > i) {
+          EXPECT_EQ(P.at({0, h, i, j}), 0.0f);
+        }
       }
       EXPECT_NEAR(sum, 1.0, 1e-6);
       for (int64_t c = 0; c < 3; ++c) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "qkv/error.hpp"
+#include "support/error_message.hpp"
 
 namespace qkv {
 namespace {
@@ -19,16 +20,7 @@ tensor iota_tensor(const shape_t& shape) {
   return t;
 }
 
-// The qkv::error message of f(), or "" when it does not throw.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(TensorView, FromATensorIsContiguousF32) {
   const tensor t = iota_tensor({2, 3, 4});

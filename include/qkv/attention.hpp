@@ -107,7 +107,8 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
                         const sdpa_gradient_views& grads, const sdpa_options& options = {});
 
 // The dispatcher's checks and the parameter struct they fill (pointers into the views; outputs
-// left null). Exposed for the kernels' own tests and tools that run one kernel directly.
+// left null with the strides of row-major [B,Hq,Nq,dv] and [B,Hq,Nq]). Exposed for the kernels'
+// own tests and tools that run one kernel directly.
 attention_params make_attention_params(const tensor_view& q, const tensor_view& k,
                                        const tensor_view& v, const sdpa_options& options);
 
