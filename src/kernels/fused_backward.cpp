@@ -29,8 +29,14 @@ using detail::backward_Bc;
 using detail::backward_Br;
 
 detail::backward_task_fn task_function(simd_target target) {
-  return resolve_simd_target(target) == simd_target::avx2 ? detail::backward_task_avx2
-                                                          : detail::backward_task_portable;
+  switch (resolve_simd_target(target)) {
+    case simd_target::avx512:
+      return detail::backward_task_avx512;
+    case simd_target::avx2:
+      return detail::backward_task_avx2;
+    default:
+      return detail::backward_task_portable;
+  }
 }
 
 // D_i = rowsum(dO_i ∘ O_i) for every (b, h, i), from the saved O: it holds for the whole key row
