@@ -16,6 +16,7 @@
 #include "qkv/fused.hpp"
 #include "qkv/merge.hpp"
 #include "qkv/threads.hpp"
+#include "simd_dispatch.hpp"
 
 namespace qkv {
 namespace {
@@ -51,14 +52,8 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
 }
 
 const detail::fused_forward_target& target_kernels(simd_target target) {
-  switch (resolve_simd_target(target)) {
-    case simd_target::avx512:
-      return detail::fused_forward_avx512;
-    case simd_target::avx2:
-      return detail::fused_forward_avx2;
-    default:
-      return detail::fused_forward_portable;
-  }
+  return *detail::for_simd_target(target, &detail::fused_forward_avx512,
+                                  &detail::fused_forward_avx2, &detail::fused_forward_portable);
 }
 
 }  // namespace
