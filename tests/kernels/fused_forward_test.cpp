@@ -37,9 +37,13 @@ std::vector<simd_target> runnable_targets() {
 sdpa_result run_fused(const tensor& q, const tensor& k, const tensor& v,
                       const sdpa_options& options, simd_target target, int threads) {
   attention_params p = make_attention_params(q, k, v, options);
-  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}, std::nanf("")), tensor({p.B, p.Hq, p.Nq})};
+  const shape_t rows = {p.B, p.Hq, p.Nq};
+  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}, std::nanf("")), tensor(rows), tensor(rows),
+                tensor(rows)};
   p.o = r.out.data();
   p.lse = r.lse.data();
+  p.row_max = r.row_max.data();
+  p.row_log_sum = r.row_log_sum.data();
   p.threads = threads;
   sdpa_forward_fused(p, target);
   return r;
