@@ -5,8 +5,8 @@
 #include <charconv>
 #include <sstream>
 
-#include "qkv/attention.hpp"
 #include "kernels/visibility.hpp"
+#include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv::bench {

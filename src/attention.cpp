@@ -146,8 +146,8 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   if (options.window) {
     const auto [left, right] = *options.window;
     if (left < -1 || right < -1)
-      throw error("window: each side must be >= -1 (-1 = unbounded), got (" +
-                  std::to_string(left) + ", " + std::to_string(right) + ")");
+      throw error("window: each side must be >= -1 (-1 = unbounded), got (" + std::to_string(left) +
+                  ", " + std::to_string(right) + ")");
     p.window_left = left;
     p.window_right = right;
   }
@@ -239,9 +239,8 @@ sdpa_gradients sdpa_backward(const tensor& q, const tensor& k, const tensor& v,
   g.out = forward.out.data();
   // Without the row statistics, m = lse and log l = 0 (sdpa_result).
   const tensor zeros = forward.row_log_sum.numel() ? tensor() : tensor(forward.lse.shape());
-  if (forward.row_log_sum.numel() &&
-      (forward.row_max.shape() != forward.lse.shape() ||
-       forward.row_log_sum.shape() != forward.lse.shape()))
+  if (forward.row_log_sum.numel() && (forward.row_max.shape() != forward.lse.shape() ||
+                                      forward.row_log_sum.shape() != forward.lse.shape()))
     throw error("forward: row_max " + to_string(forward.row_max.shape()) + " and row_log_sum " +
                 to_string(forward.row_log_sum.shape()) + " must have lse's shape " +
                 to_string(forward.lse.shape()));

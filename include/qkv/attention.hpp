@@ -60,9 +60,9 @@ struct sdpa_result {
 };
 
 struct sdpa_gradients {
-  tensor dq;  // [B,Hq,Nq,d]
-  tensor dk;  // [B,Hkv,Nk,d]
-  tensor dv;  // [B,Hkv,Nk,dv]
+  tensor dq;      // [B,Hq,Nq,d]
+  tensor dk;      // [B,Hkv,Nk,d]
+  tensor dv;      // [B,Hkv,Nk,dv]
   tensor dsinks;  // [Hq] with sinks, else empty
 };
 

@@ -30,8 +30,8 @@ void merge_partial(const partial_result_ref& acc, const partial_result_ref& part
 
 // acc <- merge(acc, the attention sinks [H]): each row's softmax gains exp(sink_h), a partial
 // with O = 0, m = sink_h, log l = 0. Counted once, after every key has been merged.
-void merge_sinks(const partial_result_ref& acc, const float* sinks, int64_t B, int64_t H,
-                 int64_t N, int64_t dv);
+void merge_sinks(const partial_result_ref& acc, const float* sinks, int64_t B, int64_t H, int64_t N,
+                 int64_t dv);
 
 // The `count` partial results of one row (the fused forward's key splits): partial s at
 // o[s·stride + c], max[s·stride], log_sum[s·stride].

@@ -91,8 +91,7 @@ statistics recompute_stats(const attention_grad_params& g, int threads) {
       if (!refine) continue;
       P.resize(backward_Br * backward_Bc);
       cap.resize(backward_Br * backward_Bc);
-      detail::backward_local_stats(p, b, h, i0, ni, P.data(), cap.data(), m.data(),
-                                   log_sum.data());
+      detail::backward_local_stats(p, b, h, i0, ni, P.data(), cap.data(), m.data(), log_sum.data());
       for (int64_t r = 0; r < ni; ++r) {
         const double saved = static_cast<double>(max[r]) + ls[r];
         if (std::isfinite(max[r]) && m[r] + log_sum[r] >= saved - agreement * std::fabs(saved)) {
@@ -160,8 +159,8 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
     t.dK.resize(static_cast<size_t>(backward_Bc * p.d));
     t.dV.resize(static_cast<size_t>(backward_Bc * p.dv));
     const auto run = [&](int64_t pair, int64_t j0) {
-      task_fn(g, stats, D.data(), pair / p.Hkv, pair % p.Hkv, j0,
-              std::min(backward_Bc, p.Nk - j0), t);
+      task_fn(g, stats, D.data(), pair / p.Hkv, pair % p.Hkv, j0, std::min(backward_Bc, p.Nk - j0),
+              t);
     };
     if (by_pair) {
       t.dQ = dq_parts[0].data();

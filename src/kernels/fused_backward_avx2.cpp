@@ -18,9 +18,8 @@
 
 namespace qkv::detail {
 
-void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats,
-                        const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
-                        backward_scratch& t) {
+void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats, const float* D,
+                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
   fused_backward_kernel<simd::avx2>::key_block(g, stats, D, b, hk, j0, nj, t);
 }
 

@@ -131,9 +131,8 @@ struct fused_backward_kernel {
       if (prob[c] == 1.0f) dp[c] = 0.0f;
   }
 
-  static void key_block(const attention_grad_params& g, const row_statistics& stats,
-                        const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
-                        backward_scratch& t) {
+  static void key_block(const attention_grad_params& g, const row_statistics& stats, const float* D,
+                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
     static_assert(Bc % V::width == 0);
     const attention_params& p = g.forward;
     const int64_t d = p.d, dv = p.dv, group = p.Hq / p.Hkv;

@@ -146,8 +146,8 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
           const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
           const float* po = part.data() + task0 * part_floats;
           const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
-          const split_parts parts{splits, part_floats, po + ri * bk.dvp,
-                                  po + bk.Br * bk.dvp + ri, po + bk.Br * bk.dvp + bk.Br + ri};
+          const split_parts parts{splits, part_floats, po + ri * bk.dvp, po + bk.Br * bk.dvp + ri,
+                                  po + bk.Br * bk.dvp + bk.Br + ri};
           const row_out dest{p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2],
                              p.o_stride[3], p.lse ? p.lse + at : nullptr,
                              p.row_max ? p.row_max + at : nullptr,

@@ -23,7 +23,9 @@ struct fused_blocks {
   // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
   // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha, poisoned.
-  int64_t scratch_floats() const { return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 4 * Br; }
+  int64_t scratch_floats() const {
+    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 4 * Br;
+  }
 };
 
 // Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: the K and

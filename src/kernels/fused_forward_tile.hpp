@@ -175,8 +175,8 @@ struct fused_forward_kernel {
     float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
     float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
     float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
-    float* alpha = l + bk.Br;             // [Br]         exp(m_old - m_new): the tile's rescale of O
-    float* poisoned = alpha + bk.Br;      // [Br]         1 once the NaN rule poisons the row
+    float* alpha = l + bk.Br;         // [Br]         exp(m_old - m_new): the tile's rescale of O
+    float* poisoned = alpha + bk.Br;  // [Br]         1 once the NaN rule poisons the row
 
     // Qs = scale·Q: S = scale·Q·K^T (DESIGN 2) with the scale folded into the block once.
     // In place, the rows past the block's up to its padded size are zero (their S is unused).

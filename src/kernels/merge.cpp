@@ -73,8 +73,8 @@ void merge_partial(const partial_result_ref& acc, const partial_result_ref& part
                    row_at(part.o, part.o_stride, b, h, i), part.o_stride[3], dv);
 }
 
-void merge_sinks(const partial_result_ref& acc, const float* sinks, int64_t B, int64_t H,
-                 int64_t N, int64_t dv) {
+void merge_sinks(const partial_result_ref& acc, const float* sinks, int64_t B, int64_t H, int64_t N,
+                 int64_t dv) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < N; ++i) merge_into(acc, b, h, i, sinks[h], 0.0, nullptr, 0, dv);

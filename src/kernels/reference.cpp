@@ -37,12 +37,12 @@ struct row_stats {
 // Whether row (b, h, i) has a visible key whose inputs break the NaN rule (DESIGN section 2 as
 // docs/attention.md states it): a raw score that is not finite or overflows fp32 (which a NaN
 // or Inf in q or k gives), a value row that is not finite, a float mask entry that is NaN or
-// +inf. `raw` holds the row's scale·q·k.
+// +inf. `raw` holds the row's scale·q·k, `visible` which keys no rule hides.
 bool row_poisoned(const attention_params& p, int64_t b, int64_t hk, const double* raw,
-                  const double* masked) {
+                  const double* masked, const uint8_t* visible) {
   constexpr double largest = std::numeric_limits<float>::max();
   for (int64_t j = 0; j < p.Nk; ++j) {
-    if (masked[j] == minus_infinity) continue;  // hidden: what it holds does not matter
+    if (!visible[j]) continue;  // hidden: what it holds does not matter
     if (!(std::fabs(raw[j]) <= largest) || std::isnan(masked[j]) || masked[j] == -minus_infinity)
       return true;
     const float* v = at4(p.v, p.v_stride, b, hk, j);
@@ -73,6 +73,7 @@ void probabilities(const attention_params& p, int64_t b, int64_t h, std::vector<
   // Pass 2: scaled = scale·Q·K^T.  Pass 3: S = softcap(scaled) - slope·|i + o - j| + bias, with
   // -inf where a rule hides the key (outside the band, a false boolean entry).
   const double slope = p.alibi_slopes ? p.alibi_slopes[h] : 0.0;
+  std::vector<uint8_t> visible(static_cast<size_t>(Nq * Nk));
   for (int64_t i = 0; i < Nq; ++i) {
     const detail::key_band band = vis.band(i);
     const detail::mask_row mask(p, b, h, i);
@@ -80,6 +81,7 @@ void probabilities(const attention_params& p, int64_t b, int64_t h, std::vector<
       const double x = scaled[i * Nk + j] = p.scale * scores[i * Nk + j];
       const double bias = mask.bias(j);
       const bool hidden = j < band.lo || j >= band.hi || bias == minus_infinity;
+      visible[i * Nk + j] = !hidden;
       masked[i * Nk + j] = hidden ? minus_infinity
                                   : detail::softcapped(x, p.softcap) -
                                         slope * static_cast<double>(vis.distance(i, j)) + bias;
@@ -95,9 +97,10 @@ void probabilities(const attention_params& p, int64_t b, int64_t h, std::vector<
     double* prob = &probs[i * Nk];
     double row_max = sink;
     for (int64_t j = 0; j < Nk; ++j) row_max = std::fmax(row_max, s[j]);
-    if (head_poisoned || row_poisoned(p, b, hk, &scaled[i * Nk], s)) {
+    const uint8_t* row_visible = &visible[i * Nk];
+    if (head_poisoned || row_poisoned(p, b, hk, &scaled[i * Nk], s, row_visible)) {
       const double nan = std::numeric_limits<double>::quiet_NaN();
-      for (int64_t j = 0; j < Nk; ++j) prob[j] = s[j] == minus_infinity ? 0.0 : nan;
+      for (int64_t j = 0; j < Nk; ++j) prob[j] = row_visible[j] ? nan : 0.0;
       stats[i] = {nan, nan};
       continue;
     }

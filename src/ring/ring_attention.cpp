@@ -203,36 +203,35 @@ sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const 
       ex.send(block, layout_of(plan, owner).count(), next, kv_tag);
     }
     const auto start = clock_type::now();
-    for_each_block(plan, block, owner, options,
-                   [&](const segment& qs, const segment&, attention_params& p) {
-                     const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv);
-                     p.o = o.data;
-                     std::copy_n(o.stride, 4, p.o_stride);
-                     p.lse = nullptr;
-                     p.row_max = max_part.data();
-                     p.row_log_sum = log_sum_part.data();
-                     const int64_t row_stride[3] = {L.Hq * rows, rows, 1};
-                     std::copy_n(row_stride, 3, p.lse_stride);
-                     sdpa_forward_fused(p);
-                     // Merge rows [qs.local_start, + qs.length) of the result.
-                     partial_result_ref acc = acc_all;
-                     acc.o += qs.local_start * L.dv;
-                     acc.row_max += qs.local_start;
-                     acc.row_log_sum += qs.local_start;
-                     partial_result_ref got{o_part.data(), max_part.data(), log_sum_part.data(),
-                                            {}, {}};
-                     std::copy_n(o.stride, 4, got.o_stride);
-                     std::copy_n(row_stride, 3, got.row_stride);
-                     merge_partial(acc, got, L.B, L.Hq, qs.length, L.dv);
-                   });
+    for_each_block(
+        plan, block, owner, options, [&](const segment& qs, const segment&, attention_params& p) {
+          const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv);
+          p.o = o.data;
+          std::copy_n(o.stride, 4, p.o_stride);
+          p.lse = nullptr;
+          p.row_max = max_part.data();
+          p.row_log_sum = log_sum_part.data();
+          const int64_t row_stride[3] = {L.Hq * rows, rows, 1};
+          std::copy_n(row_stride, 3, p.lse_stride);
+          sdpa_forward_fused(p);
+          // Merge rows [qs.local_start, + qs.length) of the result.
+          partial_result_ref acc = acc_all;
+          acc.o += qs.local_start * L.dv;
+          acc.row_max += qs.local_start;
+          acc.row_log_sum += qs.local_start;
+          partial_result_ref got{o_part.data(), max_part.data(), log_sum_part.data(), {}, {}};
+          std::copy_n(o.stride, 4, got.o_stride);
+          std::copy_n(row_stride, 3, got.row_stride);
+          merge_partial(acc, got, L.B, L.Hq, qs.length, L.dv);
+        });
     stats.compute_seconds += seconds_since(start);
     ex.wait();
   }
   // The sinks once per row, after every block; then lse = m + log l.
   if (L.sinks) merge_sinks(acc_all, L.sinks, L.B, L.Hq, L.Nq, L.dv);
   for (int64_t x = 0; x < result.lse.numel(); ++x)
-    result.lse[x] = static_cast<float>(static_cast<double>(result.row_max[x]) +
-                                       result.row_log_sum[x]);
+    result.lse[x] =
+        static_cast<float>(static_cast<double>(result.row_max[x]) + result.row_log_sum[x]);
   if (options.stats) *options.stats = stats;
   return result;
 }

@@ -75,9 +75,10 @@ void check_agreement(const std::vector<rank_summary>& all) {
                   std::to_string(r) + " differs from rank 0)");
     if (s.window_left != a.window_left || s.window_right != a.window_right ||
         s.softcap != a.softcap || s.alibi != a.alibi || s.sinks != a.sinks)
-      throw error("ring: ranks disagree on the window, the softcap, or whether ALiBi slopes or "
-                  "sinks are given (rank " +
-                  std::to_string(r) + " differs from rank 0)");
+      throw error(
+          "ring: ranks disagree on the window, the softcap, or whether ALiBi slopes or "
+          "sinks are given (rank " +
+          std::to_string(r) + " differs from rank 0)");
     if ((s.padding == 0) != (a.padding == 0))
       throw error("ring: key_padding given on some ranks only (rank 0: " +
                   std::string(a.padding ? "yes" : "no") + ", rank " + std::to_string(r) + ": " +
@@ -105,6 +106,9 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
     local.alibi_slopes = options.alibi_slopes;
     local.sinks = options.sinks;
     plan.local = make_attention_params(q, k, v, local);
+    // The checked slopes and sinks, read from the caller's tensors (`local` holds copies).
+    plan.local.alibi_slopes = options.alibi_slopes ? options.alibi_slopes->data() : nullptr;
+    plan.local.sinks = options.sinks ? options.sinks->data() : nullptr;
     read_key_padding(options.key_padding, plan.local, plan);
     if (also_check) also_check(plan.local);
   } catch (const error& e) {

@@ -15,6 +15,7 @@
 
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
+#include "qkv/reference.hpp"
 #include "support/golden.hpp"
 #include "support/naive_attention.hpp"
 #include "support/random.hpp"
@@ -117,7 +118,8 @@ TEST(NanRule, ForwardPoisonsExactlyTheRowsThatReadANonFiniteValue) {
 TEST(NanRule, DecodeKeySplitsPropagateNaN) {
   // One query row against 3000 keys: the fused forward splits the keys and merges the parts.
   std::mt19937_64 rng(3);
-  tensor q = testing::random_tensor({1, 2, 1, 32}, rng), k = testing::random_tensor({1, 1, 3000, 32}, rng);
+  tensor q = testing::random_tensor({1, 2, 1, 32}, rng),
+         k = testing::random_tensor({1, 1, 3000, 32}, rng);
   const tensor v = testing::random_tensor({1, 1, 3000, 32}, rng);
   k.at({0, 0, 2500, 0}) = nan;
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
@@ -133,7 +135,8 @@ TEST(NanRule, DecodeKeySplitsPropagateNaN) {
 TEST(NanRule, NonFiniteModifierValuesPoisonTheirHead) {
   // The C++ API refuses them; a kernel handed one directly follows the rule.
   std::mt19937_64 rng(5);
-  const tensor q = testing::random_tensor({1, 2, 5, 8}, rng), k = testing::random_tensor({1, 2, 9, 8}, rng);
+  const tensor q = testing::random_tensor({1, 2, 5, 8}, rng),
+               k = testing::random_tensor({1, 2, 9, 8}, rng);
   const tensor v = testing::random_tensor({1, 2, 9, 8}, rng);
   const float sinks[2] = {0.5f, nan}, slopes[2] = {inf, 0.25f};
   for (int which = 0; which < 2; ++which)
@@ -142,8 +145,10 @@ TEST(NanRule, NonFiniteModifierValuesPoisonTheirHead) {
       sdpa_result r{tensor({1, 2, 5, 8}), tensor({1, 2, 5}), tensor({1, 2, 5}), tensor({1, 2, 5})};
       p.o = r.out.data(), p.lse = r.lse.data();
       p.row_max = r.row_max.data(), p.row_log_sum = r.row_log_sum.data();
-      if (which == 0) p.sinks = sinks;
-      else p.alibi_slopes = slopes;
+      if (which == 0)
+        p.sinks = sinks;
+      else
+        p.alibi_slopes = slopes;
       fused ? sdpa_forward_fused(p) : sdpa_forward_reference(p);
       const int64_t bad = which == 0 ? 1 : 0;
       for (int64_t h = 0; h < 2; ++h)
@@ -187,8 +192,10 @@ TEST_P(HugeNegativeMasks, FusedMatchesReferenceForwardAndBackward) {
   const huge_case& c = GetParam();
   std::mt19937_64 rng(23);
   const int64_t nq = 70, nk = 150, dh = 16;
-  const tensor q = testing::random_tensor({1, 2, nq, dh}, rng), k = testing::random_tensor({1, 2, nk, dh}, rng);
-  const tensor v = testing::random_tensor({1, 2, nk, dh}, rng), dout = testing::random_tensor({1, 2, nq, dh}, rng);
+  const tensor q = testing::random_tensor({1, 2, nq, dh}, rng),
+               k = testing::random_tensor({1, 2, nk, dh}, rng);
+  const tensor v = testing::random_tensor({1, 2, nk, dh}, rng),
+               dout = testing::random_tensor({1, 2, nq, dh}, rng);
   sdpa_options o;
   tensor mask = testing::random_tensor({nq, nk}, rng);
   for (int64_t i = 0; i < nq; ++i)
@@ -222,22 +229,25 @@ TEST_P(HugeNegativeMasks, FusedMatchesReferenceForwardAndBackward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Masks, HugeNegativeMasks,
-    ::testing::Values(huge_case{"minus_1e9_everywhere", -1e9f, false},
-                      huge_case{"minus_1e9_rows", -1e9f, true},
-                      huge_case{"float32_min_everywhere", std::numeric_limits<float>::lowest(), false},
-                      huge_case{"float32_min_rows", std::numeric_limits<float>::lowest(), true},
-                      huge_case{"minus_3e38_everywhere", -3e38f, false},
-                      huge_case{"minus_3e38_rows", -3e38f, true},
-                      huge_case{"scale_1e30", 0.0f, false, 1e30f}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Masks, HugeNegativeMasks,
+                         ::testing::Values(huge_case{"minus_1e9_everywhere", -1e9f, false},
+                                           huge_case{"minus_1e9_rows", -1e9f, true},
+                                           huge_case{"float32_min_everywhere",
+                                                     std::numeric_limits<float>::lowest(), false},
+                                           huge_case{"float32_min_rows",
+                                                     std::numeric_limits<float>::lowest(), true},
+                                           huge_case{"minus_3e38_everywhere", -3e38f, false},
+                                           huge_case{"minus_3e38_rows", -3e38f, true},
+                                           huge_case{"scale_1e30", 0.0f, false, 1e30f}),
+                         [](const auto& info) { return info.param.name; });
 
 TEST(HugeNegativeMasks, SaturatedSoftmaxHasZeroKeyGradients) {
   // scale 1e30: every row is one-hot; the exact dK is 0 (float64 gives 0, not 1e23).
   std::mt19937_64 rng(29);
-  const tensor q = testing::random_tensor({1, 2, 70, 16}, rng), k = testing::random_tensor({1, 2, 150, 16}, rng);
-  const tensor v = testing::random_tensor({1, 2, 150, 16}, rng), dout = testing::random_tensor({1, 2, 70, 16}, rng);
+  const tensor q = testing::random_tensor({1, 2, 70, 16}, rng),
+               k = testing::random_tensor({1, 2, 150, 16}, rng);
+  const tensor v = testing::random_tensor({1, 2, 150, 16}, rng),
+               dout = testing::random_tensor({1, 2, 70, 16}, rng);
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options o;
     o.scale = 1e30f;

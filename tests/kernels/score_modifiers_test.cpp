@@ -196,8 +196,10 @@ std::vector<modifier_case> cases() {
   v.push_back(with_window(M("window_200_5_n300", 1, 2, 1, 300, 300, 32, 24), 200, 5));
   v.push_back(with_window(M("window_left_only_q59_k300", 2, 2, 2, 59, 300, 3, 3), 40, -1));
   v.push_back(with_window(M("window_right_only_n130", 1, 1, 1, 130, 130, 64, 64), -1, 7));
-  v.push_back(with_window(M("window_causal_tl_q3_k1025", 1, 4, 2, 3, 1025, 64, 64), 130, 2, top_left));
-  v.push_back(with_window(M("window_causal_br_n1025", 1, 1, 1, 1025, 1025, 64, 64), 511, 0, bottom_right));
+  v.push_back(
+      with_window(M("window_causal_tl_q3_k1025", 1, 4, 2, 3, 1025, 64, 64), 130, 2, top_left));
+  v.push_back(
+      with_window(M("window_causal_br_n1025", 1, 1, 1, 1025, 1025, 64, 64), 511, 0, bottom_right));
   v.push_back(with_window(M("window_decode_split_q1_k3000", 1, 8, 1, 1, 3000, 64, 64), 700, 0));
   v.push_back(with_window(M("window_one_row_d1", 1, 1, 1, 1, 1, 1, 1), 0, 0));
   // Softcap, ALiBi, sinks alone.
@@ -244,7 +246,8 @@ TEST(ScoreModifiers, ReferenceBackwardMatchesFiniteDifferences) {
   in.options.impl = sdpa_impl::reference;
   // Inputs on a coarse grid, so that x ± h is exact in fp32.
   std::mt19937_64 rng(5);
-  for (tensor* t : {&in.q, &in.k, &in.v, &in.dout}) *t = testing::random_grid_tensor(t->shape(), rng);
+  for (tensor* t : {&in.q, &in.k, &in.v, &in.dout})
+    *t = testing::random_grid_tensor(t->shape(), rng);
   tensor sinks = testing::random_grid_tensor({c.Hq}, rng);
   in.options.sinks = sinks;
   const auto loss = [&] {

@@ -9,8 +9,8 @@
 #include <random>
 
 #include "qkv/attention.hpp"
-#include "qkv/ring/ring_attention.hpp"
 #include "qkv/error.hpp"
+#include "qkv/ring/ring_attention.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
 
@@ -159,11 +159,41 @@ const ring_case cases[] = {
     // Modifiers in global positions; windows that skip whole blocks and leave rows empty.
     {"window_causal_zigzag", 1, 2, 2, 17, 17, 8, 8, top_left, zigzag, padding::none, {3, 0}},
     {"window_two_sided", 2, 2, 1, 13, 19, 8, 8, none, contiguous, padding::none, {2, 4}},
-    {"window_empty_rows_sinks", 1, 2, 2, 14, 6, 8, 8, none, contiguous, padding::none,
+    {"window_empty_rows_sinks",
+     1,
+     2,
+     2,
+     14,
+     6,
+     8,
+     8,
+     none,
+     contiguous,
+     padding::none,
      {0, 0, 0.0f, false, true}},
-    {"softcap_alibi_sinks", 1, 4, 2, 13, 13, 8, 8, bottom_right, zigzag, padding::boolean,
+    {"softcap_alibi_sinks",
+     1,
+     4,
+     2,
+     13,
+     13,
+     8,
+     8,
+     bottom_right,
+     zigzag,
+     padding::boolean,
      {-1, -1, 2.5f, true, true}},
-    {"all_modifiers", 2, 2, 2, 17, 17, 8, 6, top_left, zigzag, padding::additive,
+    {"all_modifiers",
+     2,
+     2,
+     2,
+     17,
+     17,
+     8,
+     6,
+     top_left,
+     zigzag,
+     padding::additive,
      {5, 0, 4.0f, true, true}},
 };
 

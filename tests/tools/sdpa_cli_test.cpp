@@ -272,7 +272,8 @@ TEST(SdpaCommandInputs, NanAndInfPropagateWithoutACrash) {
   const tensor o = io::read_npy_float(dir.file("o.npy"));
   // The NaN rule: a NaN in q's row 0, and an infinite value row that row 1 sees, make every
   // output of those rows NaN.
-  for (const float x : {o.at({0, 0, 0, 0}), o.at({0, 0, 0, 1}), o.at({0, 0, 1, 0}), o.at({0, 0, 1, 1})})
+  for (const float x :
+       {o.at({0, 0, 0, 0}), o.at({0, 0, 0, 1}), o.at({0, 0, 1, 0}), o.at({0, 0, 1, 1})})
     EXPECT_TRUE(std::isnan(x));
 }
 

@@ -40,7 +40,8 @@ std::vector<std::string> case_flags(const golden_case& c, const temp_dir& dir) {
   std::vector<std::string> flags;
   const auto& p = c.json.at("params");
   if (!p["causal"].is_null())
-    flags.insert(flags.end(), {"--causal", p["causal"] == "top_left" ? "top-left" : "bottom-right"});
+    flags.insert(flags.end(),
+                 {"--causal", p["causal"] == "top_left" ? "top-left" : "bottom-right"});
   if (!p["window"].is_null())
     flags.insert(flags.end(), {"--window", std::to_string(p["window"][0].get<int64_t>()) + "," +
                                                std::to_string(p["window"][1].get<int64_t>())});
@@ -107,8 +108,7 @@ TEST_P(SdpaModifiersCommand, MatchesFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(Golden, SdpaModifiersCommand, ::testing::ValuesIn(cli_cases()),
                          [](const ::testing::TestParamInfo<cli_case>& info) {
-                           return testing::test_name(info.param.golden.id + "_" +
-                                                     info.param.impl);
+                           return testing::test_name(info.param.golden.id + "_" + info.param.impl);
                          });
 
 // Bad modifier values: exit 2, the flag and the rule in the message, no output file.

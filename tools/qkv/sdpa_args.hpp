@@ -15,9 +15,9 @@ struct sdpa_args {
   std::optional<float> scale;
   int threads = 0;
   std::string grad_out, dq, dk, dv;
-  float dropout = 0.0f;                    // attention dropout p (0 = off)
-  uint64_t dropout_seed = 0;               // its mask: a pure function of (seed, b, h, i, j)
-  std::string window;                      // "LEFT,RIGHT" (-1 = unbounded side)
+  float dropout = 0.0f;       // attention dropout p (0 = off)
+  uint64_t dropout_seed = 0;  // its mask: a pure function of (seed, b, h, i, j)
+  std::string window;         // "LEFT,RIGHT" (-1 = unbounded side)
   std::optional<float> softcap;
   std::string alibi, sinks, dsinks;        // ALiBi slopes [Hq], sinks [Hq], d sinks output
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`

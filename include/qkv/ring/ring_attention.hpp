@@ -38,8 +38,8 @@ struct ring_options {
   std::optional<float> softcap;
   std::optional<tensor> alibi_slopes;  // [Hq]
   std::optional<tensor> sinks;         // [Hq]: counted once per row; d sinks summed over the ranks
-  int threads = 0;              // per rank; 0 = QKV_NUM_THREADS, else every core
-  ring_stats* stats = nullptr;  // filled when given
+  int threads = 0;                     // per rank; 0 = QKV_NUM_THREADS, else every core
+  ring_stats* stats = nullptr;         // filled when given
 };
 
 // Every rank of `comm` calls these together with its shards: Q [B,Hq,nq,d], K [B,Hkv,nk,d],
