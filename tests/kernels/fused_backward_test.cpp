@@ -13,6 +13,7 @@
 #include "kernels/dropout_lookup.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
+#include "support/fused_runs.hpp"
 #include "support/golden.hpp"
 #include "support/naive_attention.hpp"
 #include "support/random.hpp"
@@ -198,24 +199,8 @@ TEST(FusedBackward, EveryThreadCountAndSimdTargetAgree) {
   for (simd_target target : {simd_target::portable, simd_target::avx2})
     for (int threads : {1, 2, 3, 7}) {
       if (!simd_target_available(target)) continue;
-      attention_grad_params g;
-      g.forward = make_attention_params(in.q, in.k, in.v, in.options);
-      g.forward.threads = threads;
-      sdpa_gradients got{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape())};
-      g.out = fwd.out.data();
-      g.row_max = fwd.row_max.data();
-      g.row_log_sum = fwd.row_log_sum.data();
-      g.dout = in.dout.data();
-      g.dq = got.dq.data();
-      g.dk = got.dk.data();
-      g.dv = got.dv.data();
-      for (int a = 0; a < 4; ++a) {
-        g.dout_stride[a] = in.dout.strides()[a];
-        g.dq_stride[a] = got.dq.strides()[a];
-        g.dk_stride[a] = got.dk.strides()[a];
-        g.dv_stride[a] = got.dv.strides()[a];
-      }
-      sdpa_backward_fused(g, target);
+      const sdpa_gradients got =
+          testing::fused_backward_on(in.q, in.k, in.v, fwd, in.dout, in.options, target, threads);
       expect_gradients_close(
           got, ref, naive, std::string(to_string(target)) + " threads " + std::to_string(threads));
     }

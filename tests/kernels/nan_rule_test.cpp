@@ -16,6 +16,7 @@
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
 #include "qkv/reference.hpp"
+#include "support/fused_runs.hpp"
 #include "support/golden.hpp"
 #include "support/naive_attention.hpp"
 #include "support/random.hpp"
@@ -90,29 +91,16 @@ void expect_rule(const sdpa_result& got, const sdpa_result& ref, const std::set<
   EXPECT_LE(worst, 1e-4 * scale) << what;
 }
 
-sdpa_result run_fused(const poisoned_inputs& in, simd_target target, int threads) {
-  attention_params p = make_attention_params(in.q, in.k, in.v, in.options);
-  const shape_t rows = {p.B, p.Hq, p.Nq};
-  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
-  p.o = r.out.data(), p.lse = r.lse.data();
-  p.row_max = r.row_max.data(), p.row_log_sum = r.row_log_sum.data();
-  p.threads = threads;
-  sdpa_forward_fused(p, target);
-  return r;
-}
-
 TEST(NanRule, ForwardPoisonsExactlyTheRowsThatReadANonFiniteValue) {
   const poisoned_inputs in = make_poisoned();
   sdpa_options reference = in.options;
   reference.impl = sdpa_impl::reference;
   const sdpa_result ref = sdpa_forward(in.q, in.k, in.v, reference);
   expect_rule(ref, ref, in.rows, "reference");
-  for (simd_target target : {simd_target::portable, simd_target::avx2}) {
-    if (!simd_target_available(target)) continue;
+  for (simd_target target : testing::runnable_targets())
     for (int threads : {1, 2})
-      expect_rule(run_fused(in, target, threads), ref, in.rows,
-                  std::string(to_string(target)) + " " + std::to_string(threads));
-  }
+      expect_rule(testing::fused_forward_on(in.q, in.k, in.v, in.options, target, threads), ref,
+                  in.rows, std::string(to_string(target)) + " " + std::to_string(threads));
 }
 
 TEST(NanRule, DecodeKeySplitsPropagateNaN) {

@@ -16,6 +16,7 @@
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
 #include "support/finite_difference.hpp"
+#include "support/fused_runs.hpp"
 #include "support/golden.hpp"
 #include "support/naive_attention.hpp"
 #include "support/random.hpp"
@@ -75,50 +76,6 @@ inputs make_inputs(const modifier_case& c) {
   return in;
 }
 
-std::vector<simd_target> runnable_targets() {
-  std::vector<simd_target> targets = {simd_target::portable};
-  if (simd_target_available(simd_target::avx2)) targets.push_back(simd_target::avx2);
-  return targets;
-}
-
-sdpa_result run_fused(const inputs& in, simd_target target, int threads) {
-  attention_params p = make_attention_params(in.q, in.k, in.v, in.options);
-  const shape_t rows = {p.B, p.Hq, p.Nq};
-  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}, std::nanf("")), tensor(rows), tensor(rows),
-                tensor(rows)};
-  p.o = r.out.data();
-  p.lse = r.lse.data();
-  p.row_max = r.row_max.data();
-  p.row_log_sum = r.row_log_sum.data();
-  p.threads = threads;
-  sdpa_forward_fused(p, target);
-  return r;
-}
-
-sdpa_gradients run_fused_backward(const inputs& in, const sdpa_result& fwd, simd_target target,
-                                  int threads) {
-  attention_grad_params g;
-  g.forward = make_attention_params(in.q, in.k, in.v, in.options);
-  g.forward.threads = threads;
-  const attention_params& p = g.forward;
-  sdpa_gradients got{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape()),
-                     p.sinks ? tensor({p.Hq}) : tensor()};
-  g.out = fwd.out.data();
-  g.row_max = fwd.row_max.data();
-  g.row_log_sum = fwd.row_log_sum.data();
-  g.dout = in.dout.data();
-  g.dq = got.dq.data(), g.dk = got.dk.data(), g.dv = got.dv.data();
-  g.dsinks = p.sinks ? got.dsinks.data() : nullptr;
-  for (int a = 0; a < 4; ++a) {
-    g.dout_stride[a] = in.dout.strides()[a];
-    g.dq_stride[a] = got.dq.strides()[a];
-    g.dk_stride[a] = got.dk.strides()[a];
-    g.dv_stride[a] = got.dv.strides()[a];
-  }
-  sdpa_backward_fused(g, target);
-  return got;
-}
-
 // DESIGN section 3: max|diff| <= max(bound·max(1, max|ref|), 2·e_naive).
 double tolerance(const tensor& ref, const tensor& naive, double bound) {
   return std::max(bound * std::max(1.0, max_abs(ref)), 2.0 * max_abs_diff(naive, ref));
@@ -135,10 +92,11 @@ TEST_P(ScoreModifiers, FusedForwardMatchesReference) {
   const sdpa_result naive = testing::sdpa_forward_naive_fp32(in.q, in.k, in.v, in.options);
   const double tol_out = tolerance(ref.out, naive.out, 2e-5);
   const double tol_lse = tolerance(ref.lse, naive.lse, 2e-5);
-  for (simd_target target : runnable_targets())
+  for (simd_target target : testing::runnable_targets())
     for (int threads : {1, 2}) {
       const std::string where = std::string(to_string(target)) + ", " + std::to_string(threads);
-      const sdpa_result got = run_fused(in, target, threads);
+      const sdpa_result got =
+          testing::fused_forward_on(in.q, in.k, in.v, in.options, target, threads);
       EXPECT_LE(max_abs_diff(got.out, ref.out), tol_out) << where;
       EXPECT_LE(max_abs_diff(got.lse, ref.lse), tol_lse) << where;
       // Rows with no visible key: exactly O = 0, lse = -inf, or lse = the sink.
@@ -162,10 +120,11 @@ TEST_P(ScoreModifiers, FusedBackwardMatchesReference) {
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, options);
   const sdpa_gradients naive =
       testing::sdpa_backward_naive_fp32(in.q, in.k, in.v, in.dout, in.options);
-  for (simd_target target : runnable_targets())
+  for (simd_target target : testing::runnable_targets())
     for (int threads : {1, 2}) {
       const std::string where = std::string(to_string(target)) + ", " + std::to_string(threads);
-      const sdpa_gradients got = run_fused_backward(in, fwd, target, threads);
+      const sdpa_gradients got =
+          testing::fused_backward_on(in.q, in.k, in.v, fwd, in.dout, in.options, target, threads);
       EXPECT_LE(max_abs_diff(got.dq, ref.dq), tolerance(ref.dq, naive.dq, 1e-4)) << where;
       EXPECT_LE(max_abs_diff(got.dk, ref.dk), tolerance(ref.dk, naive.dk, 1e-4)) << where;
       EXPECT_LE(max_abs_diff(got.dv, ref.dv), tolerance(ref.dv, naive.dv, 1e-4)) << where;

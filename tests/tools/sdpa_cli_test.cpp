@@ -23,17 +23,7 @@ using testing::nan_to_zero;
 using testing::run_qkv;
 using testing::temp_dir;
 
-struct cli_case {
-  golden_case golden;
-  std::string impl;
-};
-
-std::vector<cli_case> cli_cases() {
-  std::vector<cli_case> cases;
-  for (auto& g : testing::load_golden({"sdpa", "sdpa_grad"}))
-    for (const char* impl : {"reference", "fused"}) cases.push_back({g, impl});
-  return cases;
-}
+using cli_case = testing::golden_cli_case;
 
 // The command-line flags that express a golden case's scale, causal mode and mask.
 std::vector<std::string> option_flags(const golden_case& c, const temp_dir& dir) {
@@ -94,11 +84,9 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
     }
 }
 
-std::string cli_case_name(const ::testing::TestParamInfo<cli_case>& info) {
-  return testing::test_name(info.param.golden.id + "_" + info.param.impl);
-}
-
-INSTANTIATE_TEST_SUITE_P(Golden, SdpaCommand, ::testing::ValuesIn(cli_cases()), cli_case_name);
+INSTANTIATE_TEST_SUITE_P(Golden, SdpaCommand,
+                         ::testing::ValuesIn(testing::golden_cli_cases({"sdpa", "sdpa_grad"})),
+                         testing::golden_cli_case_name);
 
 // ---- Bad input: exit 2, a message naming the argument and the shapes, no output file. ----
 

@@ -23,17 +23,7 @@ using testing::max_abs;
 using testing::max_abs_diff;
 using testing::temp_dir;
 
-struct cli_case {
-  golden_case golden;
-  std::string impl;
-};
-
-std::vector<cli_case> cli_cases() {
-  std::vector<cli_case> cases;
-  for (auto& g : testing::load_golden({"sdpa_ext", "sdpa_ext_grad"}))
-    for (const char* impl : {"reference", "fused"}) cases.push_back({g, impl});
-  return cases;
-}
+using cli_case = testing::golden_cli_case;
 
 // The flags of a case's causal mode, mask and modifiers (its inputs written to `dir`).
 std::vector<std::string> case_flags(const golden_case& c, const temp_dir& dir) {
@@ -106,10 +96,10 @@ TEST_P(SdpaModifiersCommand, MatchesFloat64) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, SdpaModifiersCommand, ::testing::ValuesIn(cli_cases()),
-                         [](const ::testing::TestParamInfo<cli_case>& info) {
-                           return testing::test_name(info.param.golden.id + "_" + info.param.impl);
-                         });
+INSTANTIATE_TEST_SUITE_P(Golden, SdpaModifiersCommand,
+                         ::testing::ValuesIn(testing::golden_cli_cases({"sdpa_ext",
+                                                                        "sdpa_ext_grad"})),
+                         testing::golden_cli_case_name);
 
 // Bad modifier values: exit 2, the flag and the rule in the message, no output file.
 class SdpaModifierErrors : public ::testing::Test {
