@@ -190,8 +190,8 @@ class page {
        << "</style>\n</head>\n<body>\n<header><div class=\"wrap\"><h1>Self-attention, step by "
        << "step</h1>\n<p>" << escape_xml(t_.title) << "</p>\n<p>"
        << detail::count_of(static_cast<int64_t>(t_.tokens.size()), "token")
-       << " · d<sub>k</sub> = " << first.q.cols << " · d<sub>v</sub> = " << first.v.cols
-       << " · " << t_.heads.size() << (t_.heads.size() == 1 ? " head" : " heads")
+       << " · d<sub>k</sub> = " << first.q.cols << " · d<sub>v</sub> = " << first.v.cols << " · "
+       << t_.heads.size() << (t_.heads.size() == 1 ? " head" : " heads")
        << (t_.causal ? " · causal" : "") << "</p></div></header>\n<main class=\"wrap\">\n";
     if (!t_.x.empty()) {
       panel_start("The encodings X",

@@ -13,8 +13,7 @@ namespace {
 
 std::string number(double v) {
   if (!std::isfinite(v))
-    throw error("explain: a value is not finite (" + std::to_string(v) +
-                "); JSON cannot spell it");
+    throw error("explain: a value is not finite (" + std::to_string(v) + "); JSON cannot spell it");
   return detail::shortest(v);
 }
 
@@ -71,8 +70,7 @@ std::string most_attended(const matrix& weights) {
 
 std::string steps(const head_trace& h) {
   return "{\"Q\": " + rows(h.q) + ", \"K\": " + rows(h.k) + ", \"V\": " + rows(h.v) +
-         ", \"scores\": " + rows(h.scores) + ", \"scaled\": " + rows(h.scaled) +
-         ", \"masked\": " +
+         ", \"scores\": " + rows(h.scores) + ", \"scaled\": " + rows(h.scaled) + ", \"masked\": " +
          rows(h.masked,
               [&](int64_t i, int64_t j) {
                 return std::string(detail::is_masked(h, i, j) ? "true" : "false");
@@ -87,8 +85,8 @@ std::string head(const attention_map& map, const map_head& h) {
                     ", \"most_attended\": " + most_attended(h.steps.weights);
   if (!map.words.empty()) {
     const matrix words = aggregate_words(h.steps.weights, map.words);
-    out += ", \"word_weights\": " + rows(words) +
-           ", \"word_most_attended\": " + most_attended(words);
+    out +=
+        ", \"word_weights\": " + rows(words) + ", \"word_most_attended\": " + most_attended(words);
   }
   if (!h.steps.q.empty()) out += ", \"steps\": " + steps(h.steps);
   return out + "}";
@@ -103,8 +101,7 @@ std::string render_json(const attention_map& map) {
   out += "]";
   if (!map.ids.empty()) {
     out += ", \"ids\": [";
-    for (size_t i = 0; i < map.ids.size(); ++i)
-      out += (i ? ", " : "") + std::to_string(map.ids[i]);
+    for (size_t i = 0; i < map.ids.size(); ++i) out += (i ? ", " : "") + std::to_string(map.ids[i]);
     out += "]";
   }
   out += ", \"causal\": " + std::string(map.causal ? "true" : "false") +
@@ -129,7 +126,9 @@ std::string render_json(const attention_map& map) {
     out += ", \"rollout\": {\"rule\": " + quoted(rollout_rule) +
            ", \"weights\": " + rows(map.rollout) +
            ", \"most_attended\": " + most_attended(map.rollout) +
-           (map.words.empty() ? "" : ", \"word_weights\": " + rows(aggregate_words(map.rollout, map.words))) +
+           (map.words.empty()
+                ? ""
+                : ", \"word_weights\": " + rows(aggregate_words(map.rollout, map.words))) +
            "}";
   return out + "}\n";
 }

@@ -281,23 +281,23 @@ std::string render_model_html(const attention_map& map) {
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       "<title>qkv explain: attention, layer by layer and head by head</title>\n<style>";
   page += style;
-  page += "</style>\n</head>\n<body>\n<header><div class=\"wrap\"><h1>Attention, layer by layer "
-          "and head by head</h1>\n<p>" +
-          detail::escape_xml(map.title) + "</p>\n<p>" + counts +
-          "</p></div></header>\n<main class=\"wrap\">\n"
-          "<section id=\"model-view\"><h2>Model view</h2>\n<p>Every layer (rows) and head "
-          "(columns) as a thumbnail of its weights: row i, column j is how much token i attends "
-          "to token j (white 0, deep blue 1). Click one to open it below.</p>\n"
-          "<div id=\"grid\"></div></section>\n"
-          "<section id=\"head-view\"><h2 id=\"head-title\">Head view</h2>\n"
-          "<p>Queries on the left, keys on the right; each line is as strong as the weight the "
-          "query gives the key.</p>\n<div id=\"row-weights\"></div>\n"
-          "<div class=\"head-body\"><div id=\"queries\" class=\"tokens queries\"></div>"
-          "<svg id=\"lines\" xmlns=\"http://www.w3.org/2000/svg\"></svg>"
-          "<div id=\"keys\" class=\"tokens keys\"></div></div>\n"
-          "<div id=\"head-table\"></div>\n<div id=\"head-summary\"></div>\n";
-  if (!map.words.empty())
-    page += "<p class=\"rule\">" + detail::escape_xml(word_rule) + "</p>\n";
+  page +=
+      "</style>\n</head>\n<body>\n<header><div class=\"wrap\"><h1>Attention, layer by layer "
+      "and head by head</h1>\n<p>" +
+      detail::escape_xml(map.title) + "</p>\n<p>" + counts +
+      "</p></div></header>\n<main class=\"wrap\">\n"
+      "<section id=\"model-view\"><h2>Model view</h2>\n<p>Every layer (rows) and head "
+      "(columns) as a thumbnail of its weights: row i, column j is how much token i attends "
+      "to token j (white 0, deep blue 1). Click one to open it below.</p>\n"
+      "<div id=\"grid\"></div></section>\n"
+      "<section id=\"head-view\"><h2 id=\"head-title\">Head view</h2>\n"
+      "<p>Queries on the left, keys on the right; each line is as strong as the weight the "
+      "query gives the key.</p>\n<div id=\"row-weights\"></div>\n"
+      "<div class=\"head-body\"><div id=\"queries\" class=\"tokens queries\"></div>"
+      "<svg id=\"lines\" xmlns=\"http://www.w3.org/2000/svg\"></svg>"
+      "<div id=\"keys\" class=\"tokens keys\"></div></div>\n"
+      "<div id=\"head-table\"></div>\n<div id=\"head-summary\"></div>\n";
+  if (!map.words.empty()) page += "<p class=\"rule\">" + detail::escape_xml(word_rule) + "</p>\n";
   page += "</section>\n<section id=\"rollout\"><h2>Attention rollout</h2>\n<p class=\"rule\">" +
           detail::escape_xml(rollout_rule) +
           "</p>\n<div id=\"rollout-table\"></div></section>\n</main>\n"

@@ -63,9 +63,8 @@ class canvas {
       return w;
     }();
     const int64_t panel_w = std::max(label_w + n * c.w, title_w), panel_h = 26 + keys_h + n * c.h;
-    columns = std::clamp<int64_t>(columns, 1,
-                                  std::max<int64_t>(1, (max_width - 2 * margin + gap) /
-                                                           (panel_w + gap)));
+    columns = std::clamp<int64_t>(
+        columns, 1, std::max<int64_t>(1, (max_width - 2 * margin + gap) / (panel_w + gap)));
     for (size_t k = 0; k < panels.size(); ++k) {
       const panel& p = panels[k];
       const int64_t col = static_cast<int64_t>(k) % columns,
@@ -195,9 +194,8 @@ std::string render(const attention_map& map) {
   }
   std::vector<panel> grids;
   for (const map_head& h : map.heads)
-    grids.push_back({head_title(map, h) + (map.causal ? " (causal)" : ""), &tokens,
-                     h.steps.weights, hidden_cells(map, h),
-                     h.steps.scores.empty() ? nullptr : &h.steps});
+    grids.push_back({head_title(map, h) + (map.causal ? " (causal)" : ""), &tokens, h.steps.weights,
+                     hidden_cells(map, h), h.steps.scores.empty() ? nullptr : &h.steps});
   c.grid(words.empty() ? "" : "Tokens", grids, columns);
   c.footnote("Rows: queries, columns: keys; each row sums to 100%.");
   if (map.causal) c.footnote("× = hidden by the causal mask.");

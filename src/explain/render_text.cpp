@@ -80,7 +80,9 @@ class writer {
     for (const std::string& line : detail::wrap(text, options_.width)) out_ << line << "\n";
   }
 
-  void table(const std::vector<row>& rows, size_t left = 1) { blocks({table_block(rows, options_, left)}); }
+  void table(const std::vector<row>& rows, size_t left = 1) {
+    blocks({table_block(rows, options_, left)});
+  }
 
   // Blocks side by side, as many to a band as fit the line width, bands one under the other.
   void blocks(const std::vector<block>& all) {
@@ -97,7 +99,7 @@ class writer {
         for (size_t b = first; b < last; ++b) {
           if (b > first) text += "    ";
           text += i < all[b].lines.size() ? all[b].lines[i]
-                                           : std::string(static_cast<size_t>(all[b].width), ' ');
+                                          : std::string(static_cast<size_t>(all[b].width), ' ');
         }
         text.erase(text.find_last_not_of(' ') + 1);
         out_ << text << "\n";
@@ -213,9 +215,10 @@ std::string render_text(const attention_trace& trace, const text_options& option
   std::string title = "qkv explain: self-attention, step by step";
   if (!t.title.empty()) title += "\n" + t.title;
   w.heading(title);
-  w.line(detail::count_of(static_cast<int64_t>(t.tokens.size()), "token") + ", d_k = " + std::to_string(first.q.cols) +
-         ", d_v = " + std::to_string(first.v.cols) + ", " + std::to_string(t.heads.size()) +
-         (t.heads.size() == 1 ? " head" : " heads") + (t.causal ? ", causal" : ""));
+  w.line(detail::count_of(static_cast<int64_t>(t.tokens.size()), "token") +
+         ", d_k = " + std::to_string(first.q.cols) + ", d_v = " + std::to_string(first.v.cols) +
+         ", " + std::to_string(t.heads.size()) + (t.heads.size() == 1 ? " head" : " heads") +
+         (t.causal ? ", causal" : ""));
   int step = 1;
   if (!t.x.empty()) {
     w.heading("1. The encodings X: one row per token (word embedding + position)");
@@ -266,8 +269,8 @@ std::string render_summary(const attention_map& map, const text_options& options
   const bool by_word = !words.empty();
   const std::vector<std::string>& units = by_word ? words : tokens;
 
-  std::string title = "qkv explain: what each " + std::string(by_word ? "word" : "token") +
-                      " attends to";
+  std::string title =
+      "qkv explain: what each " + std::string(by_word ? "word" : "token") + " attends to";
   if (!map.title.empty()) title += "\n" + map.title;
   w.heading(title);
   std::string counts = detail::count_of(static_cast<int64_t>(tokens.size()), "token");
@@ -284,9 +287,10 @@ std::string render_summary(const attention_map& map, const text_options& options
     for (const map_head& h : map.heads) {
       block b = weight_table("", words, unit_weights(h), options);
       const std::string name = head_name(h);
-      b.lines.insert(b.lines.begin(), name + std::string(static_cast<size_t>(std::max<int64_t>(
-                                                  0, b.width - detail::display_width(name))),
-                                              ' '));
+      b.lines.insert(b.lines.begin(),
+                     name + std::string(static_cast<size_t>(std::max<int64_t>(
+                                            0, b.width - detail::display_width(name))),
+                                        ' '));
       b.width = std::max(b.width, detail::display_width(name));
       tables.push_back(std::move(b));
     }

@@ -116,8 +116,8 @@ TEST_F(ExplainCheckpoint, every_layer_and_head_matches_the_model) {
 // E..2E): the projections the walkthrough shows are the model's.
 TEST_F(ExplainCheckpoint, layer_0_projections_match_the_checkpoint_tensors) {
   const testing::cli_result r =
-      testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--layer",
-                        "0", "--format", "json", "--verbose"});
+      testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--layer", "0",
+                        "--format", "json", "--verbose"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   const io::named_tensors w = io::read_safetensors(checkpoint());
@@ -193,10 +193,10 @@ TEST_F(ExplainCheckpoint, text_is_a_summary_and_verbose_adds_the_steps) {
   for (size_t at = 0; at < r.out.size();) {
     const size_t end = r.out.find('\n', at);
     const std::string line = r.out.substr(at, end - at);
-    widest = std::max(widest, static_cast<size_t>(
-                                  std::count_if(line.begin(), line.end(), [](char c) {
-                                    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-                                  })));
+    widest =
+        std::max(widest, static_cast<size_t>(std::count_if(line.begin(), line.end(), [](char c) {
+                   return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+                 })));
     ++lines;
     at = end + 1;
   }

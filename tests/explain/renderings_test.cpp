@@ -133,14 +133,15 @@ TEST(ExplainCli, SpecFileAndTokensFlag) {
 // unknown key, a number float32 cannot hold or inputs that overflow are refused, naming the key.
 TEST(ExplainCli, SpecScaleDescriptionAndRefusals) {
   testing::temp_dir dir;
-  const auto write = [&](const std::string& name, const std::string& extra) {
-    std::ofstream(dir.file(name))
-        << R"({"description": "two words, scaled", "tokens": ["hello", "world"],
+  const auto write =
+      [&](const std::string& name, const std::string& extra) {
+        std::ofstream(dir.file(name))
+            << R"({"description": "two words, scaled", "tokens": ["hello", "world"],
                "encodings": [[1, 0], [0, 1]], "W_q_weight": [[1, 0], [0, 1]],
                "W_k_weight": [[1, 0], [0, 1]], "W_v_weight": [[2, 0], [0, 2]])"
-        << extra << "}";
-    return dir.file(name);
-  };
+            << extra << "}";
+        return dir.file(name);
+      };
   const std::string scaled = write("scaled.json", R"(, "scale": 1.0)");
   testing::cli_result r = testing::run_qkv({"explain", "--spec", scaled});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -175,8 +176,8 @@ TEST(ExplainCli, SpecScaleDescriptionAndRefusals) {
   std::ofstream(dir.file("overflow.json"))
       << R"({"encodings": [[1e30, 1e30]], "W_q_weight": [[1e30, 0]], "W_k_weight": [[1, 0]],
              "W_v_weight": [[1, 0]]})";
-  for (const auto& [file, message] : {std::pair{"e40.json", "encodings[0][1]"},
-                                      std::pair{"overflow.json", "non-finite"}}) {
+  for (const auto& [file, message] :
+       {std::pair{"e40.json", "encodings[0][1]"}, std::pair{"overflow.json", "non-finite"}}) {
     r = testing::run_qkv({"explain", "--spec", dir.file(file), "--format", "json"});
     EXPECT_EQ(r.exit_code, 2) << file;
     EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
@@ -207,7 +208,8 @@ TEST(ExplainText, OneTokenIsSingular) {
 // 8 px a character (13 px system-ui averages about 7).
 TEST(ExplainSvg, CausalCaptionFitsTheCanvas) {
   testing::temp_dir dir;
-  const testing::cli_result r = testing::run_qkv({"explain", "--causal", "--svg", dir.file("c.svg")});
+  const testing::cli_result r =
+      testing::run_qkv({"explain", "--causal", "--svg", dir.file("c.svg")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string svg = testing::read_text(dir.file("c.svg"));
   const std::string caption = "× = hidden by the causal mask.";
@@ -216,7 +218,8 @@ TEST(ExplainSvg, CausalCaptionFitsTheCanvas) {
   for (size_t at = svg.find("<text x=\""); at != std::string::npos;
        at = svg.find("<text x=\"", at + 1)) {
     const size_t open = svg.find('>', at) + 1, close = svg.find("</text>", open);
-    const std::string attributes = svg.substr(at, open - at), content = svg.substr(open, close - open);
+    const std::string attributes = svg.substr(at, open - at),
+                      content = svg.substr(open, close - open);
     if (attributes.find("text-anchor") != std::string::npos ||
         attributes.find("transform") != std::string::npos)
       continue;  // centred and right-aligned labels sit inside the grid

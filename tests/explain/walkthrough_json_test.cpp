@@ -140,7 +140,8 @@ TEST(ExplainJson, SeveralHeadsAreListedUnderHeadsAndNothingElse) {
     for (const auto& m : head["most_attended"]) {
       const size_t i = m["query"], key = m["key"];
       EXPECT_EQ(m["weight"], head["weights"][i][key]);
-      for (const auto& w : head["weights"][i]) EXPECT_LE(w.get<double>(), m["weight"].get<double>());
+      for (const auto& w : head["weights"][i])
+        EXPECT_LE(w.get<double>(), m["weight"].get<double>());
     }
   }
   const std::string text = j.dump();

@@ -6,10 +6,10 @@
 
 #include <cmath>
 #include <cstdio>
-#include <functional>
-#include <optional>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 

@@ -14,10 +14,11 @@ namespace {
 // The keys a spec may hold: the inputs; the text shown; a layout the reader checks; and
 // results recorded beside the inputs by the tool that made the file, which qkv does not read.
 constexpr const char* known_keys[] = {
-    "tokens", "encodings", "W_q_weight", "W_k_weight", "W_v_weight", "scale",  // inputs
-    "title", "description", "weight_layout_note",                              // text
-    "d_model", "row_dim", "col_dim",                                            // layout
-    "fp32", "float64", "check_against_lesson"};                                // recorded
+    "tokens",     "encodings",   "W_q_weight",
+    "W_k_weight", "W_v_weight",  "scale",                  // inputs
+    "title",      "description", "weight_layout_note",     // text
+    "d_model",    "row_dim",     "col_dim",                // layout
+    "fp32",       "float64",     "check_against_lesson"};  // recorded
 
 bool is_known(const std::string& key) {
   return std::find(std::begin(known_keys), std::end(known_keys), key) != std::end(known_keys);
@@ -51,8 +52,8 @@ tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
       throw error(std::string(key) + ": row " + std::to_string(i) + " has " +
                   std::to_string(rows[i].size()) + " numbers, row 0 has " + std::to_string(m));
     for (int64_t j = 0; j < m; ++j)
-      t[i * m + j] = finite_float(rows[i][j], std::string(key) + "[" + std::to_string(i) + "][" +
-                                                  std::to_string(j) + "]");
+      t[i * m + j] = finite_float(
+          rows[i][j], std::string(key) + "[" + std::to_string(i) + "][" + std::to_string(j) + "]");
   }
   return t;
 }

@@ -31,8 +31,8 @@ struct attention_map {
   std::vector<std::string> tokens;  // each token's own text (bytes), in order
   std::vector<int64_t> ids;         // the vocabulary ids, when a model read the text
   bool causal = false;
-  std::optional<double> scale;      // the score scale, when the walkthrough was traced
-  matrix x;                         // a walkthrough's encodings X, or empty
+  std::optional<double> scale;                // the score scale, when the walkthrough was traced
+  matrix x;                                   // a walkthrough's encodings X, or empty
   int64_t model_layers = 0, model_heads = 0;  // the model's counts, shown or not
   std::vector<map_head> heads;                // the shown heads, layer by layer
   std::vector<word_span> words;               // empty: no word view

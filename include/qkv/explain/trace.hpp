@@ -40,9 +40,9 @@ struct attention_trace {
 };
 
 // Attention of given per-head Q [H,N,d] (or [N,d] for one head), K [H,N,d], V [H,N,dv], with
-// `scale` (default 1/sqrt(d); finite and > 0), causal (top-left) or not. Any model's per-layer, per-head
-// projections can be explained this way. tokens: one label per token, or empty for t0, t1, ...
-// Throws qkv::error naming q, k, v or tokens.
+// `scale` (default 1/sqrt(d); finite and > 0), causal (top-left) or not. Any model's per-layer,
+// per-head projections can be explained this way. tokens: one label per token, or empty for t0, t1,
+// ... Throws qkv::error naming q, k, v or tokens.
 attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& v,
                                 std::vector<std::string> tokens, bool causal,
                                 std::optional<float> scale = std::nullopt);
