@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "qkv/io/safetensors.hpp"
 #include "qkv/train/trainer.hpp"
@@ -263,6 +265,57 @@ TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_f
     EXPECT_FALSE(testing::file_exists(dir.file("out--svg")));
     EXPECT_FALSE(testing::file_exists(dir.file("out--html")));
   }
+}
+
+// docs/attention.md's checkpoint example, run as the doc gives it: every line the doc shows of
+// the summary is in the output (the doc leaves lines out with "...").
+TEST(ExplainDocs, TheCheckpointExampleOfAttentionMdIsTrue) {
+  const std::string doc =
+      testing::read_text(std::string(QKV_TEST_DATA) + "/../../docs/attention.md");
+  const size_t command = doc.find("$ qkv explain --checkpoint tiny.safetensors");
+  ASSERT_NE(command, std::string::npos);
+  const size_t first = doc.find('\n', command) + 1, last = doc.find("```", first);
+  testing::temp_dir dir;
+  {
+    std::ofstream corpus(dir.file("corpus.txt"));
+    for (int i = 0; i < 40; ++i) corpus << "jane visits africa. jim sees tea! ";
+  }
+  const testing::cli_result trained = testing::run_qkv({"train",
+                                                        "--corpus",
+                                                        dir.file("corpus.txt"),
+                                                        "--layers",
+                                                        "2",
+                                                        "--heads",
+                                                        "2",
+                                                        "--embed",
+                                                        "32",
+                                                        "--context",
+                                                        "64",
+                                                        "--batch",
+                                                        "8",
+                                                        "--steps",
+                                                        "200",
+                                                        "--warmup",
+                                                        "20",
+                                                        "--eval-every",
+                                                        "100",
+                                                        "--checkpoint",
+                                                        dir.file("tiny.safetensors")});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const testing::cli_result r = testing::run_qkv(
+      {"explain", "--checkpoint", dir.file("tiny.safetensors"), "--text", "jane visits africa"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string out = r.out;
+  for (size_t at; (at = out.find(dir.file("tiny.safetensors"))) != std::string::npos;)
+    out.replace(at, dir.file("tiny.safetensors").size(), "tiny.safetensors");
+  std::istringstream lines(doc.substr(first, last - first));
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line == "...") continue;
+    EXPECT_NE(out.find(line + "\n"), std::string::npos) << line << "\nin\n" << out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
 }
 
 }  // namespace
