@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -121,29 +123,37 @@ int utf8_sequence_length(std::string_view text, size_t at) {
   return length;
 }
 
-std::string display_label(std::string_view token) {
-  std::string label;
-  for (size_t i = 0; i < token.size();) {
-    const int length = utf8_sequence_length(token, i);
-    const auto byte = static_cast<unsigned char>(token[i]);
-    if (byte == ' ') {
-      label += "\u2423";  // ␣, the visible space
-    } else if (byte == '\n') {
-      label += "\\n";
-    } else if (byte == '\t') {
-      label += "\\t";
-    } else if (length == 0 || byte < 0x20 || byte == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02X", byte);
-      label += hex;
-    } else {
-      label.append(token.substr(i, static_cast<size_t>(length)));
-      i += static_cast<size_t>(length);
-      continue;
+std::string replace_bytes(
+    std::string_view text,
+    const std::function<std::optional<std::string>(unsigned char, bool)>& by) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const int length = utf8_sequence_length(text, i);
+    if (length <= 1) {
+      const std::optional<std::string> replacement =
+          by(static_cast<unsigned char>(text[i]), length == 1);
+      if (replacement) {
+        out += *replacement;
+        ++i;
+        continue;
+      }
     }
-    ++i;
+    out.append(text.substr(i, static_cast<size_t>(std::max(length, 1))));
+    i += static_cast<size_t>(std::max(length, 1));
   }
-  return label;
+  return out;
+}
+
+std::string display_label(std::string_view token) {
+  return replace_bytes(token, [](unsigned char byte, bool valid) -> std::optional<std::string> {
+    if (byte == ' ') return "\u2423";  // ␣, the visible space
+    if (byte == '\n') return "\\n";
+    if (byte == '\t') return "\\t";
+    if (valid && byte >= 0x20 && byte != 0x7f) return std::nullopt;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02X", byte);
+    return hex;
+  });
 }
 
 attention_trace with_display_labels(const attention_trace& trace) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +55,11 @@ std::string row_text(const matrix& m, int64_t i);
 // The length of the valid UTF-8 sequence at text[at] (1 to 4 bytes), or 0 when the byte there
 // does not start one (a stray continuation byte, an overlong form, a surrogate, a cut sequence).
 int utf8_sequence_length(std::string_view text, size_t at);
+// `text` with some one-byte characters or bytes that are not UTF-8 replaced: `by(byte, valid)`
+// gives the replacement of a one-byte character (valid) or of such a byte (!valid), or nullopt
+// to keep it; longer characters are kept. (A byte that is not UTF-8 is kept only if `by` says.)
+std::string replace_bytes(std::string_view text,
+                          const std::function<std::optional<std::string>(unsigned char, bool)>& by);
 // A token as the renderers for people show it: a space as "␣", a newline as "\n", a tab as
 // "\t", other control characters and bytes that are not UTF-8 as "\xNN"; everything else as is.
 std::string display_label(std::string_view token);

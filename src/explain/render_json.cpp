@@ -21,27 +21,18 @@ std::string number(double v) {
 // control characters are escaped, and a byte that is not part of valid UTF-8 (one byte of a
 // character split across tokens) becomes U+FFFD; "ids" keeps the exact token.
 std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size();) {
-    const int length = detail::utf8_sequence_length(text, i);
-    const char c = text[i];
-    if (length == 0) {
-      out += "\\ufffd";
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escape[8];
-      std::snprintf(escape, sizeof escape, "\\u%04x", c);
-      out += escape;
-    } else {
-      out.append(text.substr(i, static_cast<size_t>(length)));
-      i += static_cast<size_t>(length);
-      continue;
-    }
-    ++i;
-  }
-  return out + "\"";
+  return "\"" +
+         detail::replace_bytes(text,
+                               [](unsigned char byte, bool valid) -> std::optional<std::string> {
+                                 if (!valid) return "\\ufffd";
+                                 if (byte == '"' || byte == '\\')
+                                   return std::string{'\\', char(byte)};
+                                 if (byte >= 0x20) return std::nullopt;
+                                 char escape[8];
+                                 std::snprintf(escape, sizeof escape, "\\u%04x", byte);
+                                 return escape;
+                               }) +
+         "\"";
 }
 
 std::string rows(const matrix& m, const auto& cell) {
