@@ -2,6 +2,7 @@
 // the model views, done once here so that every rendering shows the same numbers.
 #include "qkv/explain/attention_map.hpp"
 
+#include "format.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv::explain {
@@ -93,6 +94,38 @@ matrix attention_rollout(const std::vector<std::vector<matrix>>& layers) {
     rollout = std::move(next);
   }
   return rollout;
+}
+
+attention_map map_of_layers(std::vector<std::vector<head_trace>> layers,
+                            std::vector<std::string> tokens, bool causal,
+                            const map_selection& selection) {
+  attention_map map;
+  map.tokens = std::move(tokens);
+  map.causal = causal;
+  map.model_layers = static_cast<int64_t>(layers.size());
+  map.model_heads = layers.empty() ? 0 : static_cast<int64_t>(layers.front().size());
+  if (selection.layer) detail::check_range("layer", *selection.layer, map.model_layers, "layers");
+  if (selection.head)
+    detail::check_range("head", *selection.head, map.model_heads, "heads per layer");
+  std::vector<std::vector<matrix>> weights;
+  for (int64_t l = 0; l < map.model_layers; ++l) {
+    weights.emplace_back();
+    for (int64_t h = 0; h < map.model_heads; ++h) {
+      head_trace& steps = layers[static_cast<size_t>(l)][static_cast<size_t>(h)];
+      weights.back().push_back(steps.weights);
+      if ((selection.layer && *selection.layer != l) || (selection.head && *selection.head != h))
+        continue;
+      if (!selection.steps) {  // the weights (and which keys the mask hid) alone
+        head_trace kept;
+        kept.masked = std::move(steps.masked);
+        kept.weights = std::move(steps.weights);
+        steps = std::move(kept);
+      }
+      map.heads.push_back({l, h, std::move(steps)});
+    }
+  }
+  map.rollout = attention_rollout(weights);
+  return map;
 }
 
 attention_map map_of_trace(const attention_trace& trace) {

@@ -67,6 +67,9 @@ std::string display_label(std::string_view token);
 attention_trace with_display_labels(const attention_trace& trace);
 // Prose broken at spaces into lines of at most `width` characters (a longer word stays whole).
 std::vector<std::string> wrap(const std::string& text, int64_t width);
+// Throws qkv::error "layer: must be in [0, 2), the model has 2 layers; got 5" unless
+// 0 <= value < count (what = "layer", counted = "layers").
+void check_range(const char* what, int64_t value, int64_t count, const char* counted);
 // "1 token", "3 tokens".
 std::string count_of(int64_t n, const std::string& noun);
 

@@ -56,6 +56,21 @@ extern const char* const word_rule;
 matrix attention_rollout(const std::vector<std::vector<matrix>>& layers);
 extern const char* const rollout_rule;
 
+// Which heads a map shows: one layer or all, one head or all; `steps` keeps every shown head's
+// walkthrough (Q, K, V, scores, ...) beside its weights.
+struct map_selection {
+  std::optional<int64_t> layer, head;
+  bool steps = false;
+};
+
+// The map of a model's attention, layers[l][h] (each head's weights [T,T], and its other steps
+// when traced), on `tokens`: the selected heads and the rollout over all of them. The caller
+// sets the title, ids and words. Throws qkv::error naming layer or head when the selection is
+// beyond the model's counts.
+attention_map map_of_layers(std::vector<std::vector<head_trace>> layers,
+                            std::vector<std::string> tokens, bool causal,
+                            const map_selection& selection);
+
 // A single walkthrough as a map of one layer: its heads, tokens, scale, encodings.
 attention_map map_of_trace(const attention_trace& trace);
 

@@ -21,16 +21,9 @@ attention_trace trace_gpt_layer(const nn::gpt& model, const std::vector<int32_t>
                                 const std::vector<std::string>& tokens, int64_t layer,
                                 std::optional<int64_t> head);
 
-// Which heads a model map shows: one layer or all, one head or all; `steps` keeps every shown
-// head's walkthrough (Q, K, V, scores, ...) beside its weights.
-struct map_selection {
-  std::optional<int64_t> layer, head;
-  bool steps = false;
-};
-
-// The attention of every layer and head of `model` reading `ids` (token texts `tokens`): the
-// selected heads, the words of the tokens and the rollout over all layers. Throws qkv::error
-// naming text, layer or head.
+// The attention of every layer and head of `model` reading `ids` (token texts `tokens`):
+// map_of_layers with the ids and the words of the tokens. Throws qkv::error naming text, layer
+// or head.
 attention_map map_gpt(const nn::gpt& model, const std::vector<int32_t>& ids,
                       const std::vector<std::string>& tokens, const map_selection& selection);
 
