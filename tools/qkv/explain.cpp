@@ -14,12 +14,11 @@
 #include <string>
 
 #include "commands.hpp"
-#include "explain_default.hpp"
-#include "explain_spec.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/attention_map.hpp"
 #include "qkv/explain/checkpoint_trace.hpp"
+#include "qkv/explain/example.hpp"
 #include "qkv/explain/render_html.hpp"
 #include "qkv/explain/render_json.hpp"
 #include "qkv/explain/render_svg.hpp"
@@ -39,6 +38,11 @@ struct explain_args {
   std::string checkpoint, text;  // a character-level GPT and the text it reads
   int64_t layer = 0, head = 0;
   bool layer_given = false, head_given = false;
+};
+
+// The inputs of one walkthrough and where they come from ("" for the .npy flags).
+struct explain_inputs : explain::example {
+  std::string source;
 };
 
 tensor read_matrix(const std::string& flag, const std::string& path) {
@@ -68,17 +72,13 @@ explain_inputs gather_inputs(const explain_args& a) {
     if (!file) throw error("--spec: cannot read " + a.spec);
     std::ostringstream text;
     text << file.rdbuf();
-    in = inputs_from_json(text.str(), "--spec " + a.spec);
-    in.source = "--spec " + a.spec;
+    const std::string source = "--spec " + a.spec;
+    in = {explain::parse_example(text.str(), source), source};
   } else {
-    in = inputs_from_json(explain_default_json, "the embedded example");
-    in.source = "the embedded example";
-    in.title =
-        "Example: \"Write a poem\" (StatQuest, Attention in Transformers; weights from "
-        "PyTorch, torch.manual_seed(42))";
+    in = {explain::write_a_poem(), "the embedded example"};
   }
   if (!a.tokens.empty()) in.tokens = a.tokens;
-  if (a.scale) in.scale = checked_scale(*a.scale, "--scale");
+  if (a.scale) in.scale = explain::checked_scale(*a.scale, "--scale");
   return in;
 }
 

@@ -1,5 +1,6 @@
-// Reading an explain spec file: known keys only, every number a finite float32.
-#include "explain_spec.hpp"
+// Explain specs (known keys only, every number a finite float32) and the compiled-in "Write a
+// poem" example (example.hpp).
+#include "qkv/explain/example.hpp"
 
 #include <algorithm>
 #include <cfloat>
@@ -7,18 +8,20 @@
 #include <nlohmann/json.hpp>
 
 #include "qkv/error.hpp"
+#include "write_a_poem.hpp"
 
-namespace qkv::cli {
+namespace qkv::explain {
 namespace {
 
 // The keys a spec may hold: the inputs; the text shown; a layout the reader checks; and
 // results recorded beside the inputs by the tool that made the file, which qkv does not read.
+// clang-format off
 constexpr const char* known_keys[] = {
-    "tokens",     "encodings",   "W_q_weight",
-    "W_k_weight", "W_v_weight",  "scale",                  // inputs
-    "title",      "description", "weight_layout_note",     // text
-    "d_model",    "row_dim",     "col_dim",                // layout
-    "fp32",       "float64",     "check_against_lesson"};  // recorded
+    "tokens", "encodings", "W_q_weight", "W_k_weight", "W_v_weight", "scale",  // inputs
+    "title", "description", "weight_layout_note",                              // text
+    "d_model", "row_dim", "col_dim",                                           // layout
+    "fp32", "float64", "check_against_lesson"};                               // recorded
+// clang-format on
 
 bool is_known(const std::string& key) {
   return std::find(std::begin(known_keys), std::end(known_keys), key) != std::end(known_keys);
@@ -80,14 +83,14 @@ float checked_scale(double scale, const std::string& what) {
   return static_cast<float>(scale);
 }
 
-explain_inputs inputs_from_json(const std::string& text, const std::string& argument) {
+example parse_example(const std::string& json_text, const std::string& source) {
   try {
-    const nlohmann::json spec = nlohmann::json::parse(text);
+    const nlohmann::json spec = nlohmann::json::parse(json_text);
     if (!spec.is_object()) throw error("expected a JSON object");
     for (const auto& [key, value] : spec.items())
       if (!is_known(key))
         throw error("unknown key '" + key + "' (a spec may hold " + known_key_list() + ")");
-    explain_inputs in;
+    example in;
     const auto string_of = [&](const char* key) {
       if (!spec.contains(key)) return std::string();
       if (!spec.at(key).is_string()) throw error(std::string(key) + ": expected a string");
@@ -113,10 +116,18 @@ explain_inputs inputs_from_json(const std::string& text, const std::string& argu
     }
     return in;
   } catch (const nlohmann::json::exception& e) {
-    throw error(argument + ": not a valid explain spec (" + e.what() + ")");
+    throw error(source + ": not a valid explain spec (" + e.what() + ")");
   } catch (const error& e) {
-    throw error(argument + ": " + e.what());
+    throw error(source + ": " + e.what());
   }
 }
 
-}  // namespace qkv::cli
+example write_a_poem() {
+  example in = parse_example(write_a_poem_json, "the embedded example");
+  in.title =
+      "Example: \"Write a poem\" (StatQuest, Attention in Transformers; weights from PyTorch, "
+      "torch.manual_seed(42))";
+  return in;
+}
+
+}  // namespace qkv::explain
