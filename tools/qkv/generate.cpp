@@ -1,4 +1,4 @@
-// `qkv generate`: samples text from a `qkv train` checkpoint, one character at a time through the
+// `qkv generate`: samples text from a `qkv train` checkpoint, one byte at a time through the
 // model's KV cache, with temperature and top-k sampling and a seed.
 #include <algorithm>
 #include <cmath>
@@ -15,7 +15,7 @@ namespace qkv::cli {
 namespace {
 
 struct generate_args {
-  std::string checkpoint, prompt = "Write a poem";
+  std::string checkpoint, prompt;
   int64_t tokens = 300, top_k = 0;
   double temperature = 0.8;
   uint64_t seed = 1;
@@ -40,6 +40,14 @@ int32_t sample(std::vector<float> logits, double temperature, int64_t top_k, flo
   return order[k - 1];
 }
 
+// Without a prompt the text starts as after a line break: the model reads '\n' first (a space,
+// or the vocabulary's first byte, when the corpus had no line break).
+int32_t start_of_text(const train::vocabulary& vocab) {
+  for (const uint8_t byte : {uint8_t{'\n'}, uint8_t{' '}})
+    if (const int32_t id = vocab.id_of(byte); id >= 0) return id;
+  return 0;
+}
+
 void run_generate(const generate_args& a) {
   if (!(a.temperature >= 0.0 && std::isfinite(a.temperature)))
     throw error("--temperature: must be finite and >= 0, got " + std::to_string(a.temperature));
@@ -51,7 +59,7 @@ void run_generate(const generate_args& a) {
     throw error(std::string("--checkpoint: ") + e.what());
   }
   std::vector<int32_t> ids = m.vocab.encode(a.prompt, "--prompt");
-  if (ids.empty()) throw error("--prompt: must not be empty");
+  if (ids.empty()) ids.push_back(start_of_text(m.vocab));  // fed, not printed
   const int64_t context = m.model->config().context;
   std::fputs(a.prompt.c_str(), stdout);
   nn::gpt_kv_cache cache;
@@ -59,10 +67,11 @@ void run_generate(const generate_args& a) {
   size_t fed = 0;  // ids[0, fed) are in the cache
   for (int64_t n = 0; n < a.tokens; ++n) {
     if (static_cast<int64_t>(ids.size() - fed) + cache.length() > context) {
-      // The window is full: restart the cache on the last half context of the text.
+      // The window is full: restart the cache on the last half context of the text (at least
+      // the last byte, whose prediction comes next).
       cache = {};
-      fed = ids.size() -
-            static_cast<size_t>(std::min<int64_t>(context / 2, static_cast<int64_t>(ids.size())));
+      fed =
+          ids.size() - std::min(static_cast<size_t>(std::max<int64_t>(1, context / 2)), ids.size());
     }
     while (fed < ids.size()) logits = m.model->decode_step(ids[fed++], cache, a.threads);
     const int32_t next = sample(logits, a.temperature, a.top_k,
@@ -80,7 +89,8 @@ void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<generate_args>();
   CLI::App* cmd = app.add_subcommand("generate", "Sample text from a `qkv train` checkpoint");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint written by qkv train")->required();
-  cmd->add_option("--prompt", a->prompt, "text to continue")->capture_default_str();
+  cmd->add_option("--prompt", a->prompt,
+                  "text to continue (default: none, the text starts as after a line break)");
   cmd->add_option("--tokens", a->tokens, "characters to generate")->capture_default_str();
   cmd->add_option("--temperature", a->temperature, "softmax temperature (0: greedy)")
       ->capture_default_str();
