@@ -7,11 +7,13 @@
 # An example is checked when the line before its fence is `<!-- check-docs -->` and the fence is
 # ```console. In the block, a line `$ COMMAND` (continued by lines ending in `\`) is run by bash,
 # stdout and stderr together, in a temporary folder shared by the examples of one file, with the
-# qkv under test first on PATH; it must exit 0. The lines after it, up to the next `$`, are what
+# qkv under test first on PATH; it must exit 0, or N when the command ends with the comment
+# `# exit code N`. The lines after it, up to the next `$`, are what
 # the doc quotes of its output: each must appear in the output, in order, other lines between
-# them allowed; `...` stands for any lines and is skipped. `<!-- check-docs tolerance=0.1 -->`
-# lets each number of the quoted lines differ from the output's by that fraction of itself
-# (for figures that depend on the machine's rounding, such as a trained model's losses).
+# them allowed; `...` stands for any lines and is skipped, and `[...]` within a line for any text
+# (a time, a speed). `<!-- check-docs tolerance=0.1 -->` lets each number of the quoted lines
+# differ from the output's by that fraction of itself (for figures that depend on the machine's
+# rounding, such as a trained model's losses).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 qkv="${1:-$root/build/qkv}"
@@ -47,7 +49,7 @@ def examples(path):
                 command = line[2:]
                 while command.endswith("\\") and i + 1 < len(lines):
                     i += 1
-                    command = command[:-1] + "\n" + lines[i]
+                    command = command + "\n" + lines[i]  # bash continues the line
                 steps.append((command, []))
             elif steps:
                 steps[-1][1].append(line.rstrip())
@@ -56,14 +58,22 @@ def examples(path):
 
 
 def same(expected, actual, tolerance):
-    """The quoted line equals the output line, numbers within the tolerance."""
-    if tolerance == 0:
-        return expected == actual
-    e_numbers, a_numbers = number.findall(expected), number.findall(actual)
-    if number.sub("#", expected) != number.sub("#", actual) or len(e_numbers) != len(a_numbers):
-        return False
-    return all(abs(float(a) - float(e)) <= tolerance * max(abs(float(e)), 1e-12) or a == e
-               for e, a in zip(e_numbers, a_numbers))
+    """The quoted line equals the output line: `[...]` matches any text, and each number is
+    within the tolerance (a fraction of the quoted number) of the output's."""
+    regex, quoted_numbers = "", []
+    for i, part in enumerate(expected.split("[...]")):
+        if i:
+            regex += ".*?"
+        at = 0
+        for m in number.finditer(part):
+            regex += re.escape(part[at:m.start()]) + "(" + number.pattern + ")"
+            quoted_numbers.append(m.group())
+            at = m.end()
+        regex += re.escape(part[at:])
+    m = re.fullmatch(regex, actual)
+    return m is not None and all(
+        e == a or abs(float(a) - float(e)) <= tolerance * abs(float(e))
+        for e, a in zip(quoted_numbers, m.groups()))
 
 
 failures = 0
@@ -80,7 +90,8 @@ for path in files:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      errors="replace")
                 output = [l.rstrip() for l in run.stdout.split("\n")]
-                if run.returncode != 0:
+                expected_code = re.search(r"#\s*exit code (\d+)\s*$", command)
+                if run.returncode != (int(expected_code.group(1)) if expected_code else 0):
                     failures += 1
                     print(f"FAIL {where}\n  exit code {run.returncode}\n{run.stdout}")
                     continue

@@ -247,7 +247,7 @@ TEST(GenerateCli, WithoutAPromptAndWithAContextOfOne) {
     EXPECT_EQ(r.out.size(), 21u) << r.out;  // 20 bytes and a line break
   }
   const cli_result unknown =
-      run_qkv({"generate", "--checkpoint", dir.file("c.safetensors"), "--prompt", "caf\xC3\xA9"});
+      run_qkv({"generate", "--checkpoint", dir.file("c.safetensors"), "--prompt", "for\xC3\xA9"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("--prompt: byte 0xC3 of the character '\xC3\xA9' at byte offset 3"),
             std::string::npos)

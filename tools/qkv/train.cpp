@@ -89,8 +89,8 @@ std::string default_plot_path(const std::string& checkpoint) {
 
 void save(const train::trainer& t, const train_args& a) {
   output_files outputs;
-  outputs.add("--checkpoint", a.checkpoint, [&](const std::string& path) { t.save(path); });
-  outputs.add("--plot", a.plot, [&](const std::string& path) {
+  outputs.add(a.checkpoint, [&](const std::string& path) { t.save(path); });
+  outputs.add(a.plot, [&](const std::string& path) {
     io::write_file_atomically(
         path, train::loss_plot_svg(t.train_curve(), t.eval_curve(), "qkv train: loss per byte"));
   });
