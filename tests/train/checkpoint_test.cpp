@@ -10,6 +10,7 @@
 #include "qkv/io/safetensors.hpp"
 #include "qkv/train/checkpoint.hpp"
 #include "qkv/train/trainer.hpp"
+#include "train/toy_run.hpp"
 
 namespace qkv::train {
 namespace {
@@ -19,21 +20,10 @@ namespace fs = std::filesystem;
 const std::string format1_checkpoint =
     std::string(QKV_TEST_DATA) + "/train/checkpoint_format1.safetensors";
 
-std::string toy_text() {
-  std::string text;
-  for (int i = 0; i < 120; ++i)
-    text += "the quick brown fox " + std::to_string(i * 7919 % 1000) + " jumps over the dog.\n";
-  return text;
-}
-
-train_config toy_config() {
-  train_config c;
-  c.model = {.context = 16, .embed = 16, .heads = 2, .layers = 1, .dropout = 0.1f};
-  c.batch = 2;
-  c.steps = 6;
-  c.warmup = 2;
-  c.eval_batches = 1;
-  c.seed = 0xfedcba9876543210ULL;  // beyond fp32's exact integers
+// The toy run with a seed beyond fp32's exact integers.
+train_config checkpoint_config() {
+  train_config c = toy_config();
+  c.seed = 0xfedcba9876543210ULL;
   return c;
 }
 
@@ -52,7 +42,7 @@ class CheckpointFile : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::create_directories(dir);
-    trainer t(toy_config(), toy_text());
+    trainer t(checkpoint_config(), toy_text());
     t.threads = 1;
     for (int i = 0; i < 3; ++i) t.train_step();
     t.evaluate();
@@ -98,7 +88,7 @@ TEST_F(CheckpointFile, HyperparametersAreNamedMetadataEntries) {
   const checkpoint_file f = read(good);
   EXPECT_EQ(f.meta.at("qkv.train.format"), "2");
   EXPECT_EQ(f.meta.at("train.heads"), "2");
-  EXPECT_EQ(f.meta.at("train.batch"), "2");
+  EXPECT_EQ(f.meta.at("train.batch"), "4");
   EXPECT_EQ(f.meta.at("train.lr"), "0.00200000009");  // the float, exactly
   EXPECT_EQ(f.meta.at("train.seed"), "18364758544493064720");
   EXPECT_EQ(f.meta.at("train.step"), "3");
@@ -106,7 +96,7 @@ TEST_F(CheckpointFile, HyperparametersAreNamedMetadataEntries) {
   EXPECT_EQ(f.tensors.count("train.step"), 0u);
   const std::unique_ptr<trainer> t = trainer::resume(good, toy_text());
   EXPECT_EQ(t->step(), 3);
-  EXPECT_EQ(t->config().seed, toy_config().seed);
+  EXPECT_EQ(t->config().seed, checkpoint_config().seed);
   EXPECT_EQ(t->config().lr, toy_config().lr);
   EXPECT_EQ(t->train_curve().size(), 3u);
   EXPECT_EQ(t->eval_curve().size(), 1u);
@@ -180,7 +170,7 @@ TEST_F(CheckpointFile, EveryBadHyperparameterIsRefusedNamingIt) {
   expect_entry_refused("train.heads", "3", {"H = 3 must divide embed_dim E = 16"});
   expect_entry_refused("train.heads", "2x", {"train.heads: expected an integer", "'2x'"});
   expect_entry_refused("train.step", "18446744073709551615",
-                       {"train.step: must be at most train.steps = 6"});
+                       {"train.step: must be at most train.steps = 8"});
   expect_entry_refused("train.step", "-1", {"train.step: expected an integer"});
   expect_entry_refused("train.seed", "", {"train.seed: expected an integer"});
   expect_entry_refused("qkv.train.format", "3", {"qkv.train.format is '3'"});
