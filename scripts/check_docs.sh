@@ -21,7 +21,9 @@ shift || true
 [ -x "$qkv" ] || { echo "check_docs: no qkv at '$qkv' (build it first)" >&2; exit 2; }
 files=("$@")
 ((${#files[@]})) || files=("$root/README.md" "$root"/docs/*.md)
-exec python3 - "$qkv" "${files[@]}" <<'PYTHON'
+python=/usr/bin/python3  # Debian's, installed by scripts/setup.sh
+[ -x "$python" ] || python=python3
+exec "$python" - "$qkv" "${files[@]}" <<'PYTHON'
 import os, re, shutil, subprocess, sys, tempfile
 
 qkv, files = sys.argv[1], sys.argv[2:]
