@@ -10,6 +10,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/io/atomic_file.hpp"
+#include "read_file.hpp"
 
 static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
 
@@ -60,16 +61,14 @@ shape_t parse_shape(const std::string& path, const std::string& text) {
   return shape;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw error("cannot read '" + path + "': " + std::strerror(errno));
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+// The header of a .npy file: dtype, shape and where the data starts.
+struct npy_header {
+  std::string descr;
+  shape_t shape;
+  size_t data_start = 0;
+};
 
-}  // namespace
-
-npy_array read_npy(const std::string& path) {
-  const std::string bytes = read_all(path);
+npy_header parse_header(const std::string& path, const std::string& bytes) {
   if (bytes.size() < 10 || bytes.compare(0, 6, magic, 6) != 0)
     refuse(path, "not a .npy file (no \\x93NUMPY magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
@@ -96,8 +95,27 @@ npy_array read_npy(const std::string& path) {
   if (header_value(path, header, "fortran_order") != "False")
     refuse(path,
            "Fortran-order arrays are not supported; save with C order (np.ascontiguousarray)");
-  const shape_t shape = parse_shape(path, header_value(path, header, "shape"));
+  return {descr, parse_shape(path, header_value(path, header, "shape")), header_start + header_len};
+}
 
+// The bytes of n items of `item` bytes after the header; refuses a truncated file.
+const char* data_of(const std::string& path, const std::string& bytes, const npy_header& h,
+                    size_t item) {
+  const size_t need = static_cast<size_t>(element_count(h.shape)) * item;
+  if (bytes.size() - h.data_start < need)
+    refuse(path, "truncated data: shape " + to_string(h.shape) + " of " + h.descr + " needs " +
+                     std::to_string(need) + " bytes, the file holds " +
+                     std::to_string(bytes.size() - h.data_start));
+  return bytes.data() + h.data_start;
+}
+
+}  // namespace
+
+npy_array read_npy(const std::string& path) {
+  const std::string bytes = detail::read_file(path);
+  const npy_header h = parse_header(path, bytes);
+  const std::string& descr = h.descr;
+  const shape_t& shape = h.shape;
   size_t item = 0;
   if (descr == "<f4")
     item = 4;
@@ -111,13 +129,8 @@ npy_array read_npy(const std::string& path) {
     refuse(path, "unsupported dtype '" + descr + "' (supported: <f4, <f8, |b1)");
 
   const int64_t n = element_count(shape);
-  const size_t data_start = header_start + header_len;
   const size_t need = static_cast<size_t>(n) * item;
-  if (bytes.size() - data_start < need)
-    refuse(path, "truncated data: shape " + to_string(shape) + " of " + descr + " needs " +
-                     std::to_string(need) + " bytes, the file holds " +
-                     std::to_string(bytes.size() - data_start));
-  const char* data = bytes.data() + data_start;
+  const char* data = data_of(path, bytes, h, item);
   if (descr == "|b1") {
     bool_tensor t(shape);
     for (int64_t i = 0; i < n; ++i) t[i] = data[i] != 0;
@@ -134,6 +147,27 @@ npy_array read_npy(const std::string& path) {
     }
   }
   return t;
+}
+
+std::vector<int64_t> read_npy_ids(const std::string& path) {
+  const std::string bytes = detail::read_file(path);
+  const npy_header h = parse_header(path, bytes);
+  if (h.descr != "<i8" && h.descr != "<i4")
+    refuse(path, "token ids must be <i8 or <i4, got dtype '" + h.descr + "'");
+  if (h.shape.size() != 1) refuse(path, "token ids must have shape [T], got " + to_string(h.shape));
+  const size_t item = h.descr == "<i8" ? 8 : 4;
+  const char* data = data_of(path, bytes, h, item);
+  std::vector<int64_t> ids(static_cast<size_t>(h.shape[0]));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (item == 8) {
+      std::memcpy(&ids[i], data + i * 8, 8);
+    } else {
+      int32_t v;
+      std::memcpy(&v, data + i * 4, 4);
+      ids[i] = v;
+    }
+  }
+  return ids;
 }
 
 tensor read_npy_float(const std::string& path) {

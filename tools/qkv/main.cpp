@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   qkv::cli::add_bench_command(app);
   qkv::cli::add_train_command(app);
   qkv::cli::add_generate_command(app);
+  qkv::cli::add_tokenize_command(app);
+  qkv::cli::add_logits_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "qkv/tensor.hpp"
 
@@ -15,6 +16,8 @@ using npy_array = std::variant<tensor, bool_tensor>;
 npy_array read_npy(const std::string& path);
 // Reads a float array; a boolean file is refused (the message names `path`).
 tensor read_npy_float(const std::string& path);
+// Reads token ids: a 1-D <i8 or <i4 array [T]. Anything else is refused naming `path`.
+std::vector<int64_t> read_npy_ids(const std::string& path);
 
 // Writes <f4 (or |b1), C order, version 1.0, to a temporary file renamed into place, so that a
 // failure never leaves a partial file at `path`.
