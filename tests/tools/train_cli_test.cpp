@@ -237,7 +237,7 @@ TEST(GenerateCli, WithoutAPromptAndWithAContextOfOne) {
   const temp_dir dir;
   write_corpus(dir.file("corpus.txt"));
   ASSERT_EQ(run_qkv(tiny_run(dir, {"--stop-at=1"})).exit_code, 0);
-  for (const std::vector<std::string> prompt :
+  for (const std::vector<std::string>& prompt :
        {std::vector<std::string>{}, std::vector<std::string>{"--prompt", ""}}) {
     std::vector<std::string> args{"generate", "--checkpoint", dir.file("c.safetensors"), "--tokens",
                                   "20"};
