@@ -10,6 +10,9 @@ package="$cache/node_modules/gpt-3-encoder"
 command -v node >/dev/null && command -v npm >/dev/null ||
   { echo "gpt-3-encoder: node and npm are needed (scripts/setup.sh installs nodejs)" >&2; exit 1; }
 mkdir -p "$cache"
+# Tests run in parallel (ctest -j): one install at a time, the others wait and then find it done.
+exec 9>"$cache.lock"
+flock 9
 if ! cmp -s "$here/package-lock.json" "$cache/package-lock.json" || [ ! -f "$package/encoder.json" ]; then
   cp "$here/package.json" "$here/package-lock.json" "$cache/"
   (cd "$cache" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
