@@ -38,9 +38,10 @@ extern "C" void on_stop_signal(int signal) {
 
 constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
-void catch_stop_signals(bool on) {
+// Kept until the command returns: a signal after the final save must not kill the run either.
+void catch_stop_signals() {
   struct sigaction action = {};
-  action.sa_handler = on ? on_stop_signal : SIG_DFL;
+  action.sa_handler = on_stop_signal;
   action.sa_flags = SA_RESTART;  // a write of the checkpoint is not cut short by EINTR
   sigemptyset(&action.sa_mask);
   for (const int s : stop_signals) sigaddset(&action.sa_mask, s);
@@ -217,7 +218,7 @@ void run_train(train_args& a) {
                static_cast<long long>(c.model.embed), static_cast<long long>(c.model.context),
                static_cast<long long>(c.batch), threads, static_cast<long long>(t->step()),
                static_cast<long long>(last));
-  catch_stop_signals(true);
+  catch_stop_signals();
   const bool tty = isatty(fileno(stderr));
   const int64_t first = t->step();
   double loss = 0, train_seconds = 0, held_out = 0;
@@ -258,7 +259,6 @@ void run_train(train_args& a) {
   }
   if (t->step() > first && held_out_step != t->step()) evaluate();
   save(*t, a);
-  catch_stop_signals(false);
   if (const int64_t steps = t->step() - first; steps > 0)
     std::fprintf(stderr,
                  "qkv train: %lld steps (%lld..%lld), %.0f tokens/s over the training steps, "
