@@ -47,8 +47,9 @@ TEST(BenchCli, JsonLinesCarryEveryContractKey) {
     EXPECT_EQ(row["Hkv"], 2);
     EXPECT_EQ(row["dv"], 4);
     EXPECT_EQ(row["causal"], "top-left");
-    if (__builtin_cpu_supports("avx2"))  // the peak loops need AVX2+FMA at least
+    if (__builtin_cpu_supports("avx2")) {  // the peak loops need AVX2+FMA at least
       EXPECT_GT(row.at("ratio_to_peak").get<double>(), 0.0) << row.dump();
+    }
     if (row["impl"] == "sgemm") {
       EXPECT_GE(row["sgemm_n"].get<int>(), 1024);
       EXPECT_FALSE(row.at("gemm").get<std::string>().empty());
@@ -88,6 +89,20 @@ TEST(BenchCli, PeakRowsComeFirstPerThreadCount) {
     }
   }
   for (int T : {1, 2}) EXPECT_GE(peaks[T], __builtin_cpu_supports("avx2") ? 1 : 0) << T;
+}
+
+// --clock cpu: the rows say so and still carry positive times; a bad clock exits 2.
+TEST(BenchCli, CpuClockRowsSaySo) {
+  const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,2,16,16,8", "--threads", "2",
+                          "--reps", "1", "--impl", "peak,fused", "--clock", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& row : json_lines(r.out)) {
+    expect_contract_keys(row);
+    EXPECT_EQ(row.at("clock"), "cpu") << row.dump();
+  }
+  const auto bad = run_qkv({"bench", "--clock", "sundial"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--clock"), std::string::npos) << bad.err;
 }
 
 TEST(BenchCli, BackwardAndDecodeRows) {

@@ -21,7 +21,7 @@ namespace {
 
 struct bench_args {
   bool quick = false;
-  std::string format = "table", threads, shape, impl, pass = "forward";
+  std::string format = "table", threads, shape, impl, pass = "forward", clock = "wall";
   std::optional<int> reps;  // default 5, or 3 with --quick
   bool ring = false;        // bench_ring.cpp
   bool gpt2 = false;        // the GPT-2 small rows
@@ -69,6 +69,9 @@ bench::bench_config make_config(const bench_args& a) {
                              : std::vector<std::string>{a.pass};
   c.plan.reps = a.reps.value_or(a.quick ? 3 : 5);
   c.plan.min_seconds = a.quick ? 0.05 : 0.5;
+  if (a.clock != "wall" && a.clock != "cpu")
+    throw error("--clock: expected wall or cpu, got '" + a.clock + "'");
+  c.plan.clock = a.clock == "cpu" ? bench::clock_kind::cpu : bench::clock_kind::wall;
   return c;
 }
 
@@ -91,6 +94,7 @@ std::string json_line(const bench::bench_row& r) {
   j["ms"] = rounded(r.ms);
   j["gflops"] = rounded(r.gflops, 4);
   j["peak_rss_mb"] = rounded(r.peak_rss_mb, 4);
+  if (r.cpu_clock) j["clock"] = "cpu";
   if (!r.isa.empty()) j["isa"] = r.isa, j["fma_chains"] = r.fma_chains;
   if (r.sgemm_n) j["sgemm_n"] = r.sgemm_n, j["gemm"] = r.gemm;
   if (r.ratio_to_peak) j["ratio_to_peak"] = rounded(*r.ratio_to_peak, 3);
@@ -206,6 +210,10 @@ void add_bench_command(CLI::App& app) {
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
                   "either way)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
+  cmd->add_option("--clock", a->clock,
+                  "wall, or cpu: the process's CPU time / threads (a loaded machine; "
+                  "docs/benchmarks.md)")
+      ->capture_default_str();
   cmd->add_option("--reps", a->reps,
                   "timed repetitions per row after one warm-up (default 5, --quick 3; "
                   "3 for rows slower than 2 s, 1 beyond 20 s)");
