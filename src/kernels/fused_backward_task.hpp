@@ -39,6 +39,9 @@ void backward_task_portable(const attention_grad_params& g, const row_statistics
                             backward_scratch& t);
 void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats, const float* D,
                         int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+void backward_task_avx512(const attention_grad_params& g, const row_statistics& stats,
+                          const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
+                          backward_scratch& t);
 
 // The softmax statistics (m, log l) of rows [i0, i0 + ni) of query head h over the given keys
 // and the sink, in float64, from the same score tiles the tasks compute. P, cap: scratch
