@@ -2,6 +2,7 @@
 // contract with sensible values, the table prints, and bad options exit 2 with a message.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -132,6 +133,21 @@ TEST(BenchCli, TablePrintsAHeaderAndRows) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("GFLOP/s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("blas"), std::string::npos) << r.out;
+}
+
+// A causal shape's label is the longest: the columns after it still line up with the header's.
+TEST(BenchCli, TableColumnsLineUpOnCausalRows) {
+  const auto r = run_qkv({"bench", "--shape", "1,1,1,4,40,8,8,bottom-right", "--threads", "1",
+                          "--reps", "1", "--impl", "blas"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  ASSERT_NE(row.find("bottom-right"), std::string::npos) << r.out;
+  const size_t end = header.find("GFLOP/s") + 7;  // right-aligned columns end where it ends
+  ASSERT_LT(end, row.size()) << r.out;
+  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(row[end - 1])) && row[end] == ' ') << r.out;
 }
 
 TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
