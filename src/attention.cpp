@@ -399,7 +399,7 @@ sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const t
                              const sdpa_saved& forward, const tensor_view& grad_out,
                              const sdpa_options& options) {
   sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape()),
-                      options.sinks ? tensor(options.sinks->shape()) : tensor()};
+                       options.sinks ? tensor(options.sinks->shape()) : tensor()};
   sdpa_gradient_views views{grads.dq, grads.dk, grads.dv};
   if (options.sinks) views.dsinks = grads.dsinks;
   sdpa_backward_into(q, k, v, forward, grad_out, views, options);

@@ -88,8 +88,8 @@ TEST_P(StridedViews, BackwardEqualsContiguousCopies) {
   sdpa_saved saved(o, forward.lse);
   saved.row_max = tensor_view(forward.row_max);
   saved.row_log_sum = tensor_view(forward.row_log_sum);
-  sdpa_backward_into(in.q, in.k, in.v, saved, in.g,
-                     {heads(dq_buf), heads(dk_buf), heads(dv_buf)}, options);
+  sdpa_backward_into(in.q, in.k, in.v, saved, in.g, {heads(dq_buf), heads(dk_buf), heads(dv_buf)},
+                     options);
   EXPECT_EQ(max_abs_diff(heads(dq_buf).to_tensor(), expected.dq), 0.0);
   EXPECT_EQ(max_abs_diff(heads(dk_buf).to_tensor(), expected.dk), 0.0);
   EXPECT_EQ(max_abs_diff(heads(dv_buf).to_tensor(), expected.dv), 0.0);
