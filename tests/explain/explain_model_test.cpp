@@ -15,6 +15,7 @@
 #include "qkv/io/npy.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "support/cli.hpp"
+#include "support/doc_example.hpp"
 #include "support/golden.hpp"
 #include "support/gpt3_encoder.hpp"
 #include "support/random.hpp"
@@ -340,10 +341,6 @@ TEST(ExplainModel, BadInputExitsWith2NamingTheFlagWithoutOutputFiles) {
 // docs/pretrained.md's example, run as the doc gives it on the folder it describes: every line
 // the doc shows is in the output (the doc leaves lines out with "...").
 TEST(ExplainModelDocs, TheExampleOfPretrainedMdIsTrue) {
-  const std::string doc = read_text(std::string(QKV_TEST_DATA) + "/../../docs/pretrained.md");
-  const size_t command = doc.find("$ qkv explain --model gpt2 --text \"jane visits africa\"\n");
-  ASSERT_NE(command, std::string::npos);
-  const size_t first = doc.find('\n', command) + 1, last = doc.find("```", first);
   const temp_dir tmp;
   const std::string dir = tmp.file("gpt2");
   fs::copy(golden_folder("gpt2_tiny_E32_H2_L2"), dir);
@@ -352,14 +349,9 @@ TEST(ExplainModelDocs, TheExampleOfPretrainedMdIsTrue) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string out = r.out;
   for (size_t at; (at = out.find(dir)) != std::string::npos;) out.replace(at, dir.size(), "gpt2");
-  std::istringstream lines(doc.substr(first, last - first));
-  int checked = 0;
-  for (std::string line; std::getline(lines, line);) {
-    if (line == "...") continue;
-    EXPECT_NE(out.find(line + "\n"), std::string::npos) << line << "\nin\n" << out;
-    ++checked;
-  }
-  EXPECT_GE(checked, 15);
+  EXPECT_GE(expect_doc_output("pretrained.md",
+                              "$ qkv explain --model gpt2 --text \"jane visits africa\"", out),
+            15);
 }
 
 }  // namespace

@@ -192,16 +192,7 @@ void run_model(const explain_args& a) {
   std::optional<text::gpt2_tokenizer> tokenizer;
   if (!a.text.empty() || fs::exists(a.model + "/vocab.json") || fs::exists(a.model + "/merges.txt"))
     tokenizer = load_tokenizer_folder(a.model);
-  std::vector<int64_t> ids;
-  if (!a.ids.empty()) {
-    try {
-      ids = io::read_npy_ids(a.ids);
-    } catch (const error& e) {
-      throw error(std::string("--ids: ") + e.what());
-    }
-  } else {
-    ids = tokenizer->encode(a.text);
-  }
+  const std::vector<int64_t> ids = a.ids.empty() ? tokenizer->encode(a.text) : read_ids_flag(a.ids);
   check_ids(ids, model.config(), a.ids.empty() ? "--text" : "--ids");
   std::vector<std::string> tokens;
   for (const int64_t id : ids)
