@@ -84,6 +84,22 @@ void broadcast_mask(const char* kind, const shape_t& shape, const shape_t& targe
   }
 }
 
+// A per-head modifier vector: shape [Hq], every value finite.
+const float* head_vector(const char* name, const std::optional<tensor>& t, int64_t Hq) {
+  if (!t) return nullptr;
+  if (t->shape() != shape_t{Hq})
+    throw error(std::string(name) + ": expected one value per query head, shape [Hq] = [" +
+                std::to_string(Hq) + "], got " + to_string(t->shape()));
+  for (int64_t h = 0; h < Hq; ++h)
+    if (!std::isfinite((*t)[h])) {
+      std::ostringstream msg;
+      msg << name << ": every value must be finite, got " << (*t)[h] << " for head " << h
+          << " (shape " << to_string(t->shape()) << ")";
+      throw error(msg.str());
+    }
+  return t->data();
+}
+
 }  // namespace
 
 sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument) {
@@ -161,6 +177,25 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.d)));
   }
   p.causal = options.causal;
+  if (options.window) {
+    const auto [left, right] = *options.window;
+    if (left < -1 || right < -1)
+      throw error("window: each side must be >= -1 (-1 = unbounded), got (" + std::to_string(left) +
+                  ", " + std::to_string(right) + ")");
+    p.window_left = left;
+    p.window_right = right;
+  }
+  if (options.softcap) {
+    const float c = *options.softcap;
+    if (!std::isfinite(c) || c <= 0.0f) {
+      std::ostringstream msg;
+      msg << "softcap: must be finite and > 0, got " << c;
+      throw error(msg.str());
+    }
+    p.softcap = c;
+  }
+  p.alibi_slopes = head_vector("alibi_slopes", options.alibi_slopes, p.Hq);
+  p.sinks = head_vector("sinks", options.sinks, p.Hq);
 
   const attention_mask& m = options.mask;
   if (m.boolean && m.additive) throw error("mask: give a boolean or an additive mask, not both");
@@ -202,12 +237,58 @@ void bind_outputs(attention_params& p, const sdpa_output_views& out) {
   require_output("out", out.out, {p.B, p.Hq, p.Nq, p.dv});
   p.o = out.out.mutable_f32();
   copy_strides(p.o_stride, out.out);
-  p.lse = nullptr;
+  p.lse = p.row_max = p.row_log_sum = nullptr;
   if (out.lse) {
     require_output("lse", *out.lse, {p.B, p.Hq, p.Nq});
     p.lse = out.lse->mutable_f32();
     for (int64_t i = 0; i < 3; ++i) p.lse_stride[i] = out.lse->stride(i);
   }
+  if (!out.row_max && !out.row_log_sum) return;
+  if (!out.lse || !out.row_max || !out.row_log_sum)
+    throw error("row_max, row_log_sum: give both, and only together with lse");
+  require_output("row_max", *out.row_max, {p.B, p.Hq, p.Nq});
+  require_output("row_log_sum", *out.row_log_sum, {p.B, p.Hq, p.Nq});
+  if (out.row_max->strides() != out.lse->strides() ||
+      out.row_log_sum->strides() != out.lse->strides())
+    throw error("row_max, row_log_sum: must have lse's strides " + to_string(out.lse->strides()) +
+                ", got " + to_string(out.row_max->strides()) + " and " +
+                to_string(out.row_log_sum->strides()));
+  p.row_max = out.row_max->mutable_f32();
+  p.row_log_sum = out.row_log_sum->mutable_f32();
+}
+
+// Points the backward at its forward's row statistics (and their strides). A forward saved as O
+// and lse alone gives m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds
+// log l away; the returned tensor [2,B,Hq,Nq] then holds that copy (empty otherwise).
+tensor bind_row_statistics(attention_grad_params& g, const sdpa_saved& forward) {
+  attention_params& p = g.forward;
+  const shape_t rows = {p.B, p.Hq, p.Nq};
+  if (forward.row_max || forward.row_log_sum) {
+    if (!forward.row_max || !forward.row_log_sum)
+      throw error("forward: give both row_max and row_log_sum, or neither");
+    for (const auto& [name, view] : {std::pair{"forward.row_max", *forward.row_max},
+                                     std::pair{"forward.row_log_sum", *forward.row_log_sum}}) {
+      require_f32(name, view);
+      if (view.shape() != rows || view.strides() != forward.lse.strides())
+        throw error(std::string(name) + ": must have lse's shape " + to_string(rows) +
+                    " and strides " + to_string(forward.lse.strides()) + ", got shape " +
+                    to_string(view.shape()) + ", strides " + to_string(view.strides()));
+    }
+    g.row_max = forward.row_max->f32();
+    g.row_log_sum = forward.row_log_sum->f32();
+    for (int64_t i = 0; i < 3; ++i) p.lse_stride[i] = forward.lse.stride(i);
+    return tensor();
+  }
+  const int64_t n = element_count(rows);
+  tensor stats({2, p.B, p.Hq, p.Nq});  // zeros: log l = 0
+  const tensor lse = forward.lse.to_tensor();
+  std::copy_n(lse.data(), n, stats.data());
+  g.row_max = stats.data();
+  g.row_log_sum = stats.data() + n;
+  p.lse_stride[0] = p.Hq * p.Nq;
+  p.lse_stride[1] = p.Nq;
+  p.lse_stride[2] = 1;
+  return stats;
 }
 
 void run_forward(const attention_params& p, const sdpa_options& options) {
@@ -244,8 +325,9 @@ void sdpa_forward_into(const tensor_view& q, const tensor_view& k, const tensor_
 sdpa_result sdpa_forward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                          const sdpa_options& options) {
   attention_params p = make_attention_params(q, k, v, options);
-  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor({p.B, p.Hq, p.Nq})};
-  bind_outputs(p, {r.out, r.lse});
+  const shape_t rows = {p.B, p.Hq, p.Nq};
+  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
+  bind_outputs(p, {r.out, r.lse, r.row_max, r.row_log_sum});
   run_forward(p, options);
   return r;
 }
@@ -283,8 +365,7 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
   require_f32("forward.lse", forward.lse);
   g.out = forward.out.f32();
   copy_strides(p.o_stride, forward.out);
-  g.lse = forward.lse.f32();
-  for (int64_t i = 0; i < 3; ++i) p.lse_stride[i] = forward.lse.stride(i);
+  const tensor fallback_statistics = bind_row_statistics(g, forward);
   g.dout = grad_out.f32();
   copy_strides(g.dout_stride, grad_out);
 
@@ -297,6 +378,17 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
   copy_strides(g.dq_stride, grads.dq);
   copy_strides(g.dk_stride, grads.dk);
   copy_strides(g.dv_stride, grads.dv);
+  if (p.sinks) {
+    if (!grads.dsinks)
+      throw error("dsinks: the sinks' gradient [Hq] = [" + std::to_string(p.Hq) +
+                  "] needs an output view when options.sinks is set");
+    require_output("dsinks", *grads.dsinks, {p.Hq});
+    if (grads.dsinks->size(0) > 1 && grads.dsinks->stride(0) != 1)
+      throw error("dsinks: must be contiguous, got strides " + to_string(grads.dsinks->strides()));
+    g.dsinks = grads.dsinks->mutable_f32();
+  } else if (grads.dsinks) {
+    throw error("dsinks: given without options.sinks");
+  }
   if (resolve_impl(options) == sdpa_impl::fused)
     sdpa_backward_fused(g);
   else
@@ -306,8 +398,11 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
 sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                              const sdpa_saved& forward, const tensor_view& grad_out,
                              const sdpa_options& options) {
-  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape())};
-  sdpa_backward_into(q, k, v, forward, grad_out, {grads.dq, grads.dk, grads.dv}, options);
+  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape()),
+                       options.sinks ? tensor(options.sinks->shape()) : tensor()};
+  sdpa_gradient_views views{grads.dq, grads.dk, grads.dv};
+  if (options.sinks) views.dsinks = grads.dsinks;
+  sdpa_backward_into(q, k, v, forward, grad_out, views, options);
   return grads;
 }
 

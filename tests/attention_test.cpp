@@ -85,11 +85,22 @@ TEST_P(StridedViews, BackwardEqualsContiguousCopies) {
   sdpa_forward_into(in.q, in.k, in.v, {o, std::nullopt}, options);
   tensor dq_buf({1, 33, 6, 8}), dk_buf({1, 41, 3, 8}), dv_buf({1, 41, 3, 8});
   const auto heads = [](tensor& t) { return mutable_tensor_view(t).permuted({0, 2, 1, 3}); };
-  sdpa_backward_into(in.q, in.k, in.v, {o, forward.lse}, in.g,
-                     {heads(dq_buf), heads(dk_buf), heads(dv_buf)}, options);
+  sdpa_saved saved(o, forward.lse);
+  saved.row_max = tensor_view(forward.row_max);
+  saved.row_log_sum = tensor_view(forward.row_log_sum);
+  sdpa_backward_into(in.q, in.k, in.v, saved, in.g, {heads(dq_buf), heads(dk_buf), heads(dv_buf)},
+                     options);
   EXPECT_EQ(max_abs_diff(heads(dq_buf).to_tensor(), expected.dq), 0.0);
   EXPECT_EQ(max_abs_diff(heads(dk_buf).to_tensor(), expected.dk), 0.0);
   EXPECT_EQ(max_abs_diff(heads(dv_buf).to_tensor(), expected.dv), 0.0);
+
+  // Saved O and lse alone (no row statistics): the backward takes m = lse, log l = 0, which
+  // changes only the rounding of P.
+  sdpa_backward_into(in.q, in.k, in.v, {o, forward.lse}, in.g,
+                     {heads(dq_buf), heads(dk_buf), heads(dv_buf)}, options);
+  EXPECT_LT(max_abs_diff(heads(dq_buf).to_tensor(), expected.dq), 1e-5);
+  EXPECT_LT(max_abs_diff(heads(dk_buf).to_tensor(), expected.dk), 1e-5);
+  EXPECT_LT(max_abs_diff(heads(dv_buf).to_tensor(), expected.dv), 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, StridedViews,

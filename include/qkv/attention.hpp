@@ -46,12 +46,25 @@ struct sdpa_options {
   // j).
   float dropout_p = 0.0f;
   uint64_t dropout_seed = 0;
+  // Score modifiers (docs/attention.md). Sliding window: key j visible only if
+  // i + o - left <= j <= i + o + right, o = Nk - Nq; -1 = unbounded side.
+  struct attention_window {
+    int64_t left = -1, right = -1;
+  };
+  std::optional<attention_window> window;
+  std::optional<float> softcap;        // S = c·tanh(S/c); finite and > 0
+  std::optional<tensor> alibi_slopes;  // [Hq]: S -= slope_h·|i + o - j|; finite
+  std::optional<tensor> sinks;         // [Hq]: one extra logit per head in the softmax; finite
 };
 
 // The allocated results of sdpa_forward.
 struct sdpa_result {
   tensor out;  // [B,Hq,Nq,dv]
   tensor lse;  // [B,Hq,Nq]
+  // What the backward recomputes P from (attention_params::row_max, row_log_sum), [B,Hq,Nq]
+  // each. A result built from out and lse alone (empty tensors here) still works: the backward
+  // then takes m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds log l.
+  tensor row_max, row_log_sum;
 };
 
 // Where sdpa_forward_into writes: O [B,Hq,Nq,dv] and, when given, lse [B,Hq,Nq]. Any strides
@@ -59,24 +72,35 @@ struct sdpa_result {
 struct sdpa_output_views {
   mutable_tensor_view out;
   std::optional<mutable_tensor_view> lse;
+  // The row statistics of sdpa_result (both or neither; only with lse, and with lse's strides).
+  std::optional<mutable_tensor_view> row_max, row_log_sum;
 };
 
-// What the backward reads of its forward: O [B,Hq,Nq,dv] and lse [B,Hq,Nq].
+// What the backward reads of its forward: O [B,Hq,Nq,dv], lse [B,Hq,Nq] and, when kept, the row
+// statistics of sdpa_result (with lse's shape and strides; without them m = lse, log l = 0).
 struct sdpa_saved {
   tensor_view out, lse;
+  std::optional<tensor_view> row_max, row_log_sum;
   sdpa_saved(tensor_view out_, tensor_view lse_) : out(std::move(out_)), lse(std::move(lse_)) {}
-  sdpa_saved(const sdpa_result& r) : out(r.out), lse(r.lse) {}  // NOLINT: implicit
+  sdpa_saved(const sdpa_result& r) : out(r.out), lse(r.lse) {  // NOLINT: implicit
+    if (r.row_max.numel() || r.row_log_sum.numel()) {
+      row_max = tensor_view(r.row_max);
+      row_log_sum = tensor_view(r.row_log_sum);
+    }
+  }
 };
 
 struct sdpa_gradients {
-  tensor dq;  // [B,Hq,Nq,d]
-  tensor dk;  // [B,Hkv,Nk,d]
-  tensor dv;  // [B,Hkv,Nk,dv]
+  tensor dq;      // [B,Hq,Nq,d]
+  tensor dk;      // [B,Hkv,Nk,d]
+  tensor dv;      // [B,Hkv,Nk,dv]
+  tensor dsinks;  // [Hq] with sinks, else empty
 };
 
 // Where sdpa_backward_into writes dQ, dK, dV (overwritten; non-overlapping strides).
 struct sdpa_gradient_views {
   mutable_tensor_view dq, dk, dv;
+  std::optional<mutable_tensor_view> dsinks;  // [Hq], required exactly when options.sinks is set
 };
 
 // The dispatcher. Every entry point validates every input (a qkv::error naming the argument,

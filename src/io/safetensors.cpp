@@ -107,7 +107,7 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
 
 }  // namespace
 
-named_tensors parse_safetensors(std::string_view bytes, const std::string& source) {
+named_tensors parse_safetensors(std::string_view bytes, const std::string& source, metadata* meta) {
   if (bytes.size() < 8) refuse(source, "not a .safetensors file: shorter than 8 bytes");
   uint64_t header_length;
   std::memcpy(&header_length, bytes.data(), 8);
@@ -126,6 +126,16 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
   std::vector<entry> entries;
   for (const auto& [name, value] : header.items())
     if (name != "__metadata__") entries.push_back(parse_entry(source, name, value));
+  if (meta) {
+    meta->clear();
+    if (const auto it = header.find("__metadata__"); it != header.end()) {
+      if (!it->is_object()) refuse(source, "__metadata__ must be an object of strings");
+      for (const auto& [key, value] : it->items()) {
+        if (!value.is_string()) refuse(source, "__metadata__ entry '" + key + "' is not a string");
+        (*meta)[key] = value.get<std::string>();
+      }
+    }
+  }
   // Byte ranges: inside the data and pairwise disjoint (sorted by begin, each starts at or after
   // the previous end).
   std::sort(entries.begin(), entries.end(),
@@ -158,16 +168,17 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
   return out;
 }
 
-named_tensors read_safetensors(const std::string& path) {
+named_tensors read_safetensors(const std::string& path, metadata* meta) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw error("cannot read '" + path + "'");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_safetensors(bytes, path);
+  return parse_safetensors(bytes, path, meta);
 }
 
-std::string serialize_safetensors(const named_tensors& tensors) {
+std::string serialize_safetensors(const named_tensors& tensors, const metadata& meta) {
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{"format", "pt"}};
+  for (const auto& [key, value] : meta) header["__metadata__"][key] = value;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     const uint64_t size = static_cast<uint64_t>(t.numel()) * sizeof(float);
@@ -187,8 +198,9 @@ std::string serialize_safetensors(const named_tensors& tensors) {
   return bytes;
 }
 
-void write_safetensors(const std::string& path, const named_tensors& tensors) {
-  write_file_atomically(path, serialize_safetensors(tensors));
+void write_safetensors(const std::string& path, const named_tensors& tensors,
+                       const metadata& meta) {
+  write_file_atomically(path, serialize_safetensors(tensors, meta));
 }
 
 }  // namespace qkv::io

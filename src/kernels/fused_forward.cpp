@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "fused_forward_plan.hpp"
@@ -14,12 +16,12 @@
 #include "qkv/fused.hpp"
 #include "qkv/merge.hpp"
 #include "qkv/threads.hpp"
+#include "simd_dispatch.hpp"
 
 namespace qkv {
 namespace {
 
 using detail::fused_blocks;
-using detail::fused_sink;
 using detail::fused_task;
 
 int64_t round_up(int64_t x, int64_t m) {
@@ -31,10 +33,10 @@ int64_t round_up(int64_t x, int64_t m) {
 // panels (d x 16 of K^T, Bc x 16 of V) then fit L1. Larger Bc amortises the per-row softmax
 // bookkeeping and the O reload; larger Br amortises packing K^T. Br is a multiple of the 6-row
 // micro-tile.
-fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
+fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_t panel) {
   fused_blocks bk;
   bk.d_pad = round_up(p.d, 8);
-  bk.dvp = round_up(p.dv, 16);
+  bk.dvp = round_up(p.dv, panel);
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
@@ -49,21 +51,30 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
 }
 
 const detail::fused_forward_target& target_kernels(simd_target target) {
-  return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_forward_avx2
-                                                          : detail::fused_forward_portable;
+  return *detail::for_simd_target(target, &detail::fused_forward_avx512,
+                                  &detail::fused_forward_avx2, &detail::fused_forward_portable);
 }
 
 }  // namespace
 
 bool simd_target_available(simd_target target) {
-  if (target == simd_target::avx2)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (target == simd_target::avx2) return avx2;
+  if (target == simd_target::avx512) return avx2 && __builtin_cpu_supports("avx512f");
   return true;
 }
 
 simd_target resolve_simd_target(simd_target requested) {
-  if (requested == simd_target::automatic)
-    return simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
+  if (requested == simd_target::automatic) {
+    if (const char* env = std::getenv("QKV_SIMD"); env && *env) {
+      for (simd_target t : {simd_target::portable, simd_target::avx2, simd_target::avx512})
+        if (std::string(env) == to_string(t)) return resolve_simd_target(t);
+      throw error(std::string("QKV_SIMD: expected portable, avx2 or avx512, got '") + env + "'");
+    }
+    for (simd_target best : {simd_target::avx512, simd_target::avx2})
+      if (simd_target_available(best)) return best;
+    return simd_target::portable;
+  }
   if (!simd_target_available(requested))
     throw error(std::string("simd target: this CPU cannot run ") + to_string(requested));
   return requested;
@@ -75,6 +86,8 @@ const char* to_string(simd_target target) {
       return "portable";
     case simd_target::avx2:
       return "avx2";
+    case simd_target::avx512:
+      return "avx512";
     default:
       return "automatic";
   }
@@ -84,7 +97,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   const detail::fused_forward_target& kernels = target_kernels(target);
   const int threads = resolve_thread_count(p.threads);
   const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
-  const fused_blocks bk = choose_blocks(p, rows_total);
+  const fused_blocks bk = choose_blocks(p, rows_total, kernels.panel);
   const int64_t n_rb = (rows_total + bk.Br - 1) / bk.Br, n_bh = p.B * p.Hkv, items = n_bh * n_rb;
 
   // Too few row blocks to occupy every thread (decode: Nq small, keys long): split the keys
@@ -95,7 +108,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   splits = std::max<int64_t>(splits, 1);
   const int64_t split_keys = round_up((p.Nk + splits - 1) / splits, bk.Bc);
   splits = (p.Nk + split_keys - 1) / split_keys;
-  const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + bk.Br;
+  const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + 2 * bk.Br;
   std::vector<float> part(splits > 1 ? static_cast<size_t>(n_tasks * part_floats) : 0);
   std::vector<float> scratch(static_cast<size_t>(threads * bk.scratch_floats()));
   const bool causal = p.causal != causal_mode::none;
@@ -128,12 +141,13 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
                          s * split_keys,
                          std::min(p.Nk, (s + 1) * split_keys),
                          prepack ? kv.data() + bh * kv_per_head : nullptr};
-      fused_sink sink;
+      detail::task_output out;
       if (splits > 1) {
-        sink.part_o = part.data() + idx * part_floats;
-        sink.part_lse = sink.part_o + bk.Br * bk.dvp;
+        out.part_o = part.data() + idx * part_floats;
+        out.part_max = out.part_o + bk.Br * bk.dvp;
+        out.part_log_sum = out.part_max + bk.Br;
       }
-      kernels.task(p, bk, t, mine, sink);
+      kernels.task(p, bk, t, mine, out);
     }
     // Key splits: merge each row's partial results once all tasks are done (the barrier above),
     // in the same parallel region to spare a second fork and join.
@@ -144,14 +158,16 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
         const int64_t task0 = (causal ? n_rb - 1 - rb : rb) * n_bh * splits + bh * splits;
         for (int64_t r = rb * bk.Br; r < std::min(rows_total, (rb + 1) * bk.Br); ++r) {
           const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
-          const float* po = part.data() + task0 * part_floats + ri * bk.dvp;
-          const float* pl = part.data() + task0 * part_floats + bk.Br * bk.dvp + ri;
-          float* lse = p.lse
-                           ? p.lse + b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]
-                           : nullptr;
-          merge_row(splits, po, pl, part_floats, p.dv,
-                    p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2], p.o_stride[3],
-                    lse);
+          const float* po = part.data() + task0 * part_floats;
+          const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
+          const split_parts parts{splits, part_floats, po + ri * bk.dvp, po + bk.Br * bk.dvp + ri,
+                                  po + bk.Br * bk.dvp + bk.Br + ri};
+          const row_out dest{p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2],
+                             p.o_stride[3], p.lse ? p.lse + at : nullptr,
+                             p.row_max ? p.row_max + at : nullptr,
+                             p.row_log_sum ? p.row_log_sum + at : nullptr};
+          merge_row(parts, p.sinks ? p.sinks[h] : -std::numeric_limits<float>::infinity(), p.dv,
+                    dest);
         }
       }
     }

@@ -10,23 +10,27 @@
 
 namespace qkv::detail {
 
+// The micro-kernels' panel width for a vector of `width` floats: two vectors (16 floats for
+// AVX2 and portable, 32 for AVX-512). K^T and V tiles are packed in panels this wide.
+constexpr int64_t fused_panel_width(int64_t width) {
+  return 2 * width;
+}
+
 // Block sizes and scratch layout of one call, chosen in fused_forward.cpp.
 struct fused_blocks {
   int64_t Br = 0;     // rows per block
-  int64_t Bc = 0;     // keys per tile, a multiple of 16
-  int64_t dvp = 0;    // dv rounded up to 16: the width of the O accumulator rows
+  int64_t Bc = 0;     // keys per tile, a multiple of the panel width
+  int64_t dvp = 0;    // dv rounded up to the panel width: the width of the O accumulator rows
   int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
   // Blocks of at most 8 rows (decode, GQA groups, small prefill) read K and V in place, packing
   // nothing (it would cost more than the products): Q·K^T by the dot-product kernel, P·V by
   // OpenBLAS sgemm on the tile (docs/kernels.md).
   bool in_place = false;
-  // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
+  // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
-  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha; or, for a
-  // narrow block (fused_forward_narrow.hpp, up to 16 lanes), Q^T, S^T, O^T, m, l.
+  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha, poisoned.
   int64_t scratch_floats() const {
-    return std::max(Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 3 * Br,
-                    16 * (d_pad + Bc + dvp + 2));
+    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 4 * Br;
   }
 };
 
@@ -38,23 +42,27 @@ struct fused_task {
   const float* kv = nullptr;
 };
 
-// Where a task's normalised output rows go: the final O and lse (part_o == nullptr), or a
-// partial result [rows, dvp] and its lse [rows], merged later by logsumexp (key splits).
-struct fused_sink {
+// Where a task's normalised output rows go: the final O and statistics (part_o == nullptr), or
+// a partial result [rows, dvp] with its row maxima and log sums [rows] each, merged later by
+// logsumexp (key splits).
+struct task_output {
   float* part_o = nullptr;
-  float* part_lse = nullptr;
+  float* part_max = nullptr;
+  float* part_log_sum = nullptr;
 };
 
 // The two entry points of one SIMD target: run a task; pack the K and V tile of kv head (b, hk)
 // that starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
 struct fused_forward_target {
   void (*task)(const attention_params&, const fused_blocks&, const fused_task&, float* scratch,
-               fused_sink sink);
+               task_output out);
   void (*pack_kv_tile)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
                        int64_t j0, float* kv);
+  int64_t panel;  // fused_panel_width of the target's vectors
 };
 
 extern const fused_forward_target fused_forward_portable;
 extern const fused_forward_target fused_forward_avx2;
+extern const fused_forward_target fused_forward_avx512;
 
 }  // namespace qkv::detail

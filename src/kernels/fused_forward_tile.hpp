@@ -1,14 +1,13 @@
 // The fused attention forward for one task (a block of query rows against a range of keys),
-// written once over a vector-operations type V (simd/avx2.hpp, simd/portable.hpp) and compiled
-// once per SIMD target. Threads, block sizes and the merge of key splits: fused_forward.cpp.
+// written once over a vector-operations type V (simd/avx512.hpp, simd/avx2.hpp, simd/portable.hpp)
+// and compiled once per SIMD target. Threads, block sizes and the merge of key splits:
+// fused_forward.cpp.
 //
 // Legend: B batch, Hq/Hkv query/kv heads (group = Hq/Hkv), Nq queries, Nk keys, d head dim,
 // dv value dim. A "row" is a (query head, query) pair of one kv head: row r is query i = r / group
 // of head hk·group + r % group, so that the query heads sharing K and V form one block (GQA/MQA).
 // Br rows x Bc keys make a tile; ri indexes rows of the block, jj keys of the tile, c channels.
 #pragma once
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,12 +26,16 @@ template <typename V>
 struct fused_forward_kernel {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int NR = 2 * W;  // micro-tile width: 16 keys (Q·K^T) or 16 channels (P·V)
-  static constexpr int MR = 6;      // micro-tile height: 6 rows x 2 vectors = 12 accumulators
+  static constexpr int NR = 2 * W;  // micro-tile width: 2 vectors of keys (Q·K^T) or channels (P·V)
+  // Micro-tile height: MR rows x 2 vectors of accumulators, with the two vectors of K^T (or V)
+  // and the broadcast query element beside them in the register file (6 rows of 16 registers,
+  // 12 of 32).
+  static constexpr int MR = V::registers == 32 ? 12 : 6;
+  static_assert(NR == fused_panel_width(W));
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
-  // S[0:R, 0:16] = Qs[0:R, :] · K^T[:, 0:16]: broadcast a scaled query element, multiply it
-  // with 16 keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
+  // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
+  // with NR keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
   template <int R>
   static void qk_micro(const float* q, int64_t d, int64_t ldq, const float* kt, int64_t ldk,
                        float* s, int64_t lds) {
@@ -53,7 +56,7 @@ struct fused_forward_kernel {
   }
 
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
-  // as KG·RG = W dot products accumulated over d in W lanes and summed together (sum8): a
+  // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
   // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
   template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
   static void qk_dot(const float* q, int64_t d, int64_t ldq, const float* k, int64_t ldk,
@@ -72,7 +75,7 @@ struct fused_forward_kernel {
       }
     }
     float dots[W];
-    V::store(dots, V::sum8(acc));
+    V::store(dots, V::lane_sums(acc));
     for (int kk = 0; kk < nk; ++kk)
       for (int r = 0; r < RG; ++r) {
         float sum = dots[kk * RG + r];
@@ -81,7 +84,7 @@ struct fused_forward_kernel {
       }
   }
 
-  // O[0:R, 0:16] = alpha[0:R]·O[0:R, 0:16] + P[0:R, 0:nk] · V[0:nk, 0:16]: the online softmax's
+  // O[0:R, 0:NR] = alpha[0:R]·O[0:R, 0:NR] + P[0:R, 0:nk] · V[0:nk, 0:NR]: the online softmax's
   // rescale of the accumulator folded into its load, which is then held in registers over the keys.
   template <int R>
   static void pv_micro(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
@@ -106,9 +109,55 @@ struct fused_forward_kernel {
     }
   }
 
+  // O[0:R, 0:CV·W] = alpha[0:R]·O[0:R, 0:CV·W] + P[0:R, 0:nk] · V[0:nk, 0:CV·W] with V read in
+  // place (row stride ldv): the P·V of a small block, which packs nothing. Each key's V row is
+  // loaded once for the R rows.
+  template <int R, int CV>
+  static void pv_in_place(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
+                          const float* alpha, float* o, int64_t ldo) {
+    reg acc[R][CV];
+    for (int r = 0; r < R; ++r)
+      for (int cv = 0; cv < CV; ++cv)
+        acc[r][cv] = V::mul(V::load(o + r * ldo + cv * W), V::set1(alpha[r]));
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      reg b[CV];
+      for (int cv = 0; cv < CV; ++cv) b[cv] = V::load(v + jj * ldv + cv * W);
+      for (int r = 0; r < R; ++r) {
+        const reg a = V::set1(pr[r * ldp + jj]);
+        for (int cv = 0; cv < CV; ++cv) acc[r][cv] = V::fmadd(a, b[cv], acc[r][cv]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int cv = 0; cv < CV; ++cv) V::store(o + r * ldo + cv * W, acc[r][cv]);
+  }
+
+  // O = alpha·O + P·V over the dv channels of a small block's n_rows rows: column chunks of PV
+  // vectors (4 rows x PV vectors of accumulators), then single vectors, then the channels past
+  // the last whole vector one by one (V's rows are not padded).
+  static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk,
+                                const float* v, int64_t ldv, int64_t dv, const float* alpha,
+                                float* o, int64_t ldo) {
+    constexpr int PV = V::registers == 32 ? 4 : 2;
+    int64_t c = 0;
+    for (; c + PV * W <= dv; c += PV * W)
+      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
+        pv_in_place<R, PV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+      });
+    for (; c + W <= dv; c += W)
+      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
+        pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+      });
+    for (int64_t ri = 0; ri < n_rows; ++ri)
+      for (int64_t cc = c; cc < dv; ++cc) {
+        float sum = alpha[ri] * o[ri * ldo + cc];
+        for (int64_t jj = 0; jj < nk; ++jj) sum += s[ri * lds + jj] * v[jj * ldv + cc];
+        o[ri * ldo + cc] = sum;
+      }
+  }
+
   // The keys [j0, j0 + nk) of one kv head (k, v at key j0) in the micro-kernels' panel layouts:
-  // K^T as [Bc/16][d_pad][16] (panel jp/16 holds keys jp..jp+15 of every channel, zero past nk)
-  // and V as [dvp/16][Bc][16] (panel c/16 holds channels c..c+15 of every key, zero past dv).
+  // K^T as [Bc/NR][d_pad][NR] (panel jp/NR holds keys jp..jp+NR-1 of every channel, zero past
+  // nk) and V as [dvp/NR][Bc][NR] (panel c/NR holds channels c..c+NR-1 of every key, zero past dv).
   // A micro-kernel then reads one contiguous panel: rows 512 bytes apart would fall into a few
   // L1 cache sets and evict each other (d or Bc of 128 floats).
   static void pack_kv_tile(const float* k, const int64_t* ks, const float* v, const int64_t* vs,
@@ -150,8 +199,22 @@ struct fused_forward_kernel {
                  std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
+  // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
+  // with a NaN term is NaN.
+  static bool any_not_finite(const float* x, int64_t n) {
+    reg bad = V::zero();
+    int64_t c = 0;
+    for (; c + W <= n; c += W) {
+      const reg v = V::load(x + c);
+      bad = V::add(bad, V::sub(v, v));
+    }
+    float tail = 0.0f;
+    for (; c < n; ++c) tail += x[c] - x[c];
+    return std::isnan(V::reduce_add(bad) + tail);
+  }
+
   static void run(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                  float* scratch, fused_sink sink) {
+                  float* scratch, task_output out) {
     const task_rows rows{p, t};
     const int64_t n_rows = rows.rows, d = p.d, dv = p.dv;
     const int64_t Bc = bk.Bc, dvp = bk.dvp, ldq = bk.d_pad;
@@ -161,7 +224,8 @@ struct fused_forward_kernel {
     float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
     float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
     float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
-    float* alpha = l + bk.Br;  // [Br]         exp(m_old - m_new): the tile's rescale of O
+    float* alpha = l + bk.Br;         // [Br]         exp(m_old - m_new): the tile's rescale of O
+    float* poisoned = alpha + bk.Br;  // [Br]         1 once the NaN rule poisons the row
 
     // Qs = scale·Q: S = scale·Q·K^T (DESIGN 2) with the scale folded into the block once.
     // In place, the rows past the block's up to its padded size are zero (their S is unused).
@@ -169,23 +233,24 @@ struct fused_forward_kernel {
     for (int64_t ri = 0; ri < n_rows; ++ri) {
       const float* q = rows.q_row(ri);
       for (int64_t c = 0; c < d; ++c) qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
-      m[ri] = minus_inf;
-      l[ri] = 0.0f;
+      rows.start(ri, out, m[ri], l[ri]);
+      poisoned[ri] = 0.0f;
       std::fill(o + ri * dvp, o + (ri + 1) * dvp, 0.0f);
     }
 
-    const int64_t k_end = rows.key_end();
+    // The tiles that hold the block's band (whole tiles of Bc keys from a multiple of Bc, the
+    // layout of the packed K and V).
+    const key_band keys = rows.keys();
     const float* kbase = p.k + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
     const float* vbase = p.v + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
-    for (int64_t j0 = t.k0; j0 < k_end; j0 += Bc) {
-      const int64_t nk = std::min(Bc, k_end - j0), ncp = (nk + NR - 1) / NR * NR;
-      if (rows.tile_hidden(j0, nk)) continue;
-
+    for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
+      const int64_t nk = std::min(Bc, keys.hi - j0), ncp = (nk + NR - 1) / NR * NR;
+      if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
       if (bk.in_place) {
-        // Dot products in groups of 8 keys x 1 row, 4 x 2, 2 x 4 or 1 x 8 (rows padded with
-        // zero rows), K streamed row by row.
+        // Dot products in groups of W keys x 1 row, W/2 x 2, W/4 x 4 or W/8 x 8 (rows padded
+        // with zero rows to a multiple of 4), K streamed row by row.
         const float* k = kbase + j0 * p.k_stride[2];
         const int64_t ldk = p.k_stride[2];
         const auto dots = [&]<int KG, int RG>() {
@@ -206,7 +271,7 @@ struct fused_forward_kernel {
         else if (n_rows <= 4)
           dots.template operator()<W / 4, 4>();
         else
-          dots.template operator()<1, W>();
+          dots.template operator()<W / 8, 8>();
       } else {
         if (t.kv) {
           tile = t.kv + j0 / Bc * bk.kv_tile_floats();
@@ -215,17 +280,22 @@ struct fused_forward_kernel {
                        p.v_stride, nk, d, dv, bk, kv);
           tile = kv;
         }
+        // Each group of rows only multiplies the 16-key panels that meet its band: a window's
+        // rows cover a parallelogram of the tile, not the whole of it.
         for (int64_t jp = 0; jp < ncp; jp += NR)
           for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
+            const key_band band = rows.group_band(ri, R, j0, nk);
+            if (band.hi > jp && band.lo < jp + NR)
+              qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
           });
       }
-      const bool causal_partial = rows.causal_partial(j0, nk);
+      // The NaN rule on the raw scores of each row's band, then the modifiers, the mask and
+      // -inf outside the band.
       for (int64_t ri = 0; ri < n_rows; ++ri) {
         float* srow = s + ri * Bc;
-        if (p.mask.kind != mask_kind::none) rows.apply_mask(ri, j0, nk, srow, 1);
-        std::fill(srow + (causal_partial ? rows.causal_visible(ri, j0, nk) : nk), srow + ncp,
-                  minus_inf);
+        const key_band band = rows.tile_band(ri, j0, nk);
+        if (any_not_finite(srow + band.lo, band.hi - band.lo)) poisoned[ri] = 1.0f;
+        if (rows.prepare_row(ri, j0, nk, ncp, srow)) poisoned[ri] = 1.0f;
       }
 
       // Pass 2 (online softmax), per row: m' = max(m, max_j S_j); P_j = exp(S_j - m');
@@ -257,22 +327,24 @@ struct fused_forward_kernel {
 
       // Pass 3: O = alpha·O + P·V for the tile.
       if (bk.in_place) {
-        for (int64_t ri = 0; ri < n_rows; ++ri)
-          for (int64_t c = 0; c < dv; ++c) o[ri * dvp + c] *= alpha[ri];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, dv, nk, 1.0f, s, Bc,
-                    vbase + j0 * p.v_stride[2], p.v_stride[2], 1.0f, o, dvp);
+        pv_block_in_place(s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], dv, alpha,
+                          o, dvp);
       } else {
         const float* vp = tile + ldq * Bc;
+        // Over the keys of the group's band only (P is 0 outside); an empty band still rescales.
         for (int64_t c = 0; c < dvp; c += NR)
           for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            pv_micro<R>(s + ri * Bc, Bc, nk, vp + c * Bc, NR, alpha + ri, o + ri * dvp + c, dvp);
+            const key_band band = rows.group_band(ri, R, j0, nk);
+            pv_micro<R>(s + ri * Bc + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR,
+                        NR, alpha + ri, o + ri * dvp + c, dvp);
           });
       }
     }
 
-    // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf.
+    // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf
+    // (or the sink).
     for (int64_t ri = 0; ri < n_rows; ++ri)
-      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], sink, dvp);
+      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], poisoned[ri] != 0.0f, out, dvp);
   }
 };
 

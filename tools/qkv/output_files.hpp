@@ -8,6 +8,16 @@
 
 namespace qkv::cli {
 
+// An output flag and the path it was given ("" = not asked for).
+struct output_path {
+  std::string flag, path;
+};
+
+// Refuses (qkv::error naming the flag, exit code 2) before any work is done: two outputs that
+// resolve to the same file, an output that is a directory, and an output whose folder does not
+// exist.
+void check_output_paths(const std::vector<output_path>& outputs);
+
 class output_files {
  public:
   // Queues a write of `path` (skipped when path is empty).

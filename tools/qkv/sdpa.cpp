@@ -1,6 +1,7 @@
 // `qkv sdpa`: scaled dot-product attention over .npy files (DESIGN section 5), forward and,
 // with --grad-out, backward.
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 
@@ -39,7 +40,36 @@ attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) 
 std::string as_flag_message(std::string what) {
   if (what.rfind("grad_out", 0) == 0) what.replace(0, 8, "grad-out");
   if (what.rfind("dropout_p", 0) == 0) what.replace(0, 9, "dropout");
+  if (what.rfind("alibi_slopes", 0) == 0) what.replace(0, 12, "alibi");
   return "--" + what;
+}
+
+void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
+  if (!a.window.empty()) {
+    // LEFT,RIGHT: two integers; their range (>= -1) is the library's rule.
+    const size_t comma = a.window.find(',');
+    sdpa_options::attention_window w;
+    size_t used_left = 0, used_right = 0;
+    try {
+      if (comma == std::string::npos) throw std::invalid_argument("no comma");
+      const std::string left = a.window.substr(0, comma), right = a.window.substr(comma + 1);
+      w.left = std::stoll(left, &used_left);
+      w.right = std::stoll(right, &used_right);
+      if (used_left != left.size() || used_right != right.size())
+        throw std::invalid_argument("trailing characters");
+    } catch (const std::logic_error&) {
+      throw error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" + a.window +
+                  "'");
+    }
+    options.window = w;
+  }
+  options.softcap = a.softcap;
+  if (!a.alibi.empty()) options.alibi_slopes = read_input("--alibi", a.alibi);
+  if (!a.sinks.empty()) options.sinks = read_input("--sinks", a.sinks);
+  if (!a.dsinks.empty() && a.sinks.empty())
+    throw error("--dsinks: needs --sinks S.npy (the gradient of the sinks)");
+  if (!a.dsinks.empty() && a.grad_out.empty())
+    throw error("--dsinks: needs --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
 }
 
 namespace {
@@ -60,6 +90,7 @@ void run_sdpa(const sdpa_args& a) {
     throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
   options.dropout_p = a.dropout;
   options.dropout_seed = a.dropout_seed;
+  read_sdpa_modifiers(a, options);
   if (a.ring && a.dropout != 0.0f)
     throw error("--dropout: not supported with --ring (the ranks see key positions locally)");
   if (a.ring) return run_sdpa_ring(a, options);
@@ -84,6 +115,7 @@ void run_sdpa(const sdpa_args& a) {
     outputs.add(a.dq, [&](const std::string& p) { io::write_npy(p, grads->dq); });
     outputs.add(a.dk, [&](const std::string& p) { io::write_npy(p, grads->dk); });
     outputs.add(a.dv, [&](const std::string& p) { io::write_npy(p, grads->dv); });
+    outputs.add(a.dsinks, [&](const std::string& p) { io::write_npy(p, grads->dsinks); });
   }
   outputs.commit();
 }
@@ -117,6 +149,13 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--dropout-seed", args->dropout_seed,
                   "seed of the dropout mask (the same seed gives the same mask)")
       ->capture_default_str();
+  cmd->add_option("--window", args->window,
+                  "sliding window LEFT,RIGHT: query i sees keys i+o-LEFT..i+o+RIGHT, o = Nk-Nq, "
+                  "-1 = unbounded side");
+  cmd->add_option("--softcap", args->softcap, "logit softcap C: S = C*tanh(S/C); finite and > 0");
+  cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
+  cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
+  cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
   cmd->add_flag("--ring", args->ring,
                 "ring attention over MPI: run as `mpirun -np P qkv sdpa --ring ...`");
   cmd->add_option("--ring-layout", args->ring_layout,
