@@ -71,9 +71,9 @@ struct sdpa_result {
 // whose elements do not overlap (e.g. O straight into a [B,Nq,Hq,dv] buffer).
 struct sdpa_output_views {
   mutable_tensor_view out;
-  std::optional<mutable_tensor_view> lse;
+  std::optional<mutable_tensor_view> lse = std::nullopt;
   // The row statistics of sdpa_result (both or neither; only with lse, and with lse's strides).
-  std::optional<mutable_tensor_view> row_max, row_log_sum;
+  std::optional<mutable_tensor_view> row_max = std::nullopt, row_log_sum = std::nullopt;
 };
 
 // What the backward reads of its forward: O [B,Hq,Nq,dv], lse [B,Hq,Nq] and, when kept, the row
@@ -100,7 +100,8 @@ struct sdpa_gradients {
 // Where sdpa_backward_into writes dQ, dK, dV (overwritten; non-overlapping strides).
 struct sdpa_gradient_views {
   mutable_tensor_view dq, dk, dv;
-  std::optional<mutable_tensor_view> dsinks;  // [Hq], required exactly when options.sinks is set
+  std::optional<mutable_tensor_view> dsinks =
+      std::nullopt;  // [Hq], required exactly when options.sinks is set
 };
 
 // The dispatcher. Every entry point validates every input (a qkv::error naming the argument,

@@ -29,11 +29,33 @@ struct sdpa_call {
   bool enable_gqa = false;
 };
 
-[[noreturn]] void not_in_this_build(const char* argument) {
-  PyErr_SetString(
-      PyExc_NotImplementedError,
-      (std::string(argument) + ": score modifiers are not in this build of qkv").c_str());
-  throw py::error_already_set();
+// window=(left, right): two ints, None or -1 for an unbounded side.
+sdpa_options::attention_window window_input(const py::handle& window) {
+  const auto refuse = [&] {
+    throw error("window: expected (left, right), two ints >= -1 or None (unbounded), got " +
+                std::string(py::str(py::repr(window))));
+  };
+  if (!py::isinstance<py::sequence>(window) || py::isinstance<py::str>(window) ||
+      py::len(window) != 2)
+    refuse();
+  const auto side = [&](const py::handle& x) -> int64_t {
+    if (x.is_none()) return -1;
+    if (py::isinstance<py::bool_>(x) || !py::isinstance<py::int_>(x)) refuse();
+    return x.cast<int64_t>();
+  };
+  const py::sequence pair = py::reinterpret_borrow<py::sequence>(window);
+  return {side(pair[0]), side(pair[1])};
+}
+
+// A Python real number (anything with __float__ but a bool or a string).
+double real_input(const char* argument, const py::handle& x) {
+  const double value = py::isinstance<py::bool_>(x) ? -1.0 : PyFloat_AsDouble(x.ptr());
+  if (py::isinstance<py::bool_>(x) || (value == -1.0 && PyErr_Occurred())) {
+    PyErr_Clear();
+    throw error(std::string(argument) + ": expected a real number, got " +
+                std::string(py::str(py::repr(x))));
+  }
+  return value;
 }
 
 sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causal,
@@ -54,10 +76,10 @@ sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causa
   o.dropout_seed = dropout_seed;
   o.impl = parse_sdpa_impl(impl, "impl");
   o.threads = threads;
-  if (!window.is_none()) not_in_this_build("window");
-  if (!softcap.is_none()) not_in_this_build("softcap");
-  if (!alibi_slopes.is_none()) not_in_this_build("alibi_slopes");
-  if (!sinks.is_none()) not_in_this_build("sinks");
+  if (!window.is_none()) o.window = window_input(window);
+  if (!softcap.is_none()) o.softcap = static_cast<float>(real_input("softcap", softcap));
+  if (!alibi_slopes.is_none()) o.alibi_slopes = float_tensor("alibi_slopes", alibi_slopes);
+  if (!sinks.is_none()) o.sinks = float_tensor("sinks", sinks);
   call.enable_gqa = enable_gqa;
   return call;
 }
@@ -97,11 +119,18 @@ py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, con
       o("out", out), l("lse", lse);
   check_gqa(call, q, k);
   output_array dq(q.shape()), dk(k.shape()), dv(v.shape());
+  std::optional<output_array> dsinks;
+  if (call.options.sinks) dsinks.emplace(call.options.sinks->shape());
   {
     py::gil_scoped_release unlocked;
-    sdpa_backward_into(q, k, v, sdpa_saved(o, l), dout, {dq.view, dk.view, dv.view}, call.options);
+    sdpa_backward_into(
+        q, k, v, sdpa_saved(o, l), dout,
+        {dq.view, dk.view, dv.view, dsinks ? std::optional(dsinks->view) : std::nullopt},
+        call.options);
   }
-  return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array));
+  if (!dsinks) return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array));
+  return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array),
+                        std::move(dsinks->array));
 }
 
 // Benchmark hook: seconds per call of qkv::sdpa_forward on inputs converted once, timed in C++
