@@ -64,7 +64,7 @@ struct sdpa_result {
   // What the backward recomputes P from (attention_params::row_max, row_log_sum), [B,Hq,Nq]
   // each. A result built from out and lse alone (empty tensors here) still works: the backward
   // then takes m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds log l.
-  tensor row_max, row_log_sum;
+  tensor row_max = {}, row_log_sum = {};
 };
 
 // Where sdpa_forward_into writes: O [B,Hq,Nq,dv] and, when given, lse [B,Hq,Nq]. Any strides
@@ -91,10 +91,10 @@ struct sdpa_saved {
 };
 
 struct sdpa_gradients {
-  tensor dq;      // [B,Hq,Nq,d]
-  tensor dk;      // [B,Hkv,Nk,d]
-  tensor dv;      // [B,Hkv,Nk,dv]
-  tensor dsinks;  // [Hq] with sinks, else empty
+  tensor dq;           // [B,Hq,Nq,d]
+  tensor dk;           // [B,Hkv,Nk,d]
+  tensor dv;           // [B,Hkv,Nk,dv]
+  tensor dsinks = {};  // [Hq] with sinks, else empty
 };
 
 // Where sdpa_backward_into writes dQ, dK, dV (overwritten; non-overlapping strides).
