@@ -205,7 +205,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--format", a->format, "table or json (one object per line)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "thread counts, e.g. 1,2 (default: every core)");
-  cmd->add_option("--shape", a->shape, "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal]");
+  cmd->add_option("--shape", a->shape,
+                  "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal][,window=LEFT:RIGHT]");
   cmd->add_option("--impl", a->impl,
                   "implementations among peak,sgemm,blas,fused,reference,mha "
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
