@@ -13,6 +13,8 @@
 
 #include "commands.hpp"
 #include "explain_default.hpp"
+#include "inputs.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/checkpoint_trace.hpp"
@@ -79,14 +81,6 @@ explain_inputs inputs_from_json(const std::string& text, const std::string& argu
   }
 }
 
-tensor read_matrix(const std::string& flag, const std::string& path) {
-  try {
-    return io::read_npy_float(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
-}
-
 explain_inputs gather_inputs(const explain_args& a) {
   const bool any_npy = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty());
   if (any_npy && !a.spec.empty())
@@ -99,10 +93,10 @@ explain_inputs gather_inputs(const explain_args& a) {
     return {"",
             "",
             a.tokens,
-            read_matrix("--x", a.x),
-            read_matrix("--wq", a.wq),
-            read_matrix("--wk", a.wk),
-            read_matrix("--wv", a.wv)};
+            read_float_input("--x", a.x),
+            read_float_input("--wq", a.wq),
+            read_float_input("--wk", a.wk),
+            read_float_input("--wv", a.wv)};
   }
   explain_inputs in;
   if (!a.spec.empty()) {
@@ -135,8 +129,8 @@ void emit(const explain_args& a, const explain::attention_trace& trace, const st
   output_files outputs;
   const std::string svg = a.svg.empty() ? "" : explain::render_svg(trace);
   const std::string html = a.html.empty() ? "" : explain::render_html(trace);
-  outputs.add(a.svg, [&](const std::string& p) { io::write_file_atomically(p, svg); });
-  outputs.add(a.html, [&](const std::string& p) { io::write_file_atomically(p, html); });
+  outputs.add("--svg", a.svg, [&](const std::string& p) { io::write_file_atomically(p, svg); });
+  outputs.add("--html", a.html, [&](const std::string& p) { io::write_file_atomically(p, html); });
   outputs.commit();
   std::fwrite(shown.data(), 1, shown.size(), stdout);
 }
@@ -228,10 +222,10 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--checkpoint", args->checkpoint,
                   "explain a character-level model written by qkv train (with --text)");
   cmd->add_option("--text", args->text, "with --checkpoint: the text the model reads");
-  CLI::Option* layer = cmd->add_option("--layer", args->layer, "with --checkpoint: the layer")
-                           ->capture_default_str();
+  CLI::Option* layer =
+      add_int(cmd, "--layer", args->layer, {.lo = 0}, "with --checkpoint: the layer");
   CLI::Option* head =
-      cmd->add_option("--head", args->head, "with --checkpoint: one head (default: all)");
+      add_int(cmd, "--head", args->head, {.lo = 0}, "with --checkpoint: one head (default: all)");
   cmd->callback([args, layer, head] {
     args->layer_given = layer->count() > 0;
     args->head_given = head->count() > 0;

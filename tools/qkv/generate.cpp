@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/counter_rng.hpp"
 #include "qkv/train/trainer.hpp"
@@ -41,9 +42,6 @@ int32_t sample(std::vector<float> logits, double temperature, int64_t top_k, flo
 }
 
 void run_generate(const generate_args& a) {
-  if (!(a.temperature >= 0.0 && std::isfinite(a.temperature)))
-    throw error("--temperature: must be finite and >= 0, got " + std::to_string(a.temperature));
-  if (a.tokens < 0 || a.top_k < 0) throw error("--tokens/--top-k: must be >= 0");
   train::trained_model m;
   try {
     m = train::load_trained_model(a.checkpoint);
@@ -81,13 +79,11 @@ void add_generate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Sample text from a `qkv train` checkpoint");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint written by qkv train")->required();
   cmd->add_option("--prompt", a->prompt, "text to continue")->capture_default_str();
-  cmd->add_option("--tokens", a->tokens, "characters to generate")->capture_default_str();
-  cmd->add_option("--temperature", a->temperature, "softmax temperature (0: greedy)")
-      ->capture_default_str();
-  cmd->add_option("--top-k", a->top_k, "sample among the k likeliest (0: all)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "sampling seed")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "threads (0: the default rule)");
+  add_int(cmd, "--tokens", a->tokens, {.lo = 0}, "characters to generate");
+  add_real(cmd, "--temperature", a->temperature, {.lo = 0}, "softmax temperature (0: greedy)");
+  add_int(cmd, "--top-k", a->top_k, {.lo = 0}, "sample among the k likeliest (0: all)");
+  add_uint64(cmd, "--seed", a->seed, "sampling seed, in [0, 2^64)");
+  add_threads(cmd, a->threads);
   cmd->callback([a] { run_generate(*a); });
 }
 

@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "output_files.hpp"
 #include "qkv/attention.hpp"
+#include "qkv/error.hpp"
 
 namespace qkv::cli {
 
@@ -19,15 +22,16 @@ struct sdpa_args {
   uint64_t dropout_seed = 0;               // its mask: a pure function of (seed, b, h, i, j)
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
   std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
+  bool ring_layout_given = false;
 };
 
-// A float .npy input; errors name `flag`.
-tensor read_input(const std::string& flag, const std::string& path);
 // An sdpa mask file (bool: true = may attend; float: added); errors name `flag`.
 attention_mask read_sdpa_mask(const std::string& flag, const std::string& path);
-// Library messages start with the argument's name (q, k, v, mask, scale, grad_out, ...):
-// name the command-line flag instead.
-std::string as_flag_message(std::string what);
+// A library error in the words of `qkv sdpa`'s flags (grad_out -> --grad-out, dropout_p ->
+// --dropout).
+std::string sdpa_flag_message(const error& e);
+// The outputs this command writes (their paths checked together before any work).
+std::vector<output_path> sdpa_outputs(const sdpa_args& a);
 
 // The --ring path, with the options already parsed from `a`: rank 0 reads and scatters, the
 // ranks run ring attention, rank 0 gathers and writes the same whole files as the single-process

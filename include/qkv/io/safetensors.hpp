@@ -14,10 +14,11 @@ namespace qkv::io {
 // Tensors by name (for PyTorch weights: the names of module.state_dict()).
 using named_tensors = std::map<std::string, tensor>;
 
-// Reads every tensor of the file. Refuses (naming `path` and, where it applies, the tensor) a
-// header length beyond the file, a header that is not a JSON object of tensor entries, an
-// unsupported dtype, a byte range that does not match the shape, lies outside the data or
-// overlaps another tensor's.
+// Reads every tensor of the regular file `path`. Refuses (naming `path` and, where it applies,
+// the tensor) a header length beyond the file, a header that is not a JSON object of tensor
+// entries, a key given twice, an unsupported dtype, a shape whose size overflows, and byte ranges
+// that do not match their shapes or do not tile the data exactly (overlaps, gaps, bytes left
+// over, ranges outside the file).
 named_tensors read_safetensors(const std::string& path);
 // The same from the bytes of a whole file; `source` names it in messages.
 named_tensors parse_safetensors(std::string_view bytes, const std::string& source);
