@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -19,11 +20,14 @@
 #include "qkv/nn/multihead_attention.hpp"
 #include "qkv/nn/transformer_encoder_layer.hpp"
 #include "support/cli.hpp"
+#include "support/raw_files.hpp"
 
 namespace qkv {
 namespace {
 
 using args_t = std::vector<std::string>;
+using testing::npy_bytes;
+using testing::safetensors_bytes;
 using testing::temp_dir;
 
 // --- Files, byte for byte --------------------------------------------------------------------
@@ -37,31 +41,10 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A .npy file: header version `major` with `dict` padded to NumPy's alignment, then `data`.
-std::string npy_bytes(std::string dict, const std::string& data, int major = 1) {
-  const size_t prefix = major == 1 ? 10 : 12;
-  dict.append((64 - (prefix + dict.size() + 1) % 64) % 64, ' ');
-  dict += '\n';
-  std::string bytes = "\x93NUMPY";
-  bytes += static_cast<char>(major);
-  bytes += '\0';
-  const uint32_t len = static_cast<uint32_t>(dict.size());
-  bytes.append(reinterpret_cast<const char*>(&len), major == 1 ? 2 : 4);
-  return bytes + dict + data;
-}
-
 // A float32 .npy whose header says `shape_text` (a Python tuple, as written) and holds `floats`.
 std::string npy_f4(const std::string& shape_text, size_t floats) {
   return npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_text + ", }",
                    std::string(floats * 4, '\0'));
-}
-
-// A .safetensors file from its header text (exactly as given) and data.
-std::string safetensors_bytes(const std::string& header, const std::string& data) {
-  std::string bytes(8, '\0');
-  const uint64_t n = header.size();
-  std::memcpy(bytes.data(), &n, 8);
-  return bytes + header + data;
 }
 
 // --- The valid inputs every case starts from --------------------------------------------------
@@ -202,6 +185,23 @@ std::vector<std::pair<std::string, std::string>> bad_npy_files() {
   };
 }
 
+// Every flag that reads a .npy file, with the command it belongs to.
+std::vector<std::tuple<std::string, std::function<args_t(const temp_dir&)>, std::string>>
+npy_readers() {
+  return {{"SdpaQ", sdpa, "--q"},
+          {"SdpaK", sdpa, "--k"},
+          {"SdpaV", sdpa, "--v"},
+          {"SdpaMask", sdpa, "--mask"},
+          {"SdpaGradOut", sdpa_grad, "--grad-out"},
+          {"MhaQuery", mha, "--query"},
+          {"MhaKeyPaddingMask", mha, "--key-padding-mask"},
+          {"MhaAttnMask", mha, "--attn-mask"},
+          {"EncoderSrc", encoder, "--src"},
+          {"EncoderSrcMask", encoder, "--src-mask"},
+          {"ExplainX", explain, "--x"},
+          {"ExplainWq", explain, "--wq"}};
+}
+
 std::vector<hostile_case> npy_cases() {
   std::vector<hostile_case> cases;
   // Every malformed file through --q of sdpa; the message names --q and the file.
@@ -213,19 +213,8 @@ std::vector<hostile_case> npy_cases() {
       npy_bytes("{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
                 std::string(8, '\0'));
   const std::string fractional = npy_f4("(1, 2, 4.9, 8)", 64);
-  const std::vector<std::tuple<std::string, std::function<args_t(const temp_dir&)>, std::string>>
-      readers = {{"SdpaK", sdpa, "--k"},
-                 {"SdpaV", sdpa, "--v"},
-                 {"SdpaMask", sdpa, "--mask"},
-                 {"SdpaGradOut", sdpa_grad, "--grad-out"},
-                 {"MhaQuery", mha, "--query"},
-                 {"MhaKeyPaddingMask", mha, "--key-padding-mask"},
-                 {"MhaAttnMask", mha, "--attn-mask"},
-                 {"EncoderSrc", encoder, "--src"},
-                 {"EncoderSrcMask", encoder, "--src-mask"},
-                 {"ExplainX", explain, "--x"},
-                 {"ExplainWq", explain, "--wq"}};
-  for (const auto& [prefix, command, flag] : readers) {
+  for (const auto& [prefix, command, flag] : npy_readers()) {
+    if (prefix == "SdpaQ") continue;  // every file above
     cases.push_back({prefix + "ShapeWraps", file_case(command, flag, wraps), {flag}});
     cases.push_back({prefix + "DescrTwice", file_case(command, flag, twice), {flag, "twice"}});
     cases.push_back({prefix + "FloatShapeEntry", file_case(command, flag, fractional), {flag}});
@@ -237,14 +226,9 @@ std::vector<hostile_case> npy_cases() {
 // would block forever if opened), a dangling path, a symbolic link to a directory.
 std::vector<hostile_case> not_a_file_cases() {
   std::vector<hostile_case> cases;
-  const std::vector<std::tuple<std::string, std::function<args_t(const temp_dir&)>, std::string>>
-      readers = {{"SdpaQ", sdpa, "--q"},
-                 {"SdpaMask", sdpa, "--mask"},
-                 {"SdpaGradOut", sdpa_grad, "--grad-out"},
-                 {"MhaWeights", mha, "--weights"},
-                 {"MhaQuery", mha, "--query"},
-                 {"EncoderWeights", encoder, "--weights"},
-                 {"ExplainX", explain, "--x"}};
+  auto readers = npy_readers();
+  readers.push_back({"MhaWeights", mha, "--weights"});
+  readers.push_back({"EncoderWeights", encoder, "--weights"});
   for (const auto& [prefix, command, flag] : readers) {
     const auto cmd = command;
     const std::string f = flag;
@@ -455,12 +439,10 @@ std::vector<hostile_case> number_cases() {
         return args_t{"generate", "--checkpoint", d.file("none")};
       },
       "--threads", "2000");
-  add(
-      "BenchThreadsHuge",
-      [](const temp_dir&) {
-        return args_t{"bench", "--quick"};
-      },
-      "--threads", "1,99999999999");
+  cases.push_back({"BenchThreadsHuge",
+                   flag_case([](const temp_dir&) { return args_t{"bench", "--quick"}; },
+                             "--threads", "1,99999999999"),
+                   {"--threads", "'99999999999'"}});
   add(
       "BenchThreadsZero",
       [](const temp_dir&) {
@@ -552,6 +534,9 @@ std::map<std::string, std::string> snapshot(const temp_dir& dir) {
   }
   return files;
 }
+
+// gtest prints a failing case by its name, not as bytes.
+void PrintTo(const hostile_case& c, std::ostream* os) { *os << c.name; }
 
 class Hostile : public ::testing::TestWithParam<hostile_case> {};
 

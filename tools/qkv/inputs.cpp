@@ -16,16 +16,26 @@ io::npy_array read_npy_input(const std::string& flag, const std::string& path) {
   }
 }
 
-tensor read_float_input(const std::string& flag, const std::string& path) {
+namespace {
+
+// The array of type T (tensor or bool_tensor) in the .npy file of `flag`; `want` names T's
+// dtypes, `other` the kind refused.
+template <class T>
+T read_typed_input(const std::string& flag, const std::string& path, const char* want,
+                   const char* other) {
   io::npy_array a = read_npy_input(flag, path);
-  if (auto* t = std::get_if<tensor>(&a)) return std::move(*t);
-  throw error(flag + ": '" + path + "' must be a float array (<f4 or <f8), got a boolean one");
+  if (auto* t = std::get_if<T>(&a)) return std::move(*t);
+  throw error(flag + ": '" + path + "' must be " + want + ", got " + other);
+}
+
+}  // namespace
+
+tensor read_float_input(const std::string& flag, const std::string& path) {
+  return read_typed_input<tensor>(flag, path, "a float array (<f4 or <f8)", "a boolean one");
 }
 
 bool_tensor read_bool_input(const std::string& flag, const std::string& path) {
-  io::npy_array a = read_npy_input(flag, path);
-  if (auto* b = std::get_if<bool_tensor>(&a)) return std::move(*b);
-  throw error(flag + ": '" + path + "' must be a boolean array (|b1), got a float one");
+  return read_typed_input<bool_tensor>(flag, path, "a boolean array (|b1)", "a float one");
 }
 
 nn::state_dict read_weights(const std::string& flag, const std::string& path) {

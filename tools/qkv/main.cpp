@@ -7,38 +7,25 @@
 #include <string_view>
 
 #include "commands.hpp"
+#include "mpi_session.hpp"
 #include "qkv/error.hpp"
 #include "qkv/threads.hpp"
 
 namespace {
 
-// The number of processes an MPI launcher (mpirun, mpiexec) started this one among, from the
-// environment it sets (Open MPI; MPICH and Intel MPI through PMI); 1 when not so launched.
-long mpi_launch_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
-    if (const char* v = std::getenv(name)) return std::strtol(v, nullptr, 10);
-  return 1;
-}
-
-bool is_mpi_launch_root() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK"})
-    if (const char* v = std::getenv(name)) return std::strtol(v, nullptr, 10) == 0;
-  return true;
-}
-
 // Only --ring runs as one rank of many. Any other command started P times by mpirun would run P
 // whole copies, each writing the same output files: refused before anything runs.
 void refuse_mpi_launch_without_ring(int argc, char** argv) {
-  const long size = mpi_launch_size();
+  const long size = qkv::cli::mpi_launch_size();
   if (size <= 1) return;
   for (int i = 1; i < argc; ++i)
     if (std::string_view(argv[i]) == "--ring") return;
-  if (is_mpi_launch_root())
-    std::fprintf(stderr,
-                 "qkv: error: started by an MPI launcher as one of %ld processes, without --ring: "
-                 "each would run the whole command and write the same files. Use `qkv sdpa "
-                 "--ring` or `qkv bench --ring` under mpirun, or run qkv without mpirun.\n",
-                 size);
+  if (qkv::cli::mpi_launch_rank() != 0) std::exit(0);  // rank 0 reports for the job
+  std::fprintf(stderr,
+               "qkv: error: started by an MPI launcher as one of %ld processes, without --ring: "
+               "each would run the whole command and write the same files. Use `qkv sdpa "
+               "--ring` or `qkv bench --ring` under mpirun, or run qkv without mpirun.\n",
+               size);
   std::exit(2);
 }
 
@@ -66,6 +53,9 @@ int main(int argc, char** argv) {
   } catch (const qkv::cli::already_reported& e) {
     return e.code;
   } catch (const qkv::error& e) {
+    // Under mpirun every rank meets the same bad argument: rank 0 says it, and its exit code is
+    // the job's; the others leave quietly, so that the message comes once.
+    if (qkv::cli::mpi_launch_rank() != 0) return 0;
     std::fprintf(stderr, "qkv: error: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {

@@ -43,7 +43,6 @@ void run_sdpa(const sdpa_args& a) {
     throw error("--dq/--dk/--dv: need --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
   if (a.ring_layout_given && !a.ring)
     throw error("--ring-layout: only means something with --ring (ring attention over MPI)");
-  check_output_paths(sdpa_outputs(a));
 
   sdpa_options options;
   options.scale = a.scale;
@@ -54,7 +53,8 @@ void run_sdpa(const sdpa_args& a) {
   options.dropout_seed = a.dropout_seed;
   if (a.ring && a.dropout != 0.0f)
     throw error("--dropout: not supported with --ring (the ranks see key positions locally)");
-  if (a.ring) return run_sdpa_ring(a, options);
+  if (a.ring) return run_sdpa_ring(a, options);  // which checks the outputs on rank 0
+  check_output_paths(sdpa_outputs(a));
 
   const tensor q = read_float_input("--q", a.q), k = read_float_input("--k", a.k),
                v = read_float_input("--v", a.v);

@@ -86,6 +86,7 @@ struct whole_inputs {
 
 // Root: reads and checks every input with the single-process rules (same messages).
 whole_inputs read_whole_inputs(const sdpa_args& a, const sdpa_options& options, input_header& h) {
+  check_output_paths(sdpa_outputs(a));
   whole_inputs in;
   in.q = read_float_input("--q", a.q), in.k = read_float_input("--k", a.k),
   in.v = read_float_input("--v", a.v);
@@ -196,11 +197,10 @@ void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options) {
     run_ring(MPI_COMM_WORLD, a, options, dist::parse_shard_layout(a.ring_layout, "--ring-layout"));
   } catch (const error& e) {
     // The same verdict on every rank: said once, by rank 0, now, before MPI_Finalize (a fence in
-    // mpi_session's destructor); every rank then exits with code 2.
-    if (rank == root) {
-      std::fprintf(stderr, "qkv: error: %s\n", e.what());
-      std::fflush(stderr);
-    }
+    // mpi_session's destructor). Rank 0's exit code 2 is the job's; the others leave quietly.
+    if (rank != root) throw already_reported{0};
+    std::fprintf(stderr, "qkv: error: %s\n", e.what());
+    std::fflush(stderr);
     throw already_reported{2};
   } catch (const std::exception& e) {
     // A failure on this rank alone: the others would wait for it forever, so end the job.
