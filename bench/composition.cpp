@@ -1,4 +1,4 @@
-// The BLAS composition forward and backward: sgemm for every product, heads one after another,
+// The BLAS composition forward and backward: qkv::sgemm for every product, heads one after another,
 // each sgemm and softmax using all the row's threads.
 #include "composition.hpp"
 
@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "qkv/gemm.hpp"
 #include "row_softmax.hpp"
 
 namespace qkv::bench {
@@ -36,11 +37,11 @@ void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v
       const int64_t bh = b * Hq + h, bkv = b * Hkv + h / group;
       float* P = p_.data() + bh * Nq * Nk;
       // S = Q·K^T, then P = softmax_rows(scale·S) in place, then O = P·V.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nq, Nk, d, 1.0f, q.data() + bh * Nq * d,
-                  d, k.data() + bkv * Nk * d, d, 0.0f, P, Nk);
+      sgemm(gemm_op::none, gemm_op::transpose, Nq, Nk, d, 1.0f, q.data() + bh * Nq * d, d,
+            k.data() + bkv * Nk * d, d, 0.0f, P, Nk);
       softmax_rows(P, Nq, Nk, scale_, causal, threads_);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Nq, dv, Nk, 1.0f, P, Nk,
-                  v.data() + bkv * Nk * dv, dv, 0.0f, out.data() + bh * Nq * dv, dv);
+      sgemm(gemm_op::none, gemm_op::none, Nq, dv, Nk, 1.0f, P, Nk, v.data() + bkv * Nk * dv, dv,
+            0.0f, out.data() + bh * Nq * dv, dv);
     }
 }
 
@@ -60,11 +61,11 @@ void blas_composition::backward(const tensor& q, const tensor& k, const tensor& 
       const float beta = h % group == 0 ? 0.0f : 1.0f;  // accumulate dK, dV over the group
       float* dS = ds_.data();
       // dV = P^T·dO
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, dv, Nq, 1.0f, P, Nk, dO, dv, beta,
-                  dv_out.data() + bkv * Nk * dv, dv);
+      sgemm(gemm_op::transpose, gemm_op::none, Nk, dv, Nq, 1.0f, P, Nk, dO, dv, beta,
+            dv_out.data() + bkv * Nk * dv, dv);
       // dP = dO·V^T (into dS), then dS = P∘(dP - rowsum(dP∘P)), row by row.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nq, Nk, dv, 1.0f, dO, dv,
-                  v.data() + bkv * Nk * dv, dv, 0.0f, dS, Nk);
+      sgemm(gemm_op::none, gemm_op::transpose, Nq, Nk, dv, 1.0f, dO, dv, v.data() + bkv * Nk * dv,
+            dv, 0.0f, dS, Nk);
 #pragma omp parallel for num_threads(threads_) schedule(static)
       for (int64_t i = 0; i < Nq; ++i) {
         const float* p = P + i * Nk;
@@ -76,10 +77,10 @@ void blas_composition::backward(const tensor& q, const tensor& k, const tensor& 
         for (int64_t j = 0; j < Nk; ++j) g[j] = p[j] * (g[j] - D);
       }
       // dQ = scale·dS·K, dK = scale·dS^T·Q
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Nq, d, Nk, scale_, dS, Nk, Kh, d, 0.0f,
-                  dq.data() + bh * Nq * d, d);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, d, Nq, scale_, dS, Nk, Qh, d, beta,
-                  dk.data() + bkv * Nk * d, d);
+      sgemm(gemm_op::none, gemm_op::none, Nq, d, Nk, scale_, dS, Nk, Kh, d, 0.0f,
+            dq.data() + bh * Nq * d, d);
+      sgemm(gemm_op::transpose, gemm_op::none, Nk, d, Nq, scale_, dS, Nk, Qh, d, beta,
+            dk.data() + bkv * Nk * d, d);
     }
 }
 

@@ -1,4 +1,4 @@
-// The BLAS composition a user would write with OpenBLAS, the baseline of the fused kernel:
+// The BLAS composition a user would write (qkv::sgemm), the baseline of the fused kernel:
 // per (batch, head) S = Q·K^T (sgemm), P = softmax_rows(scale·S), O = P·V (sgemm), and its
 // backward from the saved P. It holds every head's Nq x Nk matrix P, as autograd would.
 // Legend: B batch, Hq/Hkv heads, Nq queries, Nk keys, d, dv head dims.

@@ -1,13 +1,12 @@
 // The sgemm roof and the memory read-loop roof.
 #include "roofs.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "composition.hpp"
+#include "qkv/gemm.hpp"
 
 namespace qkv::bench {
 
@@ -22,8 +21,8 @@ double time_sgemm(int64_t n, int threads, const timing_plan& plan) {
   set_blas_threads(threads);
   return median_ms(
       [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
-                    n, 0.0f, c.data(), n);
+        sgemm(gemm_op::none, gemm_op::none, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(),
+              n);
       },
       plan);
 }

@@ -11,8 +11,10 @@
 #include "composition.hpp"
 #include "kv_cache_row.hpp"
 #include "mha_row.hpp"
+#include "peak.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
+#include "qkv/gemm.hpp"
 #include "roofs.hpp"
 
 namespace qkv::bench {
@@ -65,6 +67,7 @@ class runner {
 
   void run() {
     for (int T : config_.threads) {
+      run_peak(T);
       for (const bench_shape& s : config_.shapes)
         for (const std::string& pass : config_.passes) run_shape(s, T, pass);
       if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
@@ -81,7 +84,7 @@ class runner {
     const inputs in = make_inputs(s, backward);
     std::optional<double> roof_gflops, blas_ms;
     for (const std::string& impl : all_impls) {
-      if (impl == "mha" || !contains(config_.impls, impl)) continue;
+      if (impl == "mha" || impl == "peak" || !contains(config_.impls, impl)) continue;
       bench_row row;
       row.impl = impl, row.pass = pass, row.shape = s, row.threads = T, row.flops = flops;
       const double need =
@@ -117,8 +120,33 @@ class runner {
         }
       }
       if (roof_gflops) row.ratio_to_sgemm = row.gflops / *roof_gflops;
-      on_row_(row);
+      emit(row);
     }
+  }
+
+  // The FMA peak of each instruction set on T threads, measured always (every row's ratio needs
+  // it) and reported as rows when "peak" is among the impls.
+  void run_peak(int T) {
+    peak_gflops_ = 0;
+    reset_peak_rss();
+    for (const fma_peak& p : measure_fma_peaks(T, config_.plan)) {
+      peak_gflops_ = std::max(peak_gflops_, p.gflops);
+      if (!contains(config_.impls, "peak")) continue;
+      bench_row row;
+      row.impl = "peak", row.pass = "forward", row.threads = T;
+      row.shape = {0, 0, 0, 0, 0, 0, 0, causal_mode::none};
+      row.isa = p.isa, row.fma_chains = p.chains;
+      row.ms = p.ms, row.flops = p.flops, row.gflops = p.gflops;
+      row.peak_rss_mb = peak_rss_mb();
+      peak_rows_.push_back(row);
+    }
+    for (bench_row& row : peak_rows_) emit(row);
+    peak_rows_.clear();
+  }
+
+  void emit(bench_row& row) {
+    if (peak_gflops_ > 0) row.ratio_to_peak = row.gflops / peak_gflops_;
+    on_row_(row);
   }
 
   // B=1, N=1024, E=512, H=8 self-attention through nn::multihead_attention, fused kernel.
@@ -144,7 +172,7 @@ class runner {
       measure_sgemm(roof);
       row.ratio_to_sgemm = row.gflops / roof.gflops;
     }
-    on_row_(row);
+    emit(row);
   }
 
   // One KV-cache decoding step of the same MHA layer (B=1, E=512, H=8, projections included):
@@ -166,7 +194,7 @@ class runner {
     // Projections of one token (q, k, v, out: 4 products of E x E) and attention over Nk+1 keys.
     row.flops = 8.0 * E * E + 4.0 * double(Nk + 1) * E;
     row.gflops = row.flops / (row.ms * 1e6);
-    on_row_(row);
+    emit(row);
   }
 
   void note(const bench_row& row, const std::string& text) {
@@ -177,6 +205,7 @@ class runner {
   // The square sgemm of about the row's FLOPs, measured next to the rows it is the roof of.
   void measure_sgemm(bench_row& row) {
     row.sgemm_n = sgemm_side(row.flops);
+    row.gemm = gemm_description();
     malloc_trim(0);
     reset_peak_rss();
     row.ms = time_sgemm(row.sgemm_n, row.threads, config_.plan);
@@ -208,6 +237,8 @@ class runner {
   const bench_config& config_;
   const std::function<void(const bench_row&)>& on_row_;
   const std::function<void(const std::string&)>& on_note_;
+  double peak_gflops_ = 0;            // the best instruction set's, at the current thread count
+  std::vector<bench_row> peak_rows_;  // emitted once every peak is known
 };
 
 }  // namespace
@@ -218,7 +249,8 @@ void validate(const bench_config& config) {
     if (T < 1) throw error("--threads: every count must be >= 1, got " + std::to_string(T));
   for (const std::string& impl : config.impls)
     if (!contains(all_impls, impl))
-      throw error("--impl: expected sgemm, blas, fused, reference or mha, got '" + impl + "'");
+      throw error("--impl: expected peak, sgemm, blas, fused, reference or mha, got '" + impl +
+                  "'");
   for (const std::string& pass : config.passes)
     if (pass != "forward" && pass != "backward")
       throw error("--pass: expected forward, backward or all, got '" + pass + "'");

@@ -1,6 +1,7 @@
-// The side-by-side runner behind `qkv bench` (DESIGN section 7): for each thread count, shape and
-// pass it times the fused kernel, the BLAS composition, the square-sgemm roof and (on request) the
-// reference kernel, and reports one row each. Formatting belongs to the caller.
+// The side-by-side runner behind `qkv bench`: for each thread count, the FMA peak of every
+// instruction set the CPU runs; then for each shape and pass the fused kernel, the BLAS
+// composition, the square-sgemm roof and (on request) the reference kernel, one row each, every
+// row with its ratio to the peak. Formatting belongs to the caller.
 #pragma once
 
 #include <functional>
@@ -14,13 +15,15 @@
 namespace qkv::bench {
 
 // Implementations, in the order they run within a shape (the roofs first, for the ratios);
-// "mha" is the multi-head attention layer's row, run once per thread count after the shapes.
-inline const std::vector<std::string> all_impls = {"sgemm", "blas", "fused", "reference", "mha"};
+// "peak" rows come once per thread count before the shapes, "mha" (the multi-head attention
+// layer's row) once per thread count after them.
+inline const std::vector<std::string> all_impls = {"peak",  "sgemm",     "blas",
+                                                   "fused", "reference", "mha"};
 
 struct bench_config {
   std::vector<bench_shape> shapes = standard_shapes();
   std::vector<int> threads = {1};
-  std::vector<std::string> impls = {"sgemm", "blas", "fused", "mha"};
+  std::vector<std::string> impls = {"peak", "sgemm", "blas", "fused", "mha"};
   std::vector<std::string> passes = {"forward"};
   timing_plan plan;
   double max_bytes = 8.0 * (1 << 30);  // rows that would need more are skipped with a note
@@ -34,6 +37,10 @@ struct bench_row {
   double ms = 0, gflops = 0, peak_rss_mb = 0;
   double flops = 0;                             // the attention's, or the sgemm's own 2·n^3
   int64_t sgemm_n = 0;                          // sgemm rows: the side of the square product
+  std::string gemm;                             // sgemm rows: the library and kernel that ran
+  std::string isa;                              // peak rows: the instruction set of the loop
+  int fma_chains = 0;                           // peak rows: independent accumulators
+  std::optional<double> ratio_to_peak;          // gflops / the best ISA's peak, same threads
   std::optional<double> ratio_to_sgemm;         // gflops / the sgemm roof's gflops
   std::optional<double> ratio_to_blas;          // blas ms / this row's ms (> 1: faster)
   std::optional<double> bytes_per_s;            // decode: bytes of K and V read per second

@@ -1,13 +1,12 @@
-// nn.Linear on cblas_sgemm: the input's leading axes are flattened into M rows, so one call
+// nn.Linear on qkv::sgemm: the input's leading axes are flattened into M rows, so one call
 // computes Y[M,out] = X[M,in]·W^T (W stays in PyTorch's [out,in] layout, read transposed).
 #include "qkv/nn/linear.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "qkv/error.hpp"
+#include "qkv/gemm.hpp"
 #include "qkv/nn/init.hpp"
 
 namespace qkv::nn {
@@ -52,9 +51,8 @@ tensor linear::forward(const tensor& x, const std::string& argument) const {
   // Y[m,:] = b, then Y = 1·X·W^T + 1·Y: the bias rides in sgemm's C, no extra pass over Y.
   if (bias_)
     for (int64_t m = 0; m < M; ++m) std::copy_n(bias_->data(), out, y.data() + m * out);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(out),
-              static_cast<int>(in), 1.0f, x.data(), static_cast<int>(in), weight_.data(),
-              static_cast<int>(in), bias_ ? 1.0f : 0.0f, y.data(), static_cast<int>(out));
+  sgemm(gemm_op::none, gemm_op::transpose, M, out, in, 1.0f, x.data(), in, weight_.data(), in,
+        bias_ ? 1.0f : 0.0f, y.data(), out);
   return y;
 }
 

@@ -1,8 +1,7 @@
 // Backward of nn.Linear, y = x·W^T + b with x flattened to [M,in]:
 //   ∂L/∂W = dy^T·x [out,in],  ∂L/∂b = Σ_m dy[m,:],  ∂L/∂x = dy·W [M,in]  (two sgemms).
-#include <cblas.h>
-
 #include "qkv/error.hpp"
+#include "qkv/gemm.hpp"
 #include "qkv/nn/linear.hpp"
 
 namespace qkv::nn {
@@ -18,13 +17,12 @@ tensor linear::backward(const tensor& x, const tensor& dy, linear_grads& grads) 
   tensor dx(x.shape());
   const int64_t M = x.numel() / in;
   if (M == 0) return dx;
-  const int m = static_cast<int>(M), n_in = static_cast<int>(in), n_out = static_cast<int>(out);
   // dW += dy^T·x: [out,M]·[M,in].
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, m, 1.0f, dy.data(), n_out,
-              x.data(), n_in, 1.0f, grads.weight.data(), n_in);
+  sgemm(gemm_op::transpose, gemm_op::none, out, in, M, 1.0f, dy.data(), out, x.data(), in, 1.0f,
+        grads.weight.data(), in);
   // dx = dy·W: [M,out]·[out,in].
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n_in, n_out, 1.0f, dy.data(), n_out,
-              weight_.data(), n_in, 0.0f, dx.data(), n_in);
+  sgemm(gemm_op::none, gemm_op::none, M, in, out, 1.0f, dy.data(), out, weight_.data(), in, 0.0f,
+        dx.data(), in);
   if (grads.bias) {
     float* db = grads.bias->data();
     const float* d = dy.data();

@@ -6,7 +6,7 @@
 
 namespace qkv::testing {
 
-using exp_array_fn = void (*)(const float* x, float* y, int64_t n);  // n a multiple of 8
+using exp_array_fn = void (*)(const float* x, float* y, int64_t n);  // n a multiple of 16
 
 // Largest error in units of the exact result's ulp (std::exp in double) over x = -87.3 .. 0, the
 // softmax domain where results are normal floats, in 2^22 even steps, and x = 88.

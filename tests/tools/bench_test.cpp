@@ -2,6 +2,7 @@
 // contract with sensible values, the table prints, and bad options exit 2 with a message.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -45,8 +46,11 @@ TEST(BenchCli, JsonLinesCarryEveryContractKey) {
     EXPECT_EQ(row["Hkv"], 2);
     EXPECT_EQ(row["dv"], 4);
     EXPECT_EQ(row["causal"], "top-left");
+    if (__builtin_cpu_supports("avx2"))  // the peak loops need AVX2+FMA at least
+      EXPECT_GT(row.at("ratio_to_peak").get<double>(), 0.0) << row.dump();
     if (row["impl"] == "sgemm") {
       EXPECT_GE(row["sgemm_n"].get<int>(), 1024);
+      EXPECT_FALSE(row.at("gemm").get<std::string>().empty());
     } else {
       EXPECT_GT(row["ratio_to_sgemm"].get<double>(), 0.0);
       // 2·(d+dv)·(visible pairs)·B·Hq, with sum over i < 6 of (i + 1) visible pairs top-left.
@@ -58,6 +62,31 @@ TEST(BenchCli, JsonLinesCarryEveryContractKey) {
   EXPECT_EQ(impls, (std::set<std::string>{"sgemm", "blas", "fused", "reference"}));
   EXPECT_EQ(rows[0]["threads"], 1);
   EXPECT_EQ(rows[4]["threads"], 2);
+}
+
+// One peak row per instruction set and thread count, first; the best of them is every row's 1.0.
+TEST(BenchCli, PeakRowsComeFirstPerThreadCount) {
+  const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,2,16,16,8", "--threads",
+                          "1,2", "--reps", "1", "--impl", "peak,fused"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = json_lines(r.out);
+  std::map<int, double> best;  // threads -> the best peak's GFLOP/s
+  std::map<int, int> peaks;
+  for (const auto& row : rows) {
+    expect_contract_keys(row);
+    const int T = row["threads"].get<int>();
+    if (row["impl"] == "peak") {
+      EXPECT_TRUE(row["isa"] == "avx2" || row["isa"] == "avx512f") << row.dump();
+      EXPECT_GT(row["fma_chains"].get<int>(), 0);
+      ++peaks[T];
+      best[T] = std::max(best[T], row["gflops"].get<double>());
+    } else {
+      ASSERT_TRUE(best.count(T)) << "the peak rows come before the shapes";
+      EXPECT_NEAR(row["ratio_to_peak"].get<double>(), row["gflops"].get<double>() / best[T],
+                  2e-3 * row["ratio_to_peak"].get<double>() + 1e-3);
+    }
+  }
+  for (int T : {1, 2}) EXPECT_GE(peaks[T], __builtin_cpu_supports("avx2") ? 1 : 0) << T;
 }
 
 TEST(BenchCli, BackwardAndDecodeRows) {

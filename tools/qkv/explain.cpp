@@ -6,18 +6,15 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "commands.hpp"
-#include "explain_default.hpp"
 #include "inputs.hpp"
 #include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/checkpoint_trace.hpp"
+#include "qkv/explain/example.hpp"
 #include "qkv/explain/render_html.hpp"
 #include "qkv/explain/render_json.hpp"
 #include "qkv/explain/render_svg.hpp"
@@ -38,48 +35,10 @@ struct explain_args {
   bool layer_given = false, head_given = false;
 };
 
-// The inputs of one walkthrough: where they come from ("" for the .npy flags), a title,
-// X [N, d_model], the three weights and the token labels.
-struct explain_inputs {
-  std::string source, title, tokens;
-  tensor x, wq, wk, wv;
+// The inputs of one walkthrough and where they come from ("" for the .npy flags).
+struct explain_inputs : explain::example {
+  std::string source;
 };
-
-tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
-  const nlohmann::json& rows = spec.at(key);
-  if (!rows.is_array() || rows.empty() || !rows[0].is_array() || rows[0].empty())
-    throw error(std::string(key) + ": expected a non-empty list of rows");
-  const int64_t n = static_cast<int64_t>(rows.size()), m = static_cast<int64_t>(rows[0].size());
-  tensor t({n, m});
-  for (int64_t i = 0; i < n; ++i) {
-    if (rows[i].size() != rows[0].size())
-      throw error(std::string(key) + ": row " + std::to_string(i) + " has " +
-                  std::to_string(rows[i].size()) + " numbers, row 0 has " + std::to_string(m));
-    for (int64_t j = 0; j < m; ++j) t[i * m + j] = rows[i][j].get<float>();
-  }
-  return t;
-}
-
-// A spec: {"tokens": [...], "encodings": X, "W_q_weight", "W_k_weight", "W_v_weight"} (rows;
-// weights in nn.Linear's [out, in] layout), as in tests/data/examples/statquest_write_a_poem.json.
-explain_inputs inputs_from_json(const std::string& text, const std::string& argument) {
-  try {
-    const nlohmann::json spec = nlohmann::json::parse(text);
-    explain_inputs in;
-    in.title = spec.value("title", "");
-    if (spec.contains("tokens"))
-      for (const auto& token : spec.at("tokens")) in.tokens += token.get<std::string>() + " ";
-    in.x = matrix_from_json(spec, "encodings");
-    in.wq = matrix_from_json(spec, "W_q_weight");
-    in.wk = matrix_from_json(spec, "W_k_weight");
-    in.wv = matrix_from_json(spec, "W_v_weight");
-    return in;
-  } catch (const nlohmann::json::exception& e) {
-    throw error(argument + ": not a valid explain spec (" + e.what() + ")");
-  } catch (const error& e) {
-    throw error(argument + ": " + e.what());
-  }
-}
 
 explain_inputs gather_inputs(const explain_args& a) {
   const bool any_npy = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty());
@@ -90,29 +49,23 @@ explain_inputs gather_inputs(const explain_args& a) {
          {std::pair{"--x", &a.x}, {"--wq", &a.wq}, {"--wk", &a.wk}, {"--wv", &a.wv}})
       if (path->empty())
         throw error(std::string(flag) + ": missing; --x, --wq, --wk and --wv go together");
-    return {"",
-            "",
-            a.tokens,
-            read_float_input("--x", a.x),
-            read_float_input("--wq", a.wq),
-            read_float_input("--wk", a.wk),
-            read_float_input("--wv", a.wv)};
+    return {{"", a.tokens, read_float_input("--x", a.x), read_float_input("--wq", a.wq),
+             read_float_input("--wk", a.wk), read_float_input("--wv", a.wv)},
+            ""};
   }
   explain_inputs in;
   if (!a.spec.empty()) {
-    std::ifstream file(a.spec, std::ios::binary);
-    if (!file) throw error("--spec: cannot read " + a.spec);
-    std::ostringstream text;
-    text << file.rdbuf();
-    in = inputs_from_json(text.str(), "--spec " + a.spec);
-    in.source = "--spec " + a.spec;
+    std::string text;
+    try {
+      text = io::read_regular_file(a.spec);
+    } catch (const error& e) {
+      throw error(std::string("--spec: ") + e.what());
+    }
+    const std::string source = "--spec " + a.spec;
+    in = {explain::parse_example(text, source), source};
     if (in.title.empty()) in.title = a.spec;
   } else {
-    in = inputs_from_json(explain_default_json, "the embedded example");
-    in.source = "the embedded example";
-    in.title =
-        "Example: \"Write a poem\" (StatQuest, Attention in Transformers; weights from "
-        "PyTorch, torch.manual_seed(42))";
+    in = {explain::write_a_poem(), "the embedded example"};
   }
   if (!a.tokens.empty()) in.tokens = a.tokens;
   return in;

@@ -1,0 +1,67 @@
+"""qkv's fused attention inside PyTorch: a torch.autograd.Function on CPU float32 tensors.
+
+    import torch, qkv.torch
+    out = qkv.torch.scaled_dot_product_attention(q, k, v, is_causal=True)   # differentiable
+    out.sum().backward()
+
+The forward runs qkv's fused kernel and keeps its logsumexp; the backward runs qkv's fused
+backward on it. Tensors cross without copies where their strides allow (torch.Tensor.numpy()
+shares memory). Importing qkv does not import torch; importing qkv.torch does.
+
+Legend: B batch, Hq query heads, Hkv key/value heads, Nq queries, Nk keys, d and dv head dims.
+"""
+
+import torch as _torch
+
+from . import functional as _functional
+
+
+def _array(name, tensor):
+    if tensor is None:
+        return None
+    if tensor.device.type != "cpu":
+        raise ValueError(f"{name}: qkv runs on the CPU, got a tensor on {tensor.device}")
+    return tensor.detach().numpy()
+
+
+class _Attention(_torch.autograd.Function):
+    """forward(ctx, options, query, key, value, attn_mask) -> out; options: the keywords of
+    qkv.scaled_dot_product_attention (without return_lse), given to the backward as they are."""
+
+    @staticmethod
+    def forward(ctx, options, query, key, value, attn_mask):
+        arrays = [_array(n, t) for n, t in (("query", query), ("key", key), ("value", value))]
+        out, lse = _functional.scaled_dot_product_attention(
+            *arrays, attn_mask=_array("attn_mask", attn_mask), return_lse=True, **options)
+        out, lse = _torch.from_numpy(out), _torch.from_numpy(lse)
+        ctx.options = options
+        ctx.attn_mask = attn_mask
+        ctx.save_for_backward(query, key, value, out, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        query, key, value, out, lse = ctx.saved_tensors
+        dq, dk, dv = _functional.scaled_dot_product_attention_backward(
+            _array("grad_out", grad_out), _array("query", query), _array("key", key),
+            _array("value", value), out.numpy(), lse.numpy(),
+            attn_mask=_array("attn_mask", ctx.attn_mask), **ctx.options)
+        return None, _torch.from_numpy(dq), _torch.from_numpy(dk), _torch.from_numpy(dv), None
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False, *,
+                                 causal_alignment="top-left", impl="auto", threads=0,
+                                 dropout_seed=0):
+    """torch.nn.functional.scaled_dot_product_attention by qkv's fused kernels, with autograd.
+
+    query [B,Hq,Nq,d], key [B,Hkv,Nk,d], value [B,Hkv,Nk,dv]: CPU float32 tensors; returns
+    out [B,Hq,Nq,dv], differentiable with respect to query, key and value (not attn_mask).
+    The arguments mean what they mean in qkv.scaled_dot_product_attention (PyTorch's meanings;
+    a mask and is_causal may be combined). dropout_p applies qkv's attention dropout, seeded by
+    dropout_seed (PyTorch's random stream is not reproduced); the backward uses the same mask.
+    """
+    options = dict(dropout_p=dropout_p, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa,
+                   causal_alignment=causal_alignment, impl=impl, threads=threads,
+                   dropout_seed=dropout_seed)
+    return _Attention.apply(options, query, key, value, attn_mask)

@@ -1,0 +1,12 @@
+# Type stubs of qkv.torch (shapes in the docstring of torch.py).
+from typing import Literal, Optional
+
+import torch
+
+def scaled_dot_product_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+    attn_mask: Optional[torch.Tensor] = ..., dropout_p: float = ..., is_causal: bool = ...,
+    scale: Optional[float] = ..., enable_gqa: bool = ..., *,
+    causal_alignment: Literal["top-left", "bottom-right"] = ...,
+    impl: Literal["auto", "fused", "reference"] = ..., threads: int = ...,
+    dropout_seed: int = ...) -> torch.Tensor: ...
