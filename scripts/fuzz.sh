@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${QKV_FUZZ_BUILD_DIR:-build-fuzz}
 seconds=${QKV_FUZZ_SECONDS:-20}
 targets=("$@")
-((${#targets[@]})) || targets=(npy safetensors checkpoint)
+((${#targets[@]})) || targets=(npy safetensors checkpoint explain_spec)
 
 bash scripts/setup.sh >/dev/null  # the Debian packages (clang, libFuzzer) and the main build
 CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

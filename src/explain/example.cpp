@@ -1,8 +1,11 @@
 // Explain specs and the compiled-in "Write a poem" example (example.hpp).
 #include "qkv/explain/example.hpp"
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "io/strict_json.hpp"
 #include "qkv/error.hpp"
 #include "write_a_poem.hpp"
 
@@ -19,7 +22,15 @@ tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
     if (rows[i].size() != rows[0].size())
       throw error(std::string(key) + ": row " + std::to_string(i) + " has " +
                   std::to_string(rows[i].size()) + " numbers, row 0 has " + std::to_string(m));
-    for (int64_t j = 0; j < m; ++j) t[i * m + j] = rows[i][j].get<float>();
+    for (int64_t j = 0; j < m; ++j) {
+      // Checked as a double: a value beyond fp32 would become inf (and print as null).
+      const nlohmann::json& v = rows[i][j];
+      const double x = v.is_number() ? v.get<double>() : NAN;
+      if (!(std::abs(x) <= std::numeric_limits<float>::max()))
+        throw error(std::string(key) + ": entry [" + std::to_string(i) + "][" + std::to_string(j) +
+                    "] = " + v.dump() + " is not a finite fp32 number");
+      t[i * m + j] = static_cast<float>(x);
+    }
   }
   return t;
 }
@@ -28,7 +39,8 @@ tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
 
 example parse_example(const std::string& json_text, const std::string& source) {
   try {
-    const nlohmann::json spec = nlohmann::json::parse(json_text);
+    const nlohmann::json spec = io::parse_json_strictly(json_text);
+    if (!spec.is_object()) throw error("expected a JSON object");
     example in;
     in.title = spec.value("title", "");
     if (spec.contains("tokens"))

@@ -10,11 +10,11 @@
 #include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <vector>
 
 #include "qkv/error.hpp"
 #include "qkv/io/atomic_file.hpp"
+#include "strict_json.hpp"
 
 static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
 
@@ -108,24 +108,6 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
   return e;
 }
 
-// The header JSON, refusing a key given twice in any object: nlohmann keeps the last silently,
-// which would let a duplicated tensor name (or a second "shape") win without a word.
-nlohmann::json parse_header(std::string_view text, const std::string& source) {
-  std::vector<std::set<std::string>> keys;  // the keys of each object being parsed
-  const auto check = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using ev = nlohmann::json::parse_event_t;
-    if (event == ev::object_start) keys.emplace_back();
-    if (event == ev::object_end) keys.pop_back();
-    if (event == ev::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(key).second)
-        refuse(source, "the header gives the key '" + key + "' twice");
-    }
-    return true;
-  };
-  return nlohmann::json::parse(text, check);
-}
-
 }  // namespace
 
 named_tensors parse_safetensors(std::string_view bytes, const std::string& source) {
@@ -137,7 +119,9 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
                        std::to_string(bytes.size()) + " bytes)");
   nlohmann::json header;
   try {
-    header = parse_header(bytes.substr(8, header_length), source);
+    header = parse_json_strictly(bytes.substr(8, header_length));
+  } catch (const error& e) {
+    refuse(source, std::string("header: ") + e.what());
   } catch (const nlohmann::json::exception& e) {
     refuse(source, std::string("header is not valid JSON: ") + e.what());
   }

@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "qkv/error.hpp"
+#include "qkv/explain/example.hpp"
 #include "qkv/io/npy.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/train/trainer.hpp"
@@ -59,6 +60,11 @@ TEST(FuzzRegressions, Npy) {
 
 TEST(FuzzRegressions, Safetensors) {
   run_inputs("safetensors", [](const fs::path& f) { io::parse_safetensors(slurp(f), f.string()); });
+}
+
+TEST(FuzzRegressions, ExplainSpec) {
+  run_inputs("explain_spec",
+             [](const fs::path& f) { explain::parse_example(slurp(f), f.string()); });
 }
 
 TEST(FuzzRegressions, Checkpoint) {

@@ -440,8 +440,11 @@ std::vector<hostile_case> number_cases() {
       },
       "--threads", "2000");
   cases.push_back({"BenchThreadsHuge",
-                   flag_case([](const temp_dir&) { return args_t{"bench", "--quick"}; },
-                             "--threads", "1,99999999999"),
+                   flag_case(
+                       [](const temp_dir&) {
+                         return args_t{"bench", "--quick"};
+                       },
+                       "--threads", "1,99999999999"),
                    {"--threads", "'99999999999'"}});
   add(
       "BenchThreadsZero",
@@ -490,6 +493,42 @@ std::vector<hostile_case> number_cases() {
   return cases;
 }
 
+// Explain specs (JSON): values beyond fp32, a key given twice, the wrong shape of document.
+std::vector<hostile_case> spec_cases() {
+  const std::string rows = "[[1, 2], [3, 4]]";
+  const auto spec = [&](const std::string& encodings, const std::string& extra) {
+    return "{\"encodings\": " + encodings + ", \"W_q_weight\": " + rows +
+           ", \"W_k_weight\": " + rows + ", \"W_v_weight\": " + rows + extra + "}";
+  };
+  const auto explain_spec = [](const temp_dir& d) {
+    return args_t{"explain", "--spec", d.file("s.json"), "--svg", d.file("out.svg")};
+  };
+  std::vector<hostile_case> cases;
+  for (const auto& [name, text, needle] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"BeyondFloat", spec("[[1e40, 0], [0, 1]]", ""), "entry [0][0]"},
+           {"KeyTwice", spec(rows, ", \"encodings\": [[9, 9], [9, 9]]"), "twice"},
+           {"Ragged", spec("[[1, 2], [3]]", ""), "row 1"},
+           {"NotANumber", spec("[[\"a\", 2], [3, 4]]", ""), "not a finite"},
+           {"NotAnObject", "[1, 2]", "object"},
+           {"NotJson", "{\"encodings\": ", "not a valid explain spec"}})
+    cases.push_back({"ExplainSpec" + name,
+                     file_case(explain_spec, "--spec", text, "s.json"),
+                     {"--spec", needle}});
+  cases.push_back(
+      {"ExplainSpecDirectory", flag_case(explain_spec, "--spec", "/tmp"), {"--spec", "directory"}});
+  cases.push_back({"ExplainSpecFifo",
+                   [=](const temp_dir& d) {
+                     ::mkfifo(d.file("fifo").c_str(), 0644);
+                     return with(explain_spec(d), "--spec", d.file("fifo"));
+                   },
+                   {"--spec", "FIFO"}});
+  cases.push_back({"ExplainTokensCountNamesX",
+                   [](const temp_dir& d) { return with(explain(d), "--tokens", "a b"); },
+                   {"--tokens", "2 labels", "rows of X [3, 4]"}});
+  return cases;
+}
+
 // Flags that do not go together.
 std::vector<hostile_case> combination_cases() {
   return {
@@ -520,7 +559,7 @@ std::vector<hostile_case> combination_cases() {
 std::vector<hostile_case> all_cases() {
   std::vector<hostile_case> all;
   for (auto part : {npy_cases(), not_a_file_cases(), safetensors_cases(), output_cases(),
-                    number_cases(), combination_cases()})
+                    number_cases(), spec_cases(), combination_cases()})
     for (auto& c : part) all.push_back(std::move(c));
   return all;
 }
@@ -536,7 +575,9 @@ std::map<std::string, std::string> snapshot(const temp_dir& dir) {
 }
 
 // gtest prints a failing case by its name, not as bytes.
-void PrintTo(const hostile_case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const hostile_case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class Hostile : public ::testing::TestWithParam<hostile_case> {};
 
