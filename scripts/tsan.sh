@@ -18,7 +18,7 @@ filter=${1:-'Reference*:FusedForward*:FusedBackward*:GoldenFused*:GoldenSdpa*:At
 
 bash scripts/setup.sh >/dev/null  # the Debian packages (clang, libomp-dev with Archer)
 CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=thread \
-  -DQKV_BUILD_TOOLS=OFF -DQKV_BUILD_BENCH=OFF -DQKV_BUILD_EXAMPLES=OFF -DQKV_WITH_MPI=OFF >/dev/null
+  -DQKV_BUILD_BENCH=OFF -DQKV_BUILD_EXAMPLES=OFF -DQKV_WITH_MPI=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target qkv_tests
 
 archer=$(clang++ -print-file-name=libarcher.so)
