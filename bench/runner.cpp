@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "composition.hpp"
+#include "gpt2_row.hpp"
 #include "kv_cache_row.hpp"
 #include "mha_row.hpp"
 #include "peak.hpp"
@@ -74,6 +75,7 @@ class runner {
         run_mha(T);
       if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
         for (int64_t Nk : {1024, 4096, 16384}) run_kv_cache_step(Nk, T);
+      if (config_.gpt2_rows) run_gpt2(T);
     }
   }
 
@@ -195,6 +197,48 @@ class runner {
     row.flops = 8.0 * E * E + 4.0 * double(Nk + 1) * E;
     row.gflops = row.flops / (row.ms * 1e6);
     emit(row);
+  }
+
+  // GPT-2 small (gpt2_row.hpp): "gpt2-step", one generation step through the KV cache, with
+  // the read loop's bytes/s beside it (the step reads every weight once: its memory bound), and
+  // "gpt2-prefill", the forward over 1024 tokens, with the sgemm of its FLOPs as its roof.
+  void run_gpt2(int T) {
+    constexpr int64_t H = 12, E = 768, cached = 128, prefill = 1024;
+    malloc_trim(0);
+    reset_peak_rss();
+    gpt2_timing t;
+    try {
+      t = time_gpt2_small(T, config_.plan);
+    } catch (const std::exception& e) {
+      bench_row row;
+      row.impl = "gpt2-step", row.threads = T;
+      note(row, std::string("skipped: ") + e.what());
+      return;
+    }
+    const double rss = peak_rss_mb();
+    bench_row step;
+    step.impl = "gpt2-step", step.pass = "forward", step.threads = T, step.embed_dim = E;
+    step.shape = {1, H, H, 1, cached + 1, E / H, E / H, causal_mode::bottom_right};
+    step.ms = t.step_ms, step.flops = t.step_flops, step.gflops = t.step_flops / (t.step_ms * 1e6);
+    step.peak_rss_mb = rss;
+    step.tokens_per_s = 1e3 / t.step_ms;
+    step.weight_bytes = t.weight_bytes;
+    step.bytes_per_s = double(t.weight_bytes) / (t.step_ms * 1e-3);
+    step.read_loop_bytes_per_s = read_loop_bytes_per_s(T, config_.plan);
+    emit(step);
+    bench_row pre = step;
+    pre.impl = "gpt2-prefill";
+    pre.shape = {1, H, H, prefill, prefill, E / H, E / H, causal_mode::top_left};
+    pre.ms = t.prefill_ms, pre.flops = t.prefill_flops;
+    pre.gflops = t.prefill_flops / (t.prefill_ms * 1e6);
+    pre.tokens_per_s = double(prefill) / (t.prefill_ms * 1e-3);
+    pre.weight_bytes = 0, pre.bytes_per_s.reset(), pre.read_loop_bytes_per_s.reset();
+    if (contains(config_.impls, "sgemm")) {
+      bench_row roof = pre;
+      measure_sgemm(roof);
+      pre.ratio_to_sgemm = pre.gflops / roof.gflops;
+    }
+    emit(pre);
   }
 
   void note(const bench_row& row, const std::string& text) {

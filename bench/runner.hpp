@@ -27,7 +27,8 @@ struct bench_config {
   std::vector<std::string> passes = {"forward"};
   timing_plan plan;
   double max_bytes = 8.0 * (1 << 30);  // rows that would need more are skipped with a note
-  bool mha_row = true;  // the MHA forward (B=1, N=1024, E=512, H=8), when "mha" is in impls
+  bool mha_row = true;     // the MHA forward (B=1, N=1024, E=512, H=8), when "mha" is in impls
+  bool gpt2_rows = false;  // GPT-2 small: generation step and 1024-token prefill (gpt2_row.hpp)
 };
 
 struct bench_row {
@@ -47,6 +48,8 @@ struct bench_row {
   std::optional<double> read_loop_bytes_per_s;  // decode: the read loop, same thread count
   int64_t embed_dim = 0;                        // mha: E (the shape is its attention's, d = E/H)
   std::optional<double> projection_share;       // mha: share of the time outside the attention
+  std::optional<double> tokens_per_s;           // gpt2 rows: tokens per second
+  int64_t weight_bytes = 0;                     // gpt2-step: fp32 weight bytes read per token
 };
 
 // Checks a config (threads >= 1, known impls and passes); throws qkv::error naming the option.

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(cmake g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-          libopenblas-openmp-dev libdnnl-dev libhwy-dev libcli11-dev nlohmann-json3-dev libxml2-utils
+          libopenblas-openmp-dev libdnnl-dev libhwy-dev libcli11-dev nlohmann-json3-dev libicu-dev libxml2-utils
           libopenmpi-dev openmpi-bin
           clang libclang-rt-dev libomp-dev
           chromium nodejs

@@ -25,43 +25,52 @@ def _array(name, tensor):
 
 
 class _Attention(_torch.autograd.Function):
-    """forward(ctx, options, query, key, value, attn_mask) -> out; options: the keywords of
-    qkv.scaled_dot_product_attention (without return_lse), given to the backward as they are."""
+    """forward(ctx, options, query, key, value, attn_mask, alibi_slopes, sinks) -> out; options:
+    the other keywords of qkv.scaled_dot_product_attention, given to the backward as they are.
+    Differentiable in query, key, value and sinks."""
 
     @staticmethod
-    def forward(ctx, options, query, key, value, attn_mask):
-        arrays = [_array(n, t) for n, t in (("query", query), ("key", key), ("value", value))]
-        out, lse = _functional.scaled_dot_product_attention(
-            *arrays, attn_mask=_array("attn_mask", attn_mask), return_lse=True, **options)
+    def forward(ctx, options, query, key, value, attn_mask, alibi_slopes, sinks):
+        tensors = dict(query=query, key=key, value=value, attn_mask=attn_mask,
+                       alibi_slopes=alibi_slopes, sinks=sinks)
+        arrays = {name: _array(name, t) for name, t in tensors.items()}
+        out, lse = _functional.scaled_dot_product_attention(**arrays, return_lse=True,
+                                                            **options)
         out, lse = _torch.from_numpy(out), _torch.from_numpy(lse)
         ctx.options = options
-        ctx.attn_mask = attn_mask
-        ctx.save_for_backward(query, key, value, out, lse)
+        ctx.constants = attn_mask, alibi_slopes
+        ctx.save_for_backward(query, key, value, out, lse, sinks)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        query, key, value, out, lse = ctx.saved_tensors
-        dq, dk, dv = _functional.scaled_dot_product_attention_backward(
+        query, key, value, out, lse, sinks = ctx.saved_tensors
+        attn_mask, alibi_slopes = ctx.constants
+        grads = _functional.scaled_dot_product_attention_backward(
             _array("grad_out", grad_out), _array("query", query), _array("key", key),
             _array("value", value), out.numpy(), lse.numpy(),
-            attn_mask=_array("attn_mask", ctx.attn_mask), **ctx.options)
-        return None, _torch.from_numpy(dq), _torch.from_numpy(dk), _torch.from_numpy(dv), None
+            attn_mask=_array("attn_mask", attn_mask),
+            alibi_slopes=_array("alibi_slopes", alibi_slopes), sinks=_array("sinks", sinks),
+            **ctx.options)
+        dq, dk, dv = (_torch.from_numpy(g) for g in grads[:3])
+        dsinks = _torch.from_numpy(grads[3]) if sinks is not None else None
+        return None, dq, dk, dv, None, None, dsinks
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False, *,
-                                 causal_alignment="top-left", impl="auto", threads=0,
+                                 causal_alignment="top-left", window=None, softcap=None,
+                                 alibi_slopes=None, sinks=None, impl="auto", threads=0,
                                  dropout_seed=0):
     """torch.nn.functional.scaled_dot_product_attention by qkv's fused kernels, with autograd.
 
     query [B,Hq,Nq,d], key [B,Hkv,Nk,d], value [B,Hkv,Nk,dv]: CPU float32 tensors; returns
-    out [B,Hq,Nq,dv], differentiable with respect to query, key and value (not attn_mask).
-    The arguments mean what they mean in qkv.scaled_dot_product_attention (PyTorch's meanings;
-    a mask and is_causal may be combined). dropout_p applies qkv's attention dropout, seeded by
+    out [B,Hq,Nq,dv], differentiable with respect to query, key, value and sinks [Hq] (not
+    attn_mask nor alibi_slopes [Hq], which are constants). The arguments mean what they mean in
+    qkv.scaled_dot_product_attention (PyTorch's meanings; a mask and is_causal may be combined). dropout_p applies qkv's attention dropout, seeded by
     dropout_seed (PyTorch's random stream is not reproduced); the backward uses the same mask.
     """
     options = dict(dropout_p=dropout_p, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa,
-                   causal_alignment=causal_alignment, impl=impl, threads=threads,
-                   dropout_seed=dropout_seed)
-    return _Attention.apply(options, query, key, value, attn_mask)
+                   causal_alignment=causal_alignment, window=window, softcap=softcap, impl=impl,
+                   threads=threads, dropout_seed=dropout_seed)
+    return _Attention.apply(options, query, key, value, attn_mask, alibi_slopes, sinks)

@@ -252,6 +252,27 @@ npy_array read_npy(const std::string& path) {
   return parse_npy(read_regular_file(path), path);
 }
 
+std::vector<int64_t> read_npy_ids(const std::string& path) {
+  const std::string bytes = read_regular_file(path);
+  const npy_header h = parse_header(bytes, path);
+  if (h.descr != "<i8" && h.descr != "<i4")
+    refuse(path, "token ids must be <i8 or <i4, got dtype '" + h.descr + "'");
+  if (h.shape.size() != 1) refuse(path, "token ids must have shape [T], got " + to_string(h.shape));
+  const size_t item = h.descr == "<i8" ? 8 : 4;
+  const char* data = data_of(bytes, path, h, item);
+  std::vector<int64_t> ids(static_cast<size_t>(h.shape[0]));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (item == 8) {
+      std::memcpy(&ids[i], data + i * 8, 8);
+    } else {
+      int32_t v;
+      std::memcpy(&v, data + i * 4, 4);
+      ids[i] = v;
+    }
+  }
+  return ids;
+}
+
 tensor read_npy_float(const std::string& path) {
   npy_array a = read_npy(path);
   if (auto* t = std::get_if<tensor>(&a)) return std::move(*t);

@@ -17,12 +17,22 @@ QKV_VECTOR_CLONES void gelu_values(float* x, int64_t n) {
     x[i] = 0.5f * x[i] * (1.0f + detail::erf_lane(x[i] * static_cast<float>(M_SQRT1_2)));
 }
 
+// GELU's tanh form 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), in place.
+QKV_VECTOR_CLONES void gelu_tanh_values(float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float u = detail::gelu_tanh_k * (x[i] + detail::gelu_tanh_c * x[i] * x[i] * x[i]);
+    x[i] = 0.5f * x[i] * (1.0f + detail::tanh_lane(u).tanh);
+  }
+}
+
 }  // namespace
 
 activation parse_activation(const std::string& text, const std::string& argument) {
   if (text == "relu") return activation::relu;
   if (text == "gelu") return activation::gelu;
-  throw error(argument + ": expected relu or gelu, got '" + text + "'");
+  if (text == "gelu_tanh") return activation::gelu_tanh;
+  throw error(argument + ": expected relu, gelu or gelu_tanh, got '" + text + "'");
 }
 
 void apply_activation(activation act, tensor& x) {
@@ -30,8 +40,12 @@ void apply_activation(activation act, tensor& x) {
     for (float& v : x.values()) v = v > 0.0f ? v : 0.0f;
     return;
   }
-  detail::for_each_chunk(x.numel(), detail::elementwise_chunk,
-                         [&](int64_t, int64_t b, int64_t e) { gelu_values(x.data() + b, e - b); });
+  detail::for_each_chunk(x.numel(), detail::elementwise_chunk, [&](int64_t, int64_t b, int64_t e) {
+    if (act == activation::gelu)
+      gelu_values(x.data() + b, e - b);
+    else
+      gelu_tanh_values(x.data() + b, e - b);
+  });
 }
 
 feed_forward::feed_forward(linear linear1, linear linear2, activation act)

@@ -1,7 +1,7 @@
 // Backward of the feed-forward block y = act(h)·W2^T + b2 with h = x·W1^T + b1:
 //   d act(h) = linear2.backward(act(h), dy),  dh = act'(h) ⊙ d act(h),  dx = linear1.backward(x,
 //   dh).
-// GELU'(h) = Φ(h) + h·φ(h) (erf form); ReLU'(h) = [h > 0].
+// GELU'(h) = Φ(h) + h·φ(h) (erf form); ReLU'(h) = [h > 0]; the tanh form's in gelu_tanh_backward.
 #include <cmath>
 #include <numbers>
 
@@ -24,6 +24,18 @@ QKV_VECTOR_CLONES void gelu_backward_values(float* d, const float* x, int64_t n)
   }
 }
 
+// d ← d·(0.5·(1 + t) + 0.5·x·sech²(u)·du/dx), t = tanh(u), u = k·(x + c·x³), du/dx = k·(1 + 3c·x²).
+QKV_VECTOR_CLONES void gelu_tanh_backward_values(float* d, const float* x, int64_t n) {
+  using detail::gelu_tanh_c, detail::gelu_tanh_k;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float x2 = x[i] * x[i];
+    const detail::tanh_sech2 t = detail::tanh_lane(gelu_tanh_k * (x[i] + gelu_tanh_c * x2 * x[i]));
+    const float du = gelu_tanh_k * (1.0f + 3.0f * gelu_tanh_c * x2);
+    d[i] *= 0.5f * (1.0f + t.tanh) + 0.5f * x[i] * t.sech2 * du;
+  }
+}
+
 // dy ← act'(x) ⊙ dy.
 void activation_backward_in_place(activation act, const tensor& x, tensor& dy) {
   if (act == activation::relu) {
@@ -32,7 +44,10 @@ void activation_backward_in_place(activation act, const tensor& x, tensor& dy) {
     return;
   }
   detail::for_each_chunk(x.numel(), detail::elementwise_chunk, [&](int64_t, int64_t b, int64_t e) {
-    gelu_backward_values(dy.data() + b, x.data() + b, e - b);
+    if (act == activation::gelu)
+      gelu_backward_values(dy.data() + b, x.data() + b, e - b);
+    else
+      gelu_tanh_backward_values(dy.data() + b, x.data() + b, e - b);
   });
 }
 

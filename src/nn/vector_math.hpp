@@ -1,6 +1,6 @@
-// exp and erf of one float, branch-free, so that the element-wise layers' loops (GELU, softmax
-// rows) vectorise under `#pragma omp simd`; and the SIMD targets those loops are cloned for.
-// Private to src/nn. Accuracy: tests/nn/vector_math_test.cpp.
+// exp, erf and tanh of one float, branch-free, so that the element-wise layers' loops (GELU,
+// softmax rows) vectorise under `#pragma omp simd`; and the SIMD targets those loops are cloned
+// for. Private to src/nn. Accuracy: tests/nn/vector_math_test.cpp.
 #pragma once
 
 #include <bit>
@@ -57,5 +57,21 @@ inline float erf_lane(float a) {
   q = q * x2 - 1.42647390514189e-02f;
   return x * p / q;
 }
+
+// tanh(u) and sech²(u) = 1 − tanh²(u) from e = exp(−2|u|) <= 1: tanh = sign(u)·(1 − e)/(1 + e),
+// sech² = 4e/(1 + e)², so that neither overflows nor cancels (1 − t² from a rounded t would lose
+// the digits of sech² where |t| is near 1). |u| is capped at 40, where sech² < 1e-34.
+struct tanh_sech2 {
+  float tanh, sech2;
+};
+inline tanh_sech2 tanh_lane(float u) {
+  const float a = u < 0.0f ? -u : u;
+  const float e = exp_lane(-2.0f * (a > 40.0f ? 40.0f : a));
+  const float t = (1.0f - e) / (1.0f + e);
+  return {u < 0.0f ? -t : t, 4.0f * e / ((1.0f + e) * (1.0f + e))};
+}
+
+// GELU's tanh approximation: its inner argument u = sqrt(2/π)·(x + 0.044715·x³).
+constexpr float gelu_tanh_k = 0.7978845608028654f, gelu_tanh_c = 0.044715f;
 
 }  // namespace qkv::nn::detail

@@ -1,5 +1,6 @@
 // The float erf of src/nn/vector_math.hpp, and the GELU forward and backward built on it (cloned
-// for the SIMD targets of this CPU), against the erf form in float64 on a dense grid.
+// for the SIMD targets of this CPU), against the erf form in float64 on a dense grid; the tanh
+// form likewise.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -49,13 +50,33 @@ TEST(VectorMath, GeluAndItsDerivativeMatchTheErfFormInFloat64) {
   EXPECT_LE(worst_d, 4e-7);
 }
 
+TEST(VectorMath, TanhGeluAndItsDerivativeMatchTheTanhFormInFloat64) {
+  const tensor x = grid();
+  tensor y = x;
+  apply_activation(activation::gelu_tanh, y);
+  const tensor d = activation_backward(activation::gelu_tanh, x, tensor(x.shape(), 1.0f));
+  const double k = std::sqrt(2.0 / std::numbers::pi), c = 0.044715;
+  double worst_y = 0.0, worst_d = 0.0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double u = x[i], t = std::tanh(k * (u + c * u * u * u));
+    const double dy = 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * k * (1.0 + 3.0 * c * u * u);
+    worst_y = std::max(worst_y, std::abs(y[i] - 0.5 * u * (1.0 + t)) / std::max(1.0, std::abs(u)));
+    worst_d = std::max(worst_d, std::abs(d[i] - dy));
+  }
+  EXPECT_LE(worst_y, 4e-7);
+  EXPECT_LE(worst_d, 4e-7);
+  EXPECT_EQ(parse_activation("gelu_tanh"), activation::gelu_tanh);
+}
+
 TEST(VectorMath, GeluPropagatesNaN) {
-  tensor x({3}, {0.5f, std::nanf(""), -0.5f});
-  apply_activation(activation::gelu, x);
-  EXPECT_TRUE(std::isnan(x[1]));
-  EXPECT_FALSE(std::isnan(x[0]) || std::isnan(x[2]));
-  const tensor d = activation_backward(activation::gelu, x, tensor({3}, 1.0f));
-  EXPECT_TRUE(std::isnan(d[1]));
+  for (const activation act : {activation::gelu, activation::gelu_tanh}) {
+    tensor x({3}, {0.5f, std::nanf(""), -0.5f});
+    apply_activation(act, x);
+    EXPECT_TRUE(std::isnan(x[1]));
+    EXPECT_FALSE(std::isnan(x[0]) || std::isnan(x[2]));
+    const tensor d = activation_backward(act, x, tensor({3}, 1.0f));
+    EXPECT_TRUE(std::isnan(d[1]));
+  }
 }
 
 }  // namespace

@@ -11,24 +11,37 @@ import pytest
 import torch
 
 
-def reference_attention(q, k, v, mask=None, causal=None, scale=None):
+def reference_attention(q, k, v, mask=None, causal=None, scale=None, window=None, softcap=None,
+                        alibi_slopes=None, sinks=None):
     """softmax(scale·q·k^T + bias)·v in the dtype of the given torch tensors, with the
     contract's rules: GQA by repeating kv heads, both causal alignments, bool (True = may
-    attend) or additive masks, and 0 (lse -inf) for a row that sees no key, where PyTorch's
-    math gives NaN. Returns (out, lse)."""
+    attend) or additive masks, the score modifiers in their order (softcap, ALiBi, mask and
+    window, sinks in the denominator), and 0 for a row that sees no key (lse -inf, or the sink),
+    where PyTorch's math gives NaN. Returns (out, lse)."""
     B, Hq, Nq, d = q.shape
     Hkv, Nk = k.shape[1], k.shape[2]
     group = Hq // Hkv
     k = k.repeat_interleave(group, dim=1)
     v = v.repeat_interleave(group, dim=1)
     s = (q @ k.transpose(-1, -2)) * (scale if scale is not None else 1.0 / math.sqrt(d))
-    visible = torch.ones(Nq, Nk, dtype=torch.bool)
     i = torch.arange(Nq).unsqueeze(1)
     j = torch.arange(Nk).unsqueeze(0)
+    diagonal = i + Nk - Nq  # the bottom-right diagonal, which windows and ALiBi follow
+    if softcap is not None:
+        s = softcap * torch.tanh(s / softcap)
+    if alibi_slopes is not None:
+        s = s - alibi_slopes.to(s.dtype).view(1, Hq, 1, 1) * (diagonal - j).abs().to(s.dtype)
+    visible = torch.ones(Nq, Nk, dtype=torch.bool)
     if causal == "top-left":
         visible = j <= i
     elif causal == "bottom-right":
-        visible = j <= i + Nk - Nq
+        visible = j <= diagonal
+    if window is not None:
+        left, right = window
+        if left >= 0:
+            visible = visible & (j >= diagonal - left)
+        if right >= 0:
+            visible = visible & (j <= diagonal + right)
     visible = visible.expand(B, Hq, Nq, Nk)
     if mask is not None:
         if mask.dtype == torch.bool:
@@ -36,6 +49,11 @@ def reference_attention(q, k, v, mask=None, causal=None, scale=None):
         else:
             s = s + mask.to(s.dtype)
     s = s.masked_fill(~visible, -math.inf)
+    if sinks is not None:
+        # lse = log(exp(sink_h) + sum_j exp(s_ij)); the sink carries no value.
+        sink = sinks.to(s.dtype).view(1, Hq, 1, 1).expand(B, Hq, Nq, 1)
+        lse = torch.logsumexp(torch.cat([s, sink], dim=-1), dim=-1, keepdim=True)
+        return torch.exp(s - lse) @ v, lse.squeeze(-1)
     # Rows that see no key: softmax over zeros, then zeroed, so that autograd stays finite.
     hidden_row = torch.isneginf(s).all(dim=-1, keepdim=True)
     s = s.masked_fill(hidden_row, 0.0)

@@ -25,6 +25,7 @@ struct bench_args {
   std::string format = "table", threads, shape, impl, pass = "forward";
   std::optional<int> reps;  // default 5, or 3 with --quick
   bool ring = false;        // bench_ring.cpp
+  bool gpt2 = false;        // the GPT-2 small rows
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -49,6 +50,7 @@ bench::bench_config make_config(const bench_args& a) {
   c.shapes = a.quick ? bench::quick_shapes() : bench::standard_shapes();
   if (!a.shape.empty()) c.shapes = {bench::parse_shape(a.shape, "--shape")};
   c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
+  c.gpt2_rows = a.gpt2;
   c.threads =
       a.threads.empty()
           ? std::vector<int>{static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))}
@@ -92,6 +94,8 @@ std::string json_line(const bench::bench_row& r) {
   }
   if (r.embed_dim) j["embed_dim"] = r.embed_dim;
   if (r.projection_share) j["projection_share"] = rounded(*r.projection_share, 3);
+  if (r.tokens_per_s) j["tokens_per_s"] = rounded(*r.tokens_per_s, 4);
+  if (r.weight_bytes) j["weight_bytes"] = r.weight_bytes;
   return j.dump();
 }
 
@@ -121,10 +125,20 @@ std::string table_line(const bench::bench_row& r) {
     std::snprintf(text, sizeof text, "FMA loop, %s, %d chains", r.isa.c_str(), r.fma_chains);
     shape = text;
   }
-  if (r.bytes_per_s) {
+  if (r.bytes_per_s && r.weight_bytes) {
+    std::snprintf(text, sizeof text,
+                  "%.1f tokens/s, weights read at %.1f GB/s = %.2f x read loop (%.1f GB/s)",
+                  *r.tokens_per_s, *r.bytes_per_s * 1e-9, *r.bytes_per_s / *r.read_loop_bytes_per_s,
+                  *r.read_loop_bytes_per_s * 1e-9);
+    notes = text;
+  } else if (r.bytes_per_s) {
     std::snprintf(text, sizeof text, "K,V read at %.1f GB/s = %.2f x read loop (%.1f GB/s)",
                   *r.bytes_per_s * 1e-9, *r.bytes_per_s / *r.read_loop_bytes_per_s,
                   *r.read_loop_bytes_per_s * 1e-9);
+    notes = text;
+  }
+  if (r.tokens_per_s && !r.weight_bytes) {
+    std::snprintf(text, sizeof text, "%.0f tokens/s", *r.tokens_per_s);
     notes = text;
   }
   if (r.projection_share) {
@@ -163,6 +177,8 @@ void add_bench_command(CLI::App& app) {
       "bench",
       "Times the fused kernel beside the BLAS composition, one square sgemm and the FMA peak");
   cmd->add_flag("--quick", a->quick, "a few small shapes, fewer repetitions (under a minute)");
+  cmd->add_flag("--gpt2", a->gpt2,
+                "also GPT-2 small (random weights): a generation step and a 1024-token prefill");
   cmd->add_option("--format", a->format, "table or json (one object per line)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads,

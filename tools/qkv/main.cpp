@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   qkv::cli::add_bench_command(app);
   qkv::cli::add_train_command(app);
   qkv::cli::add_generate_command(app);
+  qkv::cli::add_tokenize_command(app);
+  qkv::cli::add_logits_command(app);
   try {
     // A malformed QKV_NUM_THREADS is refused by every command, whether or not a kernel reads it.
     if (const char* env = std::getenv("QKV_NUM_THREADS"); env && *env) qkv::resolve_thread_count(0);

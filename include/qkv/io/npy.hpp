@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "qkv/tensor.hpp"
 
@@ -21,6 +22,8 @@ npy_array read_npy(const std::string& path);
 npy_array parse_npy(std::string_view bytes, const std::string& path);
 // Reads a float array; a boolean file is refused (the message names `path`).
 tensor read_npy_float(const std::string& path);
+// Reads token ids: a 1-D <i8 or <i4 array [T]. Anything else is refused naming `path`.
+std::vector<int64_t> read_npy_ids(const std::string& path);
 
 // Writes <f4 (or |b1), C order, version 1.0, to a temporary file renamed into place, so that a
 // failure never leaves a partial file at `path`.

@@ -1,5 +1,6 @@
 // The position-wise feed-forward block of a Transformer layer: FFN(x) = act(x·W1^T + b1)·W2^T + b2
-// ("Attention Is All You Need" eq. 2), act = ReLU or GELU (erf form, PyTorch's default).
+// ("Attention Is All You Need" eq. 2), act = ReLU, GELU (erf form, PyTorch's default) or GELU's
+// tanh approximation (GPT-2's `gelu_new`, PyTorch's approximate="tanh").
 // state_dict names as in nn.TransformerEncoderLayer: `linear1.*` [F,E], `linear2.*` [E,F].
 #pragma once
 
@@ -14,15 +15,17 @@
 
 namespace qkv::nn {
 
-enum class activation { relu, gelu };
+enum class activation { relu, gelu, gelu_tanh };
 
-// "relu" | "gelu"; throws qkv::error naming `argument` otherwise.
+// "relu" | "gelu" | "gelu_tanh"; throws qkv::error naming `argument` otherwise.
 activation parse_activation(const std::string& text, const std::string& argument = "activation");
-// relu: max(x, 0); gelu: 0.5·x·(1 + erf(x/sqrt(2))), in place.
+// relu: max(x, 0); gelu: 0.5·x·(1 + erf(x/sqrt(2))); gelu_tanh: 0.5·x·(1 + tanh(u)) with
+// u = sqrt(2/π)·(x + 0.044715·x³) (Hendrycks & Gimpel's approximation), in place.
 void apply_activation(activation act, tensor& x);
 
 // The activation's backward (feed_forward_backward.cpp): given the pre-activation x and dy,
-// relu: dy·[x > 0]; gelu: dy·(Φ(x) + x·φ(x)), Φ and φ the standard normal cdf and density.
+// relu: dy·[x > 0]; gelu: dy·(Φ(x) + x·φ(x)), Φ and φ the standard normal cdf and density;
+// gelu_tanh: dy·(0.5·(1 + t) + 0.5·x·(1 − t²)·sqrt(2/π)·(1 + 3·0.044715·x²)), t = tanh(u).
 tensor activation_backward(activation act, const tensor& x, const tensor& dy);
 
 // Gradients of the two linear layers' parameters.
