@@ -3,6 +3,7 @@
 #include "runner.hpp"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -39,17 +40,36 @@ tensor uniform_tensor(const shape_t& shape, std::mt19937& rng) {
   return t;
 }
 
+// The last-level cache's size in bytes (48 MiB when the system does not say).
+double l3_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return l3 > 0 ? double(l3) : 48.0 * (1 << 20);
+}
+
+// Q, K, V (and dO). A decode forward gets several copies of K and V, together at least 4x the
+// L3, used in turn by successive runs: otherwise a K/V of a few MiB stays cached between runs
+// and the row measures the cache, not memory.
 struct inputs {
-  tensor q, k, v, dout;
+  tensor q, dout;
+  std::vector<tensor> k, v;  // copies of the same values
+  mutable size_t next = 0;   // the copy the next run reads
+  const tensor& key() const { return k[next]; }
+  const tensor& value() const { return v[next]; }
+  void rotate() const { next = (next + 1) % k.size(); }
 };
 
 inputs make_inputs(const bench_shape& s, bool backward) {
   std::mt19937 rng(42);
-  inputs in{uniform_tensor({s.B, s.Hq, s.Nq, s.d}, rng),
-            uniform_tensor({s.B, s.Hkv, s.Nk, s.d}, rng),
-            uniform_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng),
-            {}};
+  inputs in;
+  in.q = uniform_tensor({s.B, s.Hq, s.Nq, s.d}, rng);
+  in.k = {uniform_tensor({s.B, s.Hkv, s.Nk, s.d}, rng)};
+  in.v = {uniform_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng)};
   if (backward) in.dout = uniform_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
+  if (!backward && is_decode(s))
+    for (double bytes = kv_bytes(s); bytes < 4.0 * l3_bytes(); bytes += kv_bytes(s)) {
+      in.k.push_back(in.k[0]);
+      in.v.push_back(in.v[0]);
+    }
   return in;
 }
 
@@ -68,6 +88,8 @@ class runner {
 
   void run() {
     for (int T : config_.threads) {
+      plan_ = config_.plan;
+      plan_.threads = T;
       run_peak(T);
       for (const bench_shape& s : config_.shapes)
         for (const std::string& pass : config_.passes) run_shape(s, T, pass);
@@ -118,7 +140,7 @@ class runner {
           row.bytes_per_s = kv_bytes(s) / (row.ms * 1e-3);
           // Measured next to each decode row rather than once, so that both see the same
           // machine (it is shared and noisy).
-          row.read_loop_bytes_per_s = read_loop_bytes_per_s(T, config_.plan);
+          row.read_loop_bytes_per_s = read_loop_bytes_per_s(T, plan_);
         }
       }
       if (roof_gflops) row.ratio_to_sgemm = row.gflops / *roof_gflops;
@@ -131,7 +153,7 @@ class runner {
   void run_peak(int T) {
     peak_gflops_ = 0;
     reset_peak_rss();
-    for (const fma_peak& p : measure_fma_peaks(T, config_.plan)) {
+    for (const fma_peak& p : measure_fma_peaks(T, plan_)) {
       peak_gflops_ = std::max(peak_gflops_, p.gflops);
       if (!contains(config_.impls, "peak")) continue;
       bench_row row;
@@ -148,6 +170,7 @@ class runner {
 
   void emit(bench_row& row) {
     if (peak_gflops_ > 0) row.ratio_to_peak = row.gflops / peak_gflops_;
+    row.cpu_clock = plan_.clock == clock_kind::cpu;
     on_row_(row);
   }
 
@@ -161,7 +184,7 @@ class runner {
     reset_peak_rss();
     mha_timing t;
     try {
-      t = time_mha_forward(B, N, E, H, T, config_.plan);
+      t = time_mha_forward(B, N, E, H, T, plan_);
     } catch (const std::exception& e) {  // the layer is another module's: report, go on
       note(row, std::string("skipped: ") + e.what());
       return;
@@ -187,7 +210,7 @@ class runner {
     malloc_trim(0);
     reset_peak_rss();
     try {
-      row.ms = time_kv_cache_step_ms(Nk, E, H, T, config_.plan);
+      row.ms = time_kv_cache_step_ms(Nk, E, H, T, plan_);
     } catch (const std::exception& e) {
       note(row, std::string("skipped: ") + e.what());
       return;
@@ -252,7 +275,7 @@ class runner {
     row.gemm = gemm_description();
     malloc_trim(0);
     reset_peak_rss();
-    row.ms = time_sgemm(row.sgemm_n, row.threads, config_.plan);
+    row.ms = time_sgemm(row.sgemm_n, row.threads, plan_);
     row.peak_rss_mb = peak_rss_mb();
     row.flops = 2.0 * double(row.sgemm_n) * double(row.sgemm_n) * double(row.sgemm_n);
     row.gflops = row.flops / (row.ms * 1e6);
@@ -263,24 +286,37 @@ class runner {
     if (impl == "blas") {
       blas_composition c(s, T);
       tensor out({s.B, s.Hq, s.Nq, s.dv});
-      if (!backward) return median_ms([&] { c.forward(in.q, in.k, in.v, out); }, config_.plan);
-      tensor dq(in.q.shape()), dk(in.k.shape()), dv(in.v.shape());
-      c.forward(in.q, in.k, in.v, out);
-      return median_ms([&] { c.backward(in.q, in.k, in.v, in.dout, dq, dk, dv); }, config_.plan);
+      if (!backward)
+        return median_ms(
+            [&] {
+              c.forward(in.q, in.key(), in.value(), out);
+              in.rotate();
+            },
+            plan_);
+      tensor dq(in.q.shape()), dk(in.key().shape()), dv(in.value().shape());
+      c.forward(in.q, in.key(), in.value(), out);
+      return median_ms([&] { c.backward(in.q, in.key(), in.value(), in.dout, dq, dk, dv); }, plan_);
     }
     sdpa_options options;
     options.causal = s.causal;
     options.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
     options.threads = T;
-    if (!backward) return median_ms([&] { sdpa_forward(in.q, in.k, in.v, options); }, config_.plan);
-    const sdpa_result forward = sdpa_forward(in.q, in.k, in.v, options);
-    return median_ms([&] { sdpa_backward(in.q, in.k, in.v, forward, in.dout, options); },
-                     config_.plan);
+    if (!backward)
+      return median_ms(
+          [&] {
+            sdpa_forward(in.q, in.key(), in.value(), options);
+            in.rotate();
+          },
+          plan_);
+    const sdpa_result forward = sdpa_forward(in.q, in.key(), in.value(), options);
+    return median_ms([&] { sdpa_backward(in.q, in.key(), in.value(), forward, in.dout, options); },
+                     plan_);
   }
 
   const bench_config& config_;
   const std::function<void(const bench_row&)>& on_row_;
   const std::function<void(const std::string&)>& on_note_;
+  timing_plan plan_;                  // the config's, for the current thread count
   double peak_gflops_ = 0;            // the best instruction set's, at the current thread count
   std::vector<bench_row> peak_rows_;  // emitted once every peak is known
 };

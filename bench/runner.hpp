@@ -42,6 +42,7 @@ struct bench_row {
   std::string isa;                              // peak rows: the instruction set of the loop
   int fma_chains = 0;                           // peak rows: independent accumulators
   std::optional<double> ratio_to_peak;          // gflops / the best ISA's peak, same threads
+  bool cpu_clock = false;                       // ms is CPU time / threads (timing_plan::clock)
   std::optional<double> ratio_to_sgemm;         // gflops / the sgemm roof's gflops
   std::optional<double> ratio_to_blas;          // blas ms / this row's ms (> 1: faster)
   std::optional<double> bytes_per_s;            // decode: bytes of K and V read per second

@@ -3,11 +3,22 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
 
 namespace qkv::bench {
+
+namespace {
+
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+}  // namespace
 
 double median_ms(const std::function<void()>& run, const timing_plan& plan) {
   using clock = std::chrono::steady_clock;
@@ -26,8 +37,11 @@ double median_ms(const std::function<void()>& run, const timing_plan& plan) {
   const auto start = clock::now();
   while (static_cast<int>(ms.size()) < reps || seconds_since(start) < plan.min_seconds) {
     const auto t0 = clock::now();
+    const double cpu0 = process_cpu_seconds();
     run();
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    ms.push_back(plan.clock == clock_kind::cpu
+                     ? 1e3 * (process_cpu_seconds() - cpu0) / std::max(plan.threads, 1)
+                     : std::chrono::duration<double, std::milli>(clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   const size_t h = ms.size() / 2;

@@ -6,13 +6,15 @@
 
 namespace qkv {
 
-enum class simd_target { automatic, portable, avx2 };
+// avx512: AVX-512F (with AVX2+FMA), 16-float vectors and 32 registers.
+enum class simd_target { automatic, portable, avx2, avx512 };
 
 // Whether this CPU can run the target (automatic and portable: always).
 bool simd_target_available(simd_target target);
 const char* to_string(simd_target target);
-// The concrete target to run: automatic becomes the best this CPU has; a forced target the CPU
-// lacks is a qkv::error.
+// The concrete target to run: automatic becomes the QKV_SIMD environment variable's target when
+// set (portable, avx2 or avx512: for comparisons), else the best this CPU has; a forced target
+// the CPU lacks is a qkv::error.
 simd_target resolve_simd_target(simd_target requested);
 
 // The same contract as sdpa_forward_reference (DESIGN section 2; p.o written, p.lse when

@@ -109,7 +109,8 @@ std::string explain_json(const py::object& x, const py::object& wq, const py::ob
   }
   if (tokens.empty()) tokens = explain::split_tokens(in.tokens);
   const nn::self_attention layer(std::move(in.wq), std::move(in.wk), std::move(in.wv));
-  explain::attention_trace trace = explain::trace_self_attention(layer, in.x, tokens, causal);
+  explain::attention_trace trace =
+      explain::trace_self_attention(layer, in.x, tokens, causal, in.scale);
   trace.title = title.empty() ? in.title : title;
   return explain::render_json(trace);
 }

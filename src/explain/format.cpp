@@ -1,10 +1,15 @@
 // Number formatting, the heatmap colour scale and escaping for the explain renderers.
 #include "format.hpp"
 
+#include "qkv/error.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <optional>
+#include <sstream>
 #include <vector>
 
 namespace qkv::explain::detail {
@@ -57,6 +62,10 @@ bool is_masked(const head_trace& head, int64_t i, int64_t j) {
   return std::isinf(head.masked(i, j)) && head.masked(i, j) < 0;
 }
 
+bool is_masked(const attention_map& map, const map_head& head, int64_t i, int64_t j) {
+  return head.steps.masked.empty() ? map.causal && j > i : is_masked(head.steps, i, j);
+}
+
 std::string dot_product_terms(const head_trace& head, int64_t i, int64_t j) {
   if (head.q.cols > 4) return "the sum of " + std::to_string(head.q.cols) + " products";
   std::string terms;
@@ -86,6 +95,97 @@ std::string row_text(const matrix& m, int64_t i) {
   std::string text = "[";
   for (int64_t c = 0; c < m.cols; ++c) text += (c ? ", " : "") + fixed(m(i, c));
   return text + "]";
+}
+
+int utf8_sequence_length(std::string_view text, size_t at) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(at);
+  if (lead < 0x80) return 1;
+  // The second byte's range depends on the lead byte: it excludes overlong forms (E0, F0),
+  // surrogates (ED) and code points above U+10FFFF (F4).
+  int length = 0;
+  unsigned char low = 0x80, high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (at + static_cast<size_t>(length) > text.size()) return 0;
+  if (byte(at + 1) < low || byte(at + 1) > high) return 0;
+  for (int k = 2; k < length; ++k)
+    if ((byte(at + static_cast<size_t>(k)) & 0xC0) != 0x80) return 0;
+  return length;
+}
+
+std::string replace_bytes(
+    std::string_view text,
+    const std::function<std::optional<std::string>(unsigned char, bool)>& by) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const int length = utf8_sequence_length(text, i);
+    if (length <= 1) {
+      const std::optional<std::string> replacement =
+          by(static_cast<unsigned char>(text[i]), length == 1);
+      if (replacement) {
+        out += *replacement;
+        ++i;
+        continue;
+      }
+    }
+    out.append(text.substr(i, static_cast<size_t>(std::max(length, 1))));
+    i += static_cast<size_t>(std::max(length, 1));
+  }
+  return out;
+}
+
+std::string display_label(std::string_view token) {
+  return replace_bytes(token, [](unsigned char byte, bool valid) -> std::optional<std::string> {
+    if (byte == ' ') return "\u2423";  // ␣, the visible space
+    if (byte == '\n') return "\\n";
+    if (byte == '\t') return "\\t";
+    if (valid && byte >= 0x20 && byte != 0x7f) return std::nullopt;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02X", byte);
+    return hex;
+  });
+}
+
+attention_trace with_display_labels(const attention_trace& trace) {
+  attention_trace shown = trace;
+  for (std::string& token : shown.tokens) token = display_label(token);
+  return shown;
+}
+
+std::vector<std::string> wrap(const std::string& text, int64_t width) {
+  std::vector<std::string> lines{""};
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    std::string& line = lines.back();
+    if (!line.empty() && display_width(line) + 1 + display_width(word) > width)
+      lines.push_back(word);
+    else
+      line += (line.empty() ? "" : " ") + word;
+  }
+  return lines;
+}
+
+void check_range(const char* what, int64_t value, int64_t count, const char* counted) {
+  if (value < 0 || value >= count)
+    throw error(std::string(what) + ": must be in [0, " + std::to_string(count) +
+                "), the model has " + std::to_string(count) + " " + counted + "; got " +
+                std::to_string(value));
+}
+
+std::string count_of(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 
 std::string escape_xml(std::string_view text) {

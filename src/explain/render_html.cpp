@@ -169,8 +169,8 @@ class page {
     panel_end();
 
     panel_start("Summary", "Each query and the key it attends to most.");
-    s_ << "<table class=\"matrix summary\"><thead><tr><th>query</th><th>most related key</th>"
-       << "<th>probability</th></tr></thead><tbody>";
+    s_ << "<table class=\"matrix summary\"><thead><tr><th>query</th><th>most attended key</th>"
+       << "<th>weight</th></tr></thead><tbody>";
     for (int64_t i = 0; i < h.weights.rows; ++i) {
       const int64_t j = detail::most_attended_key(h.weights, i);
       s_ << "<tr><th>" << escape_xml(t_.tokens[static_cast<size_t>(i)]) << "</th><td>"
@@ -188,9 +188,10 @@ class page {
        << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
        << "<title>qkv explain: self-attention step by step</title>\n<style>" << style
        << "</style>\n</head>\n<body>\n<header><div class=\"wrap\"><h1>Self-attention, step by "
-       << "step</h1>\n<p>" << escape_xml(t_.title) << "</p>\n<p>" << t_.tokens.size()
-       << " tokens · d<sub>k</sub> = " << first.q.cols << " · d<sub>v</sub> = " << first.v.cols
-       << " · " << t_.heads.size() << (t_.heads.size() == 1 ? " head" : " heads")
+       << "step</h1>\n<p>" << escape_xml(t_.title) << "</p>\n<p>"
+       << detail::count_of(static_cast<int64_t>(t_.tokens.size()), "token")
+       << " · d<sub>k</sub> = " << first.q.cols << " · d<sub>v</sub> = " << first.v.cols << " · "
+       << t_.heads.size() << (t_.heads.size() == 1 ? " head" : " heads")
        << (t_.causal ? " · causal" : "") << "</p></div></header>\n<main class=\"wrap\">\n";
     if (!t_.x.empty()) {
       panel_start("The encodings X",
@@ -220,7 +221,7 @@ class page {
 }  // namespace
 
 std::string render_html(const attention_trace& trace) {
-  return page(trace).render();
+  return page(detail::with_display_labels(trace)).render();
 }
 
 }  // namespace qkv::explain

@@ -60,7 +60,8 @@ std::vector<std::string> split_tokens(const std::string& text) {
 }
 
 attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& v,
-                                std::vector<std::string> tokens, bool causal) {
+                                std::vector<std::string> tokens, bool causal,
+                                std::optional<float> scale) {
   require_heads("q", q);
   require_heads("k", k);
   require_heads("v", v);
@@ -69,6 +70,7 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
                 ", k " + to_string(k.shape()) + ")");
   sdpa_options options;
   options.causal = causal ? causal_mode::top_left : causal_mode::none;
+  options.scale = scale;
   const tensor Q = as_batch_of_one(q), K = as_batch_of_one(k), V = as_batch_of_one(v);
   attention_params p = make_attention_params(Q, K, V, options);
   if (p.Hq != p.Hkv)
@@ -100,7 +102,8 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
 }
 
 attention_trace trace_self_attention(const nn::self_attention& layer, const tensor& x,
-                                     std::vector<std::string> tokens, bool causal) {
+                                     std::vector<std::string> tokens, bool causal,
+                                     std::optional<float> scale) {
   if (x.rank() != 2) throw error("x: expected X [N, d_model], got shape " + to_string(x.shape()));
   // Counted against X, the input the labels name, before the projections make q out of it.
   if (!tokens.empty() && static_cast<int64_t>(tokens.size()) != x.size(0))
@@ -108,7 +111,7 @@ attention_trace trace_self_attention(const nn::self_attention& layer, const tens
                               std::to_string(x.size(0)) + " rows of X " + to_string(x.shape()) +
                               ", one label per row");
   const nn::qkv_projections p = layer.project(x);
-  attention_trace trace = trace_attention(p.q, p.k, p.v, std::move(tokens), causal);
+  attention_trace trace = trace_attention(p.q, p.k, p.v, std::move(tokens), causal, scale);
   trace.x = head_matrix(x, 0);
   return trace;
 }

@@ -110,7 +110,7 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
 
 }  // namespace
 
-named_tensors parse_safetensors(std::string_view bytes, const std::string& source) {
+named_tensors parse_safetensors(std::string_view bytes, const std::string& source, metadata* meta) {
   if (bytes.size() < 8) refuse(source, "not a .safetensors file: shorter than 8 bytes");
   uint64_t header_length;
   std::memcpy(&header_length, bytes.data(), 8);
@@ -129,11 +129,17 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
 
   const std::string_view data = bytes.substr(8 + header_length);
   std::vector<entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name != "__metadata__")
-      entries.push_back(parse_entry(source, name, value));
-    else if (!value.is_object())
-      refuse(source, "__metadata__ must be an object of strings");
+  for (const auto& [name, value] : header.items())
+    if (name != "__metadata__") entries.push_back(parse_entry(source, name, value));
+  if (const auto it = header.find("__metadata__"); it != header.end()) {
+    if (!it->is_object()) refuse(source, "__metadata__ must be an object of strings");
+    for (const auto& [key, value] : it->items())
+      if (!value.is_string()) refuse(source, "__metadata__ entry '" + key + "' is not a string");
+  }
+  if (meta) {
+    meta->clear();
+    if (const auto it = header.find("__metadata__"); it != header.end())
+      for (const auto& [key, value] : it->items()) (*meta)[key] = value.get<std::string>();
   }
   // Byte ranges tile the data exactly, as the format requires: sorted by begin, each starts where
   // the previous one ended, and the last ends with the file. So no two overlap, none lies outside
@@ -179,13 +185,14 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
   return out;
 }
 
-named_tensors read_safetensors(const std::string& path) {
-  return parse_safetensors(read_regular_file(path), path);
+named_tensors read_safetensors(const std::string& path, metadata* meta) {
+  return parse_safetensors(read_regular_file(path), path, meta);
 }
 
-std::string serialize_safetensors(const named_tensors& tensors) {
+std::string serialize_safetensors(const named_tensors& tensors, const metadata& meta) {
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{"format", "pt"}};
+  for (const auto& [key, value] : meta) header["__metadata__"][key] = value;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     const uint64_t size = static_cast<uint64_t>(t.numel()) * sizeof(float);
@@ -205,8 +212,9 @@ std::string serialize_safetensors(const named_tensors& tensors) {
   return bytes;
 }
 
-void write_safetensors(const std::string& path, const named_tensors& tensors) {
-  write_file_atomically(path, serialize_safetensors(tensors));
+void write_safetensors(const std::string& path, const named_tensors& tensors,
+                       const metadata& meta) {
+  write_file_atomically(path, serialize_safetensors(tensors, meta));
 }
 
 }  // namespace qkv::io

@@ -21,6 +21,7 @@
 #include "qkv/error.hpp"
 #include "qkv/fused.hpp"
 #include "qkv/threads.hpp"
+#include "simd_dispatch.hpp"
 
 namespace qkv {
 namespace {
@@ -29,8 +30,9 @@ using detail::backward_Bc;
 using detail::backward_Br;
 
 detail::backward_task_fn task_function(simd_target target) {
-  return resolve_simd_target(target) == simd_target::avx2 ? detail::backward_task_avx2
-                                                          : detail::backward_task_portable;
+  return detail::for_simd_target<detail::backward_task_fn>(target, detail::backward_task_avx512,
+                                                           detail::backward_task_avx2,
+                                                           detail::backward_task_portable);
 }
 
 // D_i = rowsum(dO_i ∘ O_i) for every (b, h, i), from the saved O: it holds for the whole key row

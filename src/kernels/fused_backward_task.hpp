@@ -31,6 +31,8 @@ void backward_task_portable(const attention_grad_params& g, const float* lse, co
                             int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
 void backward_task_avx2(const attention_grad_params& g, const float* lse, const float* D, int64_t b,
                         int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
+void backward_task_avx512(const attention_grad_params& g, const float* lse, const float* D,
+                          int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
 
 // The logsumexp of rows [i0, i0 + ni) of query head h over the given keys, in float64, from
 // the same score tiles the tasks compute. P: scratch [Br,Bc]; lse: [ni].

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "fused_forward_plan.hpp"
@@ -14,6 +16,7 @@
 #include "qkv/fused.hpp"
 #include "qkv/merge.hpp"
 #include "qkv/threads.hpp"
+#include "simd_dispatch.hpp"
 
 namespace qkv {
 namespace {
@@ -31,10 +34,10 @@ int64_t round_up(int64_t x, int64_t m) {
 // panels (d x 16 of K^T, Bc x 16 of V) then fit L1. Larger Bc amortises the per-row softmax
 // bookkeeping and the O reload; larger Br amortises packing K^T. Br is a multiple of the 6-row
 // micro-tile.
-fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
+fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_t panel) {
   fused_blocks bk;
   bk.d_pad = round_up(p.d, 8);
-  bk.dvp = round_up(p.dv, 16);
+  bk.dvp = round_up(p.dv, panel);
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
@@ -49,21 +52,30 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total) {
 }
 
 const detail::fused_forward_target& target_kernels(simd_target target) {
-  return resolve_simd_target(target) == simd_target::avx2 ? detail::fused_forward_avx2
-                                                          : detail::fused_forward_portable;
+  return *detail::for_simd_target(target, &detail::fused_forward_avx512,
+                                  &detail::fused_forward_avx2, &detail::fused_forward_portable);
 }
 
 }  // namespace
 
 bool simd_target_available(simd_target target) {
-  if (target == simd_target::avx2)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (target == simd_target::avx2) return avx2;
+  if (target == simd_target::avx512) return avx2 && __builtin_cpu_supports("avx512f");
   return true;
 }
 
 simd_target resolve_simd_target(simd_target requested) {
-  if (requested == simd_target::automatic)
-    return simd_target_available(simd_target::avx2) ? simd_target::avx2 : simd_target::portable;
+  if (requested == simd_target::automatic) {
+    if (const char* env = std::getenv("QKV_SIMD"); env && *env) {
+      for (simd_target t : {simd_target::portable, simd_target::avx2, simd_target::avx512})
+        if (std::string(env) == to_string(t)) return resolve_simd_target(t);
+      throw error(std::string("QKV_SIMD: expected portable, avx2 or avx512, got '") + env + "'");
+    }
+    for (simd_target best : {simd_target::avx512, simd_target::avx2})
+      if (simd_target_available(best)) return best;
+    return simd_target::portable;
+  }
   if (!simd_target_available(requested))
     throw error(std::string("simd target: this CPU cannot run ") + to_string(requested));
   return requested;
@@ -75,6 +87,8 @@ const char* to_string(simd_target target) {
       return "portable";
     case simd_target::avx2:
       return "avx2";
+    case simd_target::avx512:
+      return "avx512";
     default:
       return "automatic";
   }
@@ -84,7 +98,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   const detail::fused_forward_target& kernels = target_kernels(target);
   const int threads = resolve_thread_count(p.threads);
   const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
-  const fused_blocks bk = choose_blocks(p, rows_total);
+  const fused_blocks bk = choose_blocks(p, rows_total, kernels.panel);
   const int64_t n_rb = (rows_total + bk.Br - 1) / bk.Br, n_bh = p.B * p.Hkv, items = n_bh * n_rb;
 
   // Too few row blocks to occupy every thread (decode: Nq small, keys long): split the keys

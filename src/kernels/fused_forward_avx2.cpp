@@ -20,6 +20,7 @@
 namespace qkv::detail {
 
 const fused_forward_target fused_forward_avx2 = {fused_forward_kernel<simd::avx2>::run,
-                                                 fused_forward_kernel<simd::avx2>::pack_kv_tile};
+                                                 fused_forward_kernel<simd::avx2>::pack_kv_tile,
+                                                 fused_panel_width(simd::avx2::width)};
 
 }  // namespace qkv::detail

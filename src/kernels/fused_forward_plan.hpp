@@ -10,17 +10,23 @@
 
 namespace qkv::detail {
 
+// The micro-kernels' panel width for a vector of `width` floats: two vectors (16 floats for
+// AVX2 and portable, 32 for AVX-512). K^T and V tiles are packed in panels this wide.
+constexpr int64_t fused_panel_width(int64_t width) {
+  return 2 * width;
+}
+
 // Block sizes and scratch layout of one call, chosen in fused_forward.cpp.
 struct fused_blocks {
   int64_t Br = 0;     // rows per block
-  int64_t Bc = 0;     // keys per tile, a multiple of 16
-  int64_t dvp = 0;    // dv rounded up to 16: the width of the O accumulator rows
+  int64_t Bc = 0;     // keys per tile, a multiple of the panel width
+  int64_t dvp = 0;    // dv rounded up to the panel width: the width of the O accumulator rows
   int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
   // Blocks of at most 8 rows (decode, GQA groups, small prefill) read K and V in place, packing
   // nothing (it would cost more than the products): Q·K^T by the dot-product kernel, P·V by
   // OpenBLAS sgemm on the tile (docs/kernels.md).
   bool in_place = false;
-  // Floats of one packed tile: K^T panels [Bc/16][d_pad][16], then V panels [dvp/16][Bc][16].
+  // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
   // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha; or, for a
   // narrow block (fused_forward_narrow.hpp, up to 16 lanes), Q^T, S^T, O^T, m, l.
@@ -52,9 +58,11 @@ struct fused_forward_target {
                fused_sink sink);
   void (*pack_kv_tile)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
                        int64_t j0, float* kv);
+  int64_t panel;  // fused_panel_width of the target's vectors
 };
 
 extern const fused_forward_target fused_forward_portable;
 extern const fused_forward_target fused_forward_avx2;
+extern const fused_forward_target fused_forward_avx512;
 
 }  // namespace qkv::detail

@@ -6,6 +6,7 @@
 namespace qkv::detail {
 
 const fused_forward_target fused_forward_portable = {
-    fused_forward_kernel<simd::portable>::run, fused_forward_kernel<simd::portable>::pack_kv_tile};
+    fused_forward_kernel<simd::portable>::run, fused_forward_kernel<simd::portable>::pack_kv_tile,
+    fused_panel_width(simd::portable::width)};
 
 }  // namespace qkv::detail

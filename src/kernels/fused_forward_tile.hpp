@@ -1,14 +1,13 @@
 // The fused attention forward for one task (a block of query rows against a range of keys),
-// written once over a vector-operations type V (simd/avx2.hpp, simd/portable.hpp) and compiled
-// once per SIMD target. Threads, block sizes and the merge of key splits: fused_forward.cpp.
+// written once over a vector-operations type V (simd/avx512.hpp, simd/avx2.hpp, simd/portable.hpp)
+// and compiled once per SIMD target. Threads, block sizes and the merge of key splits:
+// fused_forward.cpp.
 //
 // Legend: B batch, Hq/Hkv query/kv heads (group = Hq/Hkv), Nq queries, Nk keys, d head dim,
 // dv value dim. A "row" is a (query head, query) pair of one kv head: row r is query i = r / group
 // of head hk·group + r % group, so that the query heads sharing K and V form one block (GQA/MQA).
 // Br rows x Bc keys make a tile; ri indexes rows of the block, jj keys of the tile, c channels.
 #pragma once
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,12 +26,16 @@ template <typename V>
 struct fused_forward_kernel {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int NR = 2 * W;  // micro-tile width: 16 keys (Q·K^T) or 16 channels (P·V)
-  static constexpr int MR = 6;      // micro-tile height: 6 rows x 2 vectors = 12 accumulators
+  static constexpr int NR = 2 * W;  // micro-tile width: 2 vectors of keys (Q·K^T) or channels (P·V)
+  // Micro-tile height: MR rows x 2 vectors of accumulators, with the two vectors of K^T (or V)
+  // and the broadcast query element beside them in the register file (6 rows of 16 registers,
+  // 12 of 32).
+  static constexpr int MR = V::registers == 32 ? 12 : 6;
+  static_assert(NR == fused_panel_width(W));
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
-  // S[0:R, 0:16] = Qs[0:R, :] · K^T[:, 0:16]: broadcast a scaled query element, multiply it
-  // with 16 keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
+  // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
+  // with NR keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
   template <int R>
   static void qk_micro(const float* q, int64_t d, int64_t ldq, const float* kt, int64_t ldk,
                        float* s, int64_t lds) {
@@ -53,7 +56,7 @@ struct fused_forward_kernel {
   }
 
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
-  // as KG·RG = W dot products accumulated over d in W lanes and summed together (sum8): a
+  // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
   // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
   template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
   static void qk_dot(const float* q, int64_t d, int64_t ldq, const float* k, int64_t ldk,
@@ -72,7 +75,7 @@ struct fused_forward_kernel {
       }
     }
     float dots[W];
-    V::store(dots, V::sum8(acc));
+    V::store(dots, V::lane_sums(acc));
     for (int kk = 0; kk < nk; ++kk)
       for (int r = 0; r < RG; ++r) {
         float sum = dots[kk * RG + r];
@@ -81,7 +84,7 @@ struct fused_forward_kernel {
       }
   }
 
-  // O[0:R, 0:16] = alpha[0:R]·O[0:R, 0:16] + P[0:R, 0:nk] · V[0:nk, 0:16]: the online softmax's
+  // O[0:R, 0:NR] = alpha[0:R]·O[0:R, 0:NR] + P[0:R, 0:nk] · V[0:nk, 0:NR]: the online softmax's
   // rescale of the accumulator folded into its load, which is then held in registers over the keys.
   template <int R>
   static void pv_micro(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
@@ -106,9 +109,55 @@ struct fused_forward_kernel {
     }
   }
 
+  // O[0:R, 0:CV·W] = alpha[0:R]·O[0:R, 0:CV·W] + P[0:R, 0:nk] · V[0:nk, 0:CV·W] with V read in
+  // place (row stride ldv): the P·V of a small block, which packs nothing. Each key's V row is
+  // loaded once for the R rows.
+  template <int R, int CV>
+  static void pv_in_place(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
+                          const float* alpha, float* o, int64_t ldo) {
+    reg acc[R][CV];
+    for (int r = 0; r < R; ++r)
+      for (int cv = 0; cv < CV; ++cv)
+        acc[r][cv] = V::mul(V::load(o + r * ldo + cv * W), V::set1(alpha[r]));
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      reg b[CV];
+      for (int cv = 0; cv < CV; ++cv) b[cv] = V::load(v + jj * ldv + cv * W);
+      for (int r = 0; r < R; ++r) {
+        const reg a = V::set1(pr[r * ldp + jj]);
+        for (int cv = 0; cv < CV; ++cv) acc[r][cv] = V::fmadd(a, b[cv], acc[r][cv]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int cv = 0; cv < CV; ++cv) V::store(o + r * ldo + cv * W, acc[r][cv]);
+  }
+
+  // O = alpha·O + P·V over the dv channels of a small block's n_rows rows: column chunks of PV
+  // vectors (4 rows x PV vectors of accumulators), then single vectors, then the channels past
+  // the last whole vector one by one (V's rows are not padded).
+  static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk,
+                                const float* v, int64_t ldv, int64_t dv, const float* alpha,
+                                float* o, int64_t ldo) {
+    constexpr int PV = V::registers == 32 ? 4 : 2;
+    int64_t c = 0;
+    for (; c + PV * W <= dv; c += PV * W)
+      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
+        pv_in_place<R, PV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+      });
+    for (; c + W <= dv; c += W)
+      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
+        pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+      });
+    for (int64_t ri = 0; ri < n_rows; ++ri)
+      for (int64_t cc = c; cc < dv; ++cc) {
+        float sum = alpha[ri] * o[ri * ldo + cc];
+        for (int64_t jj = 0; jj < nk; ++jj) sum += s[ri * lds + jj] * v[jj * ldv + cc];
+        o[ri * ldo + cc] = sum;
+      }
+  }
+
   // The keys [j0, j0 + nk) of one kv head (k, v at key j0) in the micro-kernels' panel layouts:
-  // K^T as [Bc/16][d_pad][16] (panel jp/16 holds keys jp..jp+15 of every channel, zero past nk)
-  // and V as [dvp/16][Bc][16] (panel c/16 holds channels c..c+15 of every key, zero past dv).
+  // K^T as [Bc/NR][d_pad][NR] (panel jp/NR holds keys jp..jp+NR-1 of every channel, zero past
+  // nk) and V as [dvp/NR][Bc][NR] (panel c/NR holds channels c..c+NR-1 of every key, zero past dv).
   // A micro-kernel then reads one contiguous panel: rows 512 bytes apart would fall into a few
   // L1 cache sets and evict each other (d or Bc of 128 floats).
   static void pack_kv_tile(const float* k, const int64_t* ks, const float* v, const int64_t* vs,
@@ -184,8 +233,8 @@ struct fused_forward_kernel {
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
       if (bk.in_place) {
-        // Dot products in groups of 8 keys x 1 row, 4 x 2, 2 x 4 or 1 x 8 (rows padded with
-        // zero rows), K streamed row by row.
+        // Dot products in groups of W keys x 1 row, W/2 x 2, W/4 x 4 or W/8 x 8 (rows padded
+        // with zero rows to a multiple of 4), K streamed row by row.
         const float* k = kbase + j0 * p.k_stride[2];
         const int64_t ldk = p.k_stride[2];
         const auto dots = [&]<int KG, int RG>() {
@@ -206,7 +255,7 @@ struct fused_forward_kernel {
         else if (n_rows <= 4)
           dots.template operator()<W / 4, 4>();
         else
-          dots.template operator()<1, W>();
+          dots.template operator()<W / 8, 8>();
       } else {
         if (t.kv) {
           tile = t.kv + j0 / Bc * bk.kv_tile_floats();
@@ -257,10 +306,8 @@ struct fused_forward_kernel {
 
       // Pass 3: O = alpha·O + P·V for the tile.
       if (bk.in_place) {
-        for (int64_t ri = 0; ri < n_rows; ++ri)
-          for (int64_t c = 0; c < dv; ++c) o[ri * dvp + c] *= alpha[ri];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, dv, nk, 1.0f, s, Bc,
-                    vbase + j0 * p.v_stride[2], p.v_stride[2], 1.0f, o, dvp);
+        pv_block_in_place(s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], dv, alpha,
+                          o, dvp);
       } else {
         const float* vp = tile + ldq * Bc;
         for (int64_t c = 0; c < dvp; c += NR)

@@ -2,11 +2,11 @@
 #include "qkv/train/corpus.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
 #include "qkv/nn/counter_rng.hpp"
 
 namespace qkv::train {
@@ -33,11 +33,11 @@ std::vector<std::string> fortune_files(const std::string& dir) {
 std::string read_text_files(const std::vector<std::string>& paths) {
   std::string text;
   for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw error("--corpus: cannot read '" + path + "'");
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    text += bytes.str();
+    try {
+      text += io::read_regular_file(path);
+    } catch (const error& e) {
+      throw error(std::string("--corpus: ") + e.what());
+    }
   }
   return text;
 }
@@ -59,6 +59,32 @@ vocabulary vocabulary::from_symbols(std::vector<uint8_t> symbols) {
   return v;
 }
 
+namespace {
+
+// The byte at `offset` of `text` for a message: "'a' (byte 97)", or for a byte of a multi-byte
+// UTF-8 character "byte 0xC3 of 'é'" (the whole character, when the bytes around form one).
+std::string describe_byte(const std::string& text, size_t offset) {
+  const auto byte = static_cast<uint8_t>(text[offset]);
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", byte);
+  if (byte >= 0x20 && byte < 0x7f)
+    return "'" + std::string(1, static_cast<char>(byte)) + "' (byte " + hex + ")";
+  if (byte < 0x80) return std::string("byte ") + hex + " (a control character)";
+  // Back to the lead byte (at most 3 continuation bytes 10xxxxxx), then the character's length.
+  size_t lead = offset;
+  while (lead > 0 && offset - lead < 3 && (static_cast<uint8_t>(text[lead]) & 0xC0) == 0x80) --lead;
+  const auto first = static_cast<uint8_t>(text[lead]);
+  const size_t length = first >= 0xF0 ? 4 : first >= 0xE0 ? 3 : first >= 0xC0 ? 2 : 0;
+  bool whole = length > 0 && lead + length <= text.size() && offset < lead + length;
+  for (size_t i = lead + 1; whole && i < lead + length; ++i)
+    whole = (static_cast<uint8_t>(text[i]) & 0xC0) == 0x80;
+  return std::string("byte ") + hex +
+         (whole ? " of the character '" + text.substr(lead, length) + "'"
+                : " (not part of a UTF-8 character)");
+}
+
+}  // namespace
+
 std::vector<int32_t> vocabulary::encode(const std::string& text,
                                         const std::string& argument) const {
   std::vector<int32_t> ids;
@@ -66,9 +92,9 @@ std::vector<int32_t> vocabulary::encode(const std::string& text,
   for (size_t i = 0; i < text.size(); ++i) {
     const int32_t id = id_of_[static_cast<uint8_t>(text[i])];
     if (id < 0)
-      throw error(argument + ": byte " + std::to_string(static_cast<uint8_t>(text[i])) +
-                  " at offset " + std::to_string(i) + " is not in the model's vocabulary of " +
-                  std::to_string(size()) + " symbols");
+      throw error(argument + ": " + describe_byte(text, i) + " at byte offset " +
+                  std::to_string(i) + " is not in the model's vocabulary of " +
+                  std::to_string(size()) + " bytes (tokens are bytes)");
     ids.push_back(id);
   }
   return ids;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `qkv explain --html` in headless Chromium (Debian's chromium, installed by scripts/setup.sh):
-# the page's script runs, the heatmap cells and the numbers are in the DOM, the console shows no
-# message, hovering a cell shows its numbers (browser_hover.js, run by node), and a screenshot is
-# saved. Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
+# `qkv explain --html` in headless Chromium (Debian's chromium, installed by scripts/setup.sh).
+# The walkthrough page: its script runs, the heatmap cells and the numbers are in the DOM, the
+# console shows no message, hovering a cell shows its numbers (browser_hover.js, run by node), and
+# a screenshot is saved. The model view of a tiny checkpoint (trained here for 2 steps): a
+# thumbnail per layer x head, clicking opens the head, hovering a token shows its weights, and the
+# causal SVG's texts stay inside it (browser_model_view.js).
+# Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
 set -euo pipefail
-qkv=$1
+qkv=$(readlink -f "$1")
 shots=$2
 for tool in chromium node; do
   command -v $tool >/dev/null || { echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"; exit 1; }
@@ -38,4 +41,14 @@ mkdir -p "$shots"
 timeout 90 chromium "${flags[@]}" --hide-scrollbars --window-size=1100,2600 \
   --screenshot="$shots/explain_page.png" "file://$tmp/page.html" >/dev/null 2>&1
 expect "screenshot saved to $shots/explain_page.png" test -s "$shots/explain_page.png"
+
+# The model view: a 2-layer, 3-head character model.
+for i in $(seq 30); do printf 'jane visits africa. jim sees tea! '; done >"$tmp/corpus.txt"
+(cd "$tmp" && "$qkv" train --corpus corpus.txt --layers 2 --heads 3 --embed 24 --context 32 \
+  --batch 4 --steps 2 --warmup 1 --eval-every 2 --checkpoint tiny.safetensors >/dev/null)
+"$qkv" explain --checkpoint "$tmp/tiny.safetensors" --text "jane visits africa" \
+  --html "$tmp/model.html" >/dev/null
+"$qkv" explain --causal --svg "$tmp/causal.svg" >/dev/null
+if node "$(dirname "$0")/browser_model_view.js" "$tmp/model.html" "$tmp/causal.svg" \
+  "$tmp/model-profile" "$shots/explain_model_view.png"; then :; else fail=1; fi
 exit $fail

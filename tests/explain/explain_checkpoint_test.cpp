@@ -1,12 +1,15 @@
-// `qkv explain --checkpoint C --text T` on a tiny untrained GPT saved by the trainer: the per-head
-// weights against an independent float64 softmax of the model's own Q·K^T, the word table's
-// aggregation by hand, and the error cases (exit 2, no partial output files).
+// `qkv explain --checkpoint C --text T` on a tiny untrained GPT saved by the trainer: every
+// layer's and head's weights against an independent float64 softmax of the model's own Q·K^T,
+// the word table's aggregation by hand, the learner's summary, and the error cases (exit 2, no
+// partial output files).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
-#include "qkv/explain/checkpoint_trace.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/train/trainer.hpp"
 #include "support/cli.hpp"
@@ -54,15 +57,9 @@ rows_t causal_weights(const tensor& q, const tensor& k, int64_t h) {
   return p;
 }
 
-// Head weights from the JSON: "steps" for one head, "heads"[h]."steps" for several; masked
-// entries (null) read as 0.
-rows_t json_weights(const nlohmann::json& steps) {
-  rows_t r;
-  for (const auto& row : steps.at("weights")) {
-    r.emplace_back();
-    for (const auto& v : row) r.back().push_back(v.is_null() ? 0.0 : v.get<double>());
-  }
-  return r;
+// A head's weights from the JSON (a hidden key's weight is 0).
+rows_t json_weights(const nlohmann::json& head) {
+  return head.at("weights").get<rows_t>();
 }
 
 // max|diff| <= 1e-5·max(1, max|expected|) (DESIGN section 3), and every row sums to 1.
@@ -86,30 +83,43 @@ nn::gpt_attention_heads model_heads(const std::string& path, int64_t layer) {
   return m.model->attention_heads(m.vocab.encode(sentence, "text"), layer);
 }
 
-TEST_F(ExplainCheckpoint, every_head_of_layer_0_matches_the_model) {
+TEST_F(ExplainCheckpoint, every_layer_and_head_matches_the_model) {
   const testing::cli_result r = testing::run_qkv(
       {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("schema_version"), 1);
   ASSERT_EQ(j.at("tokens").size(), 18u);
-  EXPECT_EQ(j.at("tokens")[4], "\u2423");  // the space after "jane", visible
+  EXPECT_EQ(j.at("tokens")[4], " ");  // the token's own text; "␣" is the terminal's display
+  EXPECT_EQ(j.at("ids").size(), 18u);
   EXPECT_TRUE(j.at("causal").get<bool>());
-  const nn::gpt_attention_heads m = model_heads(checkpoint(), 0);
-  ASSERT_EQ(j.at("heads").size(), 2u);
-  for (int64_t h = 0; h < 2; ++h)
-    expect_weights(json_weights(j.at("heads")[h].at("steps")), causal_weights(m.q, m.k, h));
+  EXPECT_EQ(j.at("model"), nlohmann::json({{"layers", 2}, {"heads", 2}}));
+  ASSERT_EQ(j.at("heads").size(), 4u);
+  for (int64_t l = 0; l < 2; ++l) {
+    const nn::gpt_attention_heads m = model_heads(checkpoint(), l);
+    for (int64_t h = 0; h < 2; ++h) {
+      const nlohmann::json& head = j.at("heads")[l * 2 + h];
+      EXPECT_EQ(head.at("layer"), l);
+      EXPECT_EQ(head.at("head"), h);
+      EXPECT_FALSE(head.contains("steps"));  // the walkthrough only with --verbose
+      expect_weights(json_weights(head), causal_weights(m.q, m.k, h));
+    }
+  }
   // The two heads differ (the selection is not a copy of one head).
-  EXPECT_NE(json_weights(j.at("heads")[0].at("steps")), json_weights(j.at("heads")[1].at("steps")));
-  EXPECT_NE(j.at("word_rule").get<std::string>().find("averaged over its own (query) characters"),
+  EXPECT_NE(json_weights(j.at("heads")[0]), json_weights(j.at("heads")[1]));
+  EXPECT_NE(j.at("word_rule").get<std::string>().find("averaged over its own (query) tokens"),
             std::string::npos);
+  EXPECT_FALSE(j.contains("steps"));
+  EXPECT_FALSE(j.contains("summary"));
 }
 
 // Layer 0's Q and K straight from the checkpoint's tensors, in float64: x_t = wte[id_t] + wpe[t],
 // h = LayerNorm(x) (eps 1e-5, ln_1), Q = h·W_q^T + b_q, K = h·W_k^T + b_k (in_proj rows 0..E,
 // E..2E): the projections the walkthrough shows are the model's.
 TEST_F(ExplainCheckpoint, layer_0_projections_match_the_checkpoint_tensors) {
-  const testing::cli_result r = testing::run_qkv(
-      {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--format", "json"});
+  const testing::cli_result r =
+      testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--layer", "0",
+                        "--format", "json", "--verbose"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   const io::named_tensors w = io::read_safetensors(checkpoint());
@@ -147,10 +157,13 @@ TEST_F(ExplainCheckpoint, one_head_of_layer_1_and_its_word_table) {
                         "--head", "1", "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_FALSE(j.contains("heads"));
+  ASSERT_EQ(j.at("heads").size(), 1u);
+  const nlohmann::json& head = j.at("heads")[0];
+  EXPECT_EQ(head.at("layer"), 1);
+  EXPECT_EQ(head.at("head"), 1);
   const nn::gpt_attention_heads m = model_heads(checkpoint(), 1);
   const rows_t p = causal_weights(m.q, m.k, 1);
-  expect_weights(json_weights(j.at("steps")), p);
+  expect_weights(json_weights(head), p);
 
   // The word table from the expected weights: "jane" = characters 0-3, "visits" 5-10,
   // "africa" 12-17. Causal, so "jane" gives all its weight except to itself to nothing.
@@ -160,50 +173,47 @@ TEST_F(ExplainCheckpoint, one_head_of_layer_1_and_its_word_table) {
       for (int64_t k = j0; k < j1; ++k) s += p[i][k];
     return s / double(i1 - i0);
   };
-  const nlohmann::json& table = j.at("word_tables").at(0);
-  EXPECT_EQ(table.at("words"), nlohmann::json({"jane", "visits", "africa"}));
+  EXPECT_EQ(j.at("words"), nlohmann::json::parse(R"([{"text": "jane", "first": 0, "last": 4},
+      {"text": "visits", "first": 5, "last": 11}, {"text": "africa", "first": 12, "last": 18}])"));
   const int64_t span[3][2] = {{0, 4}, {5, 11}, {12, 18}};
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b)
-      EXPECT_NEAR(table.at("weights")[a][b].get<double>(),
+      EXPECT_NEAR(head.at("word_weights")[a][b].get<double>(),
                   block(span[a][0], span[a][1], span[b][0], span[b][1]), 1e-5);
-  EXPECT_NEAR(table.at("weights")[0][0].get<double>(), 1.0, 1e-5);
-  EXPECT_EQ(table.at("summary")[0].at("key"), "jane");
+  EXPECT_NEAR(head.at("word_weights")[0][0].get<double>(), 1.0, 1e-5);
+  EXPECT_EQ(head.at("word_most_attended")[0], nlohmann::json::parse(R"({"query": 0, "key": 0,
+      "weight": )" + head.at("word_weights")[0][0].dump() + "}"));
 }
 
-TEST(ExplainWordTable, aggregates_by_hand) {
-  // "ab c": a query word's row is the mean over its characters of the sum over the key word's
-  // characters; the space (index 2) belongs to no word.
-  const explain::matrix p{4,
-                          4,
-                          {0.5, 0.5, 0.0, 0.0,  //
-                           0.2, 0.6, 0.2, 0.0,  //
-                           0.1, 0.1, 0.8, 0.0,  //
-                           0.1, 0.2, 0.2, 0.5}};
-  const explain::word_table t = explain::aggregate_words(p, "ab c");
-  ASSERT_EQ(t.words, (std::vector<std::string>{"ab", "c"}));
-  EXPECT_DOUBLE_EQ(t.weights(0, 0), (0.5 + 0.5 + 0.2 + 0.6) / 2);  // 0.9
-  EXPECT_DOUBLE_EQ(t.weights(0, 1), 0.0);
-  EXPECT_DOUBLE_EQ(t.weights(1, 0), 0.1 + 0.2);
-  EXPECT_DOUBLE_EQ(t.weights(1, 1), 0.5);
-  const std::string text = explain::render_word_tables({t});
-  EXPECT_NE(
-      text.find("for the word \"ab\", the most related word is \"ab\", with probability 0.900"),
-      std::string::npos)
-      << text;
-  EXPECT_NE(text.find("for the word \"c\", the most related word is \"c\", with probability 0.500"),
-            std::string::npos)
-      << text;
-}
-
-TEST_F(ExplainCheckpoint, text_output_labels_characters_and_says_how_words_are_aggregated) {
-  const testing::cli_result r = testing::run_qkv(
-      {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--head", "0"});
+// The default text is a learner's summary: compact, narrow, with the word table and each head's
+// most attended word; --verbose adds every step.
+TEST_F(ExplainCheckpoint, text_is_a_summary_and_verbose_adds_the_steps) {
+  const testing::cli_result r =
+      testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("\u2423"), std::string::npos);
-  EXPECT_NE(r.out.find(explain::word_table_rule), std::string::npos);
-  EXPECT_NE(r.out.find("for the word \"jane\", the most related word is \"jane\""),
-            std::string::npos);
+  size_t lines = 0, widest = 0;
+  for (size_t at = 0; at < r.out.size();) {
+    const size_t end = r.out.find('\n', at);
+    const std::string line = r.out.substr(at, end - at);
+    widest =
+        std::max(widest, static_cast<size_t>(std::count_if(line.begin(), line.end(), [](char c) {
+                   return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+                 })));
+    ++lines;
+    at = end + 1;
+  }
+  EXPECT_LE(lines, 60u) << r.out;
+  EXPECT_LE(widest, 100u) << r.out;
+  EXPECT_NE(r.out.find("layer 1, head 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Most attended word"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  jane     jane 1.00"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Attention rollout"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("dim 0"), std::string::npos);  // no Q/K/V dumps
+  const testing::cli_result verbose = testing::run_qkv(
+      {"explain", "--checkpoint", checkpoint(), "--text", sentence, "--head", "0", "--verbose"});
+  ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
+  EXPECT_NE(verbose.out.find("dim 0"), std::string::npos);
+  EXPECT_NE(verbose.out.find("\u2423"), std::string::npos);  // a space token, made visible
 }
 
 TEST_F(ExplainCheckpoint, svg_and_html_render_with_a_checkpoint) {
@@ -211,8 +221,17 @@ TEST_F(ExplainCheckpoint, svg_and_html_render_with_a_checkpoint) {
       testing::run_qkv({"explain", "--checkpoint", checkpoint(), "--text", sentence, "--svg",
                         dir.file("a.svg"), "--html", dir.file("a.html")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(testing::file_exists(dir.file("a.svg")));
-  EXPECT_TRUE(testing::file_exists(dir.file("a.html")));
+  const std::string svg = testing::read_text(dir.file("a.svg")),
+                    html = testing::read_text(dir.file("a.html"));
+  // The word tables come first in the SVG; 4 heads of 3 x 3 words, then of 18 x 18 characters.
+  EXPECT_NE(svg.find(">Word tables</text>"), std::string::npos);
+  size_t cells = 0;
+  for (size_t at = svg.find("<rect class=\"cell"); at != std::string::npos;
+       at = svg.find("<rect class=\"cell", at + 1))
+    ++cells;
+  EXPECT_EQ(cells, 4u * (3 * 3 + 18 * 18));
+  EXPECT_NE(html.find("id=\"attention-data\""), std::string::npos);
+  EXPECT_NE(html.find("Attention rollout"), std::string::npos);
 }
 
 TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_files) {
@@ -232,6 +251,7 @@ TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_f
       {{"--checkpoint", checkpoint(), "--text", std::string(33, 'a')}, "context"},
       {{"--checkpoint", checkpoint(), "--text", sentence, "--x", "x.npy"}, "--x"},
       {{"--checkpoint", checkpoint(), "--text", sentence, "--causal"}, "--causal"},
+      {{"--checkpoint", checkpoint(), "--text", sentence, "--scale", "2"}, "--scale"},
       {{"--text", sentence}, "--checkpoint"},
   };
   for (const auto& [args, named] : cases) {
@@ -245,6 +265,57 @@ TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_f
     EXPECT_FALSE(testing::file_exists(dir.file("out--svg")));
     EXPECT_FALSE(testing::file_exists(dir.file("out--html")));
   }
+}
+
+// docs/attention.md's checkpoint example, run as the doc gives it: every line the doc shows of
+// the summary is in the output (the doc leaves lines out with "...").
+TEST(ExplainDocs, TheCheckpointExampleOfAttentionMdIsTrue) {
+  const std::string doc =
+      testing::read_text(std::string(QKV_TEST_DATA) + "/../../docs/attention.md");
+  const size_t command = doc.find("$ qkv explain --checkpoint tiny.safetensors");
+  ASSERT_NE(command, std::string::npos);
+  const size_t first = doc.find('\n', command) + 1, last = doc.find("```", first);
+  testing::temp_dir dir;
+  {
+    std::ofstream corpus(dir.file("corpus.txt"));
+    for (int i = 0; i < 40; ++i) corpus << "jane visits africa. jim sees tea! ";
+  }
+  const testing::cli_result trained = testing::run_qkv({"train",
+                                                        "--corpus",
+                                                        dir.file("corpus.txt"),
+                                                        "--layers",
+                                                        "2",
+                                                        "--heads",
+                                                        "2",
+                                                        "--embed",
+                                                        "32",
+                                                        "--context",
+                                                        "64",
+                                                        "--batch",
+                                                        "8",
+                                                        "--steps",
+                                                        "200",
+                                                        "--warmup",
+                                                        "20",
+                                                        "--eval-every",
+                                                        "100",
+                                                        "--checkpoint",
+                                                        dir.file("tiny.safetensors")});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const testing::cli_result r = testing::run_qkv(
+      {"explain", "--checkpoint", dir.file("tiny.safetensors"), "--text", "jane visits africa"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string out = r.out;
+  for (size_t at; (at = out.find(dir.file("tiny.safetensors"))) != std::string::npos;)
+    out.replace(at, dir.file("tiny.safetensors").size(), "tiny.safetensors");
+  std::istringstream lines(doc.substr(first, last - first));
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line == "...") continue;
+    EXPECT_NE(out.find(line + "\n"), std::string::npos) << line << "\nin\n" << out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
 #include "qkv/explain/render_svg.hpp"
 #include "qkv/io/npy.hpp"
 #include "support/cli.hpp"
@@ -14,11 +16,6 @@
 
 namespace qkv {
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // The standard output of a shell command (xmllint), and whether it succeeded.
 std::pair<bool, std::string> shell(const std::string& command) {
@@ -47,7 +44,7 @@ TEST(ExplainSvg, WellFormedWithOneCellPerQueryKeyPair) {
       "xmllint --xpath \"count(//*[local-name()='rect'][contains(@class,'cell')])\" '" + svg + "'");
   ASSERT_TRUE(ok);
   EXPECT_EQ(std::stoi(cells), 9);
-  const std::string text = slurp(svg);
+  const std::string text = testing::read_text(svg);
   EXPECT_EQ(count(text, "class=\"cell masked\""), 3u);  // the causal mask hides 3 of 9 pairs
   EXPECT_NE(text.find("data-query=\"a\" data-key=\"Write\""), std::string::npos);
   EXPECT_NE(text.find(">63.9%</text>"), std::string::npos);
@@ -70,7 +67,7 @@ TEST(ExplainHtml, SelfContainedPageWithEveryStep) {
   const testing::cli_result r = testing::run_qkv({"explain", "--html", html, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.front(), '{');
-  const std::string page = slurp(html);
+  const std::string page = testing::read_text(html);
   for (const char* needle : {"<!DOCTYPE html>", "Queries, keys and values", "Dot products",
                              "Softmax", "Output", "Summary", "40.1%", "1.0100"})
     EXPECT_NE(page.find(needle), std::string::npos) << needle;
@@ -130,6 +127,107 @@ TEST(ExplainCli, SpecFileAndTokensFlag) {
   EXPECT_NE(r.out.find("hello  67.0%  33.0%"), std::string::npos) << r.out;
   r = testing::run_qkv({"explain", "--spec", dir.file("spec.json"), "--tokens", "hi there"});
   EXPECT_NE(r.out.find("there  33.0%  67.0%"), std::string::npos) << r.out;
+}
+
+// A spec's "scale" is used (and --scale overrides it); its description is the title; an
+// unknown key, a number float32 cannot hold or inputs that overflow are refused, naming the key.
+TEST(ExplainCli, SpecScaleDescriptionAndRefusals) {
+  testing::temp_dir dir;
+  const auto write =
+      [&](const std::string& name, const std::string& extra) {
+        std::ofstream(dir.file(name))
+            << R"({"description": "two words, scaled", "tokens": ["hello", "world"],
+               "encodings": [[1, 0], [0, 1]], "W_q_weight": [[1, 0], [0, 1]],
+               "W_k_weight": [[1, 0], [0, 1]], "W_v_weight": [[2, 0], [0, 2]])"
+            << extra << "}";
+        return dir.file(name);
+      };
+  const std::string scaled = write("scaled.json", R"(, "scale": 1.0)");
+  testing::cli_result r = testing::run_qkv({"explain", "--spec", scaled});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("two words, scaled"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(scaled), std::string::npos) << "the title is the description";
+  // scale 1: "hello" attends e^1/(e^1 + 1) = 73.1% to itself.
+  EXPECT_NE(r.out.find("hello  73.1%  26.9%"), std::string::npos) << r.out;
+  r = testing::run_qkv({"explain", "--spec", scaled, "--scale", "2", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["scale"], 2.0);
+
+  const std::vector<bad_input> cases = {
+      {{"--spec", write("unknown.json", R"(, "colour": "red")")}, "unknown key 'colour'"},
+      {{"--spec", write("huge.json", R"(, "scale": 1e40)")}, "scale"},
+      {{"--spec", write("zero.json", R"(, "scale": 0)")}, "scale"},
+      {{"--spec", scaled, "--scale", "-1"}, "--scale"},
+      {{"--spec", write("layout.json", R"(, "d_model": 3)")}, "d_model"},
+  };
+  for (const bad_input& c : cases) {
+    std::vector<std::string> args = {"explain", "--format", "json", "--html", dir.file("out.html")};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    r = testing::run_qkv(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(c.args);
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(testing::file_exists(dir.file("out.html")));
+  }
+  // Numbers float32 cannot hold, in a matrix; and inputs whose product overflows.
+  std::ofstream(dir.file("e40.json"))
+      << R"({"encodings": [[1, 1e40]], "W_q_weight": [[1, 0]], "W_k_weight": [[1, 0]],
+             "W_v_weight": [[1, 0]]})";
+  std::ofstream(dir.file("overflow.json"))
+      << R"({"encodings": [[1e30, 1e30]], "W_q_weight": [[1e30, 0]], "W_k_weight": [[1, 0]],
+             "W_v_weight": [[1, 0]]})";
+  for (const auto& [file, message] :
+       {std::pair{"e40.json", "encodings[0][1]"}, std::pair{"overflow.json", "non-finite"}}) {
+    r = testing::run_qkv({"explain", "--spec", dir.file(file), "--format", "json"});
+    EXPECT_EQ(r.exit_code, 2) << file;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("null"), std::string::npos) << r.out;
+  }
+}
+
+// The bundled StatQuest spec has "scale" and notes beside its inputs: it runs as it is.
+TEST(ExplainCli, BundledStatQuestSpecRuns) {
+  const testing::cli_result r = testing::run_qkv(
+      {"explain", "--spec", std::string(QKV_TEST_DATA) + "/examples/statquest_write_a_poem.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("StatQuest 'Attention in Transformers'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Write  35.7%  40.1%  24.2%"), std::string::npos) << r.out;
+}
+
+TEST(ExplainText, OneTokenIsSingular) {
+  testing::temp_dir dir;
+  std::ofstream(dir.file("one.json"))
+      << R"({"tokens": ["solo"], "encodings": [[1, 2]], "W_q_weight": [[1, 0]],
+             "W_k_weight": [[1, 0]], "W_v_weight": [[1, 0]]})";
+  const testing::cli_result r = testing::run_qkv({"explain", "--spec", dir.file("one.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 token, d_k = 1, d_v = 1, 1 head"), std::string::npos) << r.out;
+}
+
+// Every caption of the causal heatmap is there in full, and the canvas is wide enough for it at
+// 8 px a character (13 px system-ui averages about 7).
+TEST(ExplainSvg, CausalCaptionFitsTheCanvas) {
+  testing::temp_dir dir;
+  const testing::cli_result r =
+      testing::run_qkv({"explain", "--causal", "--svg", dir.file("c.svg")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string svg = testing::read_text(dir.file("c.svg"));
+  const std::string caption = "× = hidden by the causal mask.";
+  EXPECT_NE(svg.find(">" + caption + "</text>"), std::string::npos) << svg;
+  const int width = std::stoi(svg.substr(svg.find("width=\"") + 7));
+  for (size_t at = svg.find("<text x=\""); at != std::string::npos;
+       at = svg.find("<text x=\"", at + 1)) {
+    const size_t open = svg.find('>', at) + 1, close = svg.find("</text>", open);
+    const std::string attributes = svg.substr(at, open - at),
+                      content = svg.substr(open, close - open);
+    if (attributes.find("text-anchor") != std::string::npos ||
+        attributes.find("transform") != std::string::npos)
+      continue;  // centred and right-aligned labels sit inside the grid
+    const int x = std::stoi(svg.substr(at + 9));
+    int64_t characters = 0;
+    for (const char c : content) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    EXPECT_LE(x + 7 * characters, width) << content;
+  }
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ TEST(ExplainText, DefaultWalkthroughPrintsTheExampleFilesNumbers) {
   // The lesson's figures: Write attends 36% / 40% / 24% (rounded), its output starts 1.01.
   EXPECT_NE(r.out.find("35.7%  40.1%  24.2%"), std::string::npos);
   EXPECT_NE(r.out.find("= [1.0100, 1.0641]"), std::string::npos);
-  // The summary: query -> most related key (probability).
+  // The summary: query -> most attended key (weight).
   const std::vector<words> summary = {{"Write", "->", "a", "(40.1%)"},
                                       {"a", "->", "a", "(60.5%)"},
                                       {"poem", "->", "poem", "(89.6%)"}};

@@ -249,7 +249,7 @@ TEST(FusedBackward, EveryThreadCountAndSimdTargetAgree) {
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, reference);
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, reference);
   const sdpa_gradients naive = naive_fp32_backward(in);
-  for (simd_target target : {simd_target::portable, simd_target::avx2})
+  for (simd_target target : {simd_target::portable, simd_target::avx2, simd_target::avx512})
     for (int threads : {1, 2, 3, 7}) {
       if (!simd_target_available(target)) continue;
       attention_grad_params g;

@@ -30,7 +30,8 @@ constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
 std::vector<simd_target> runnable_targets() {
   std::vector<simd_target> targets = {simd_target::portable};
-  if (simd_target_available(simd_target::avx2)) targets.push_back(simd_target::avx2);
+  for (simd_target t : {simd_target::avx2, simd_target::avx512})
+    if (simd_target_available(t)) targets.push_back(t);
   return targets;
 }
 

@@ -119,7 +119,8 @@ def test_explain_default_is_the_cli_object():
     got = qkv.explain()
     assert got == cli_json()
     assert got["tokens"] == ["Write", "a", "poem"]
-    assert set(got["steps"]) >= {"X", "Q", "K", "V", "scores", "scaled", "weights", "output"}
+    assert got["schema_version"] == 1 and "X" in got
+    assert set(got["heads"][0]["steps"]) >= {"Q", "K", "V", "scores", "scaled", "masked", "output"}
     assert qkv.explain(causal=True) == cli_json("--causal")
 
 

@@ -15,12 +15,11 @@
 #include <stdexcept>
 
 namespace qkv::testing {
-namespace {
-std::string slurp(const std::string& path) {
+
+std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
-}  // namespace
 
 cli_result run_qkv(const std::vector<std::string>& args, const environment& env,
                    unsigned timeout_seconds) {
@@ -55,8 +54,8 @@ cli_result run_program(const std::string& exe, const std::vector<std::string>& a
   waitpid(pid, &status, 0);
   cli_result r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
   return r;
 }
 

@@ -44,6 +44,8 @@ class temp_dir {
 };
 
 bool file_exists(const std::string& path);
+// The whole content of a file ("" when it cannot be read).
+std::string read_text(const std::string& path);
 // Names of the files in `dir` (for "no partial output" checks).
 std::vector<std::string> list_dir(const std::string& dir);
 

@@ -2,6 +2,7 @@
 // contract with sensible values, the table prints, and bad options exit 2 with a message.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -46,8 +47,9 @@ TEST(BenchCli, JsonLinesCarryEveryContractKey) {
     EXPECT_EQ(row["Hkv"], 2);
     EXPECT_EQ(row["dv"], 4);
     EXPECT_EQ(row["causal"], "top-left");
-    if (__builtin_cpu_supports("avx2"))  // the peak loops need AVX2+FMA at least
+    if (__builtin_cpu_supports("avx2")) {  // the peak loops need AVX2+FMA at least
       EXPECT_GT(row.at("ratio_to_peak").get<double>(), 0.0) << row.dump();
+    }
     if (row["impl"] == "sgemm") {
       EXPECT_GE(row["sgemm_n"].get<int>(), 1024);
       EXPECT_FALSE(row.at("gemm").get<std::string>().empty());
@@ -89,6 +91,20 @@ TEST(BenchCli, PeakRowsComeFirstPerThreadCount) {
   for (int T : {1, 2}) EXPECT_GE(peaks[T], __builtin_cpu_supports("avx2") ? 1 : 0) << T;
 }
 
+// --clock cpu: the rows say so and still carry positive times; a bad clock exits 2.
+TEST(BenchCli, CpuClockRowsSaySo) {
+  const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,2,16,16,8", "--threads", "2",
+                          "--reps", "1", "--impl", "peak,fused", "--clock", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& row : json_lines(r.out)) {
+    expect_contract_keys(row);
+    EXPECT_EQ(row.at("clock"), "cpu") << row.dump();
+  }
+  const auto bad = run_qkv({"bench", "--clock", "sundial"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--clock"), std::string::npos) << bad.err;
+}
+
 TEST(BenchCli, BackwardAndDecodeRows) {
   const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,1,1,1024,8", "--threads",
                           "1", "--reps", "1", "--impl", "blas,fused", "--pass", "all"});
@@ -117,6 +133,21 @@ TEST(BenchCli, TablePrintsAHeaderAndRows) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("GFLOP/s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("blas"), std::string::npos) << r.out;
+}
+
+// A causal shape's label is the longest: the columns after it still line up with the header's.
+TEST(BenchCli, TableColumnsLineUpOnCausalRows) {
+  const auto r = run_qkv({"bench", "--shape", "1,1,1,4,40,8,8,bottom-right", "--threads", "1",
+                          "--reps", "1", "--impl", "blas"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  ASSERT_NE(row.find("bottom-right"), std::string::npos) << r.out;
+  const size_t end = header.find("GFLOP/s") + 7;  // right-aligned columns end where it ends
+  ASSERT_LT(end, row.size()) << r.out;
+  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(row[end - 1])) && row[end] == ' ') << r.out;
 }
 
 TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {

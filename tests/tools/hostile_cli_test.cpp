@@ -506,10 +506,10 @@ std::vector<hostile_case> spec_cases() {
   std::vector<hostile_case> cases;
   for (const auto& [name, text, needle] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"BeyondFloat", spec("[[1e40, 0], [0, 1]]", ""), "entry [0][0]"},
+           {"BeyondFloat", spec("[[1e40, 0], [0, 1]]", ""), "encodings[0][0] = 1e+40"},
            {"KeyTwice", spec(rows, ", \"encodings\": [[9, 9], [9, 9]]"), "twice"},
            {"Ragged", spec("[[1, 2], [3]]", ""), "row 1"},
-           {"NotANumber", spec("[[\"a\", 2], [3, 4]]", ""), "not a finite"},
+           {"NotANumber", spec("[[\"a\", 2], [3, 4]]", ""), "encodings[0][0]: expected a number"},
            {"NotAnObject", "[1, 2]", "object"},
            {"NotJson", "{\"encodings\": ", "not a valid explain spec"}})
     cases.push_back({"ExplainSpec" + name,

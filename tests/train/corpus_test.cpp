@@ -1,5 +1,5 @@
 // The corpus: fortune files (without .dat/.u8), vocabulary, held-out split and batches; the
-// checkpoint integer packing; the SVG loss plot.
+// SVG loss plot.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +7,6 @@
 #include <fstream>
 
 #include "qkv/error.hpp"
-#include "qkv/train/checkpoint.hpp"
 #include "qkv/train/corpus.hpp"
 #include "qkv/train/loss_plot.hpp"
 
@@ -42,6 +41,22 @@ TEST(Corpus, VocabularySplitAndBatches) {
   const std::vector<int32_t> ids = v.encode("hello world", "text");
   EXPECT_EQ(v.decode(ids), "hello world");
   EXPECT_THROW(v.encode("hi!", "--prompt"), error);
+  // Tokens are bytes: a refused byte is shown with the character it belongs to.
+  try {
+    v.encode("hello caf\xC3\xA9", "--prompt");
+    FAIL() << "expected qkv::error";
+  } catch (const error& e) {
+    EXPECT_NE(std::string(e.what()).find("'c' (byte 0x63) at byte offset 6"), std::string::npos)
+        << e.what();
+  }
+  try {
+    vocabulary("caf").encode("caf\xC3\xA9", "--prompt");
+    FAIL() << "expected qkv::error";
+  } catch (const error& e) {
+    EXPECT_NE(std::string(e.what()).find("byte 0xC3 of the character '\xC3\xA9' at byte offset 3"),
+              std::string::npos)
+        << e.what();
+  }
   EXPECT_EQ(vocabulary::from_symbols(v.symbols()).encode("old", "x"), v.encode("old", "x"));
 
   std::vector<int32_t> tokens(100);
@@ -57,15 +72,6 @@ TEST(Corpus, VocabularySplitAndBatches) {
   EXPECT_THROW(sample_batch(tokens, 1, 99, 1, 0), error);
 }
 
-TEST(Checkpoint, IntegersPackExactly) {
-  const uint64_t value = 0xfedcba9876543210ULL;
-  io::named_tensors t{{"n", tensor({4}, pack_u64(value))}};
-  EXPECT_EQ(unpack_u64(t, "n"), value);
-  t["bad"] = tensor({4}, 0.5f);
-  EXPECT_THROW(unpack_u64(t, "bad"), error);
-  EXPECT_THROW(unpack_u64(t, "missing"), error);
-}
-
 TEST(LossPlot, SvgHasBothSeries) {
   const std::string svg = loss_plot_svg({{1, 4.0}, {2, 3.0}, {3, 2.5}}, {{3, 2.7}}, "a <title>");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
@@ -74,6 +80,30 @@ TEST(LossPlot, SvgHasBothSeries) {
   EXPECT_NE(svg.find("a &lt;title&gt;"), std::string::npos);
   EXPECT_NE(svg.find("held-out"), std::string::npos);
   EXPECT_EQ(svg.find("nan"), std::string::npos);
+}
+
+TEST(LossPlot, RoundTicksAndADistinctHeldOutCurve) {
+  // Steps up to 704 and losses up to 2.865: ticks every 200 steps and every 1 nat (the first
+  // of 1, 2, 5 times a power of ten at least a fifth of the range), the axes ending at 800 and 3
+  // (not at 704 and 2.865 split in fifths).
+  const std::string svg =
+      loss_plot_svg({{1, 2.865}, {352, 1.5}, {704, 1.2}}, {{352, 1.6}, {704, 1.25}}, "t");
+  for (const char* label : {">0<", ">200<", ">400<", ">600<", ">800<", ">1<", ">2<", ">3<"})
+    EXPECT_NE(svg.find(label), std::string::npos) << label;
+  for (const char* odd : {">704<", ">2.865<", ">140.8<", ">0.573<", ">1000<", ">4<"})
+    EXPECT_EQ(svg.find(odd), std::string::npos) << odd;
+  // Losses up to 0.9551: ticks every 0.2.
+  const std::string small = loss_plot_svg({{1, 0.9551}, {10, 0.5}}, {}, "t");
+  for (const char* label : {">0.2<", ">0.8<", ">1<"})
+    EXPECT_NE(small.find(label), std::string::npos) << label;
+  EXPECT_EQ(small.find(">0.9551<"), std::string::npos);
+  // The held-out curve: dashed, thicker, with a marker per point, drawn after (over) training.
+  EXPECT_NE(svg.find("stroke-dasharray"), std::string::npos);
+  size_t circles = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1))
+    ++circles;
+  EXPECT_EQ(circles, 2u);
+  EXPECT_LT(svg.find("#7aa6d6"), svg.find("#c0392b"));
 }
 
 }  // namespace

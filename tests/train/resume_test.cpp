@@ -10,6 +10,7 @@
 #include "qkv/error.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/train/trainer.hpp"
+#include "train/toy_run.hpp"
 
 namespace qkv::train {
 namespace {
@@ -21,24 +22,6 @@ std::string file_bytes(const fs::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::string toy_text() {
-  std::string text;
-  for (int i = 0; i < 200; ++i)
-    text +=
-        "The quick brown fox " + std::to_string(i * 7919 % 1000) + " jumps over the lazy dog.\n";
-  return text;
-}
-
-train_config toy_config() {
-  train_config c;
-  c.model = {.context = 16, .embed = 16, .heads = 2, .layers = 2, .dropout = 0.1f};
-  c.batch = 4;
-  c.steps = 8;
-  c.warmup = 2;
-  c.eval_batches = 2;
-  return c;
 }
 
 TEST(Resume, HalfAndHalfEqualsStraightBitForBit) {

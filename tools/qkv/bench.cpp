@@ -1,6 +1,7 @@
 // `qkv bench`: the fused kernel beside the BLAS composition, the square-sgemm roof and the FMA
 // peak, as a readable table or one JSON object per line (the keys are a contract,
-// docs/benchmarks.md).
+// docs/contracts.md).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -22,7 +23,7 @@ namespace {
 
 struct bench_args {
   bool quick = false;
-  std::string format = "table", threads, shape, impl, pass = "forward";
+  std::string format = "table", threads, shape, impl, pass = "forward", clock = "wall";
   std::optional<int> reps;  // default 5, or 3 with --quick
   bool ring = false;        // bench_ring.cpp
   bool gpt2 = false;        // the GPT-2 small rows
@@ -60,6 +61,9 @@ bench::bench_config make_config(const bench_args& a) {
                              : std::vector<std::string>{a.pass};
   c.plan.reps = a.reps.value_or(a.quick ? 3 : 5);
   c.plan.min_seconds = a.quick ? 0.05 : 0.5;
+  if (a.clock != "wall" && a.clock != "cpu")
+    throw error("--clock: expected wall or cpu, got '" + a.clock + "'");
+  c.plan.clock = a.clock == "cpu" ? bench::clock_kind::cpu : bench::clock_kind::wall;
   return c;
 }
 
@@ -82,6 +86,7 @@ std::string json_line(const bench::bench_row& r) {
   j["ms"] = rounded(r.ms);
   j["gflops"] = rounded(r.gflops, 4);
   j["peak_rss_mb"] = rounded(r.peak_rss_mb, 4);
+  if (r.cpu_clock) j["clock"] = "cpu";
   if (!r.isa.empty()) j["isa"] = r.isa, j["fma_chains"] = r.fma_chains;
   if (r.sgemm_n) j["sgemm_n"] = r.sgemm_n, j["gemm"] = r.gemm;
   if (r.ratio_to_peak) j["ratio_to_peak"] = rounded(*r.ratio_to_peak, 3);
@@ -99,15 +104,23 @@ std::string json_line(const bench::bench_row& r) {
   return j.dump();
 }
 
-std::string table_header() {
+// The shape column is as wide as the run's longest shape, so that the columns after it line up
+// (causal rows are the longest).
+int shape_width(const bench::bench_config& c) {
+  size_t width = 38;
+  for (const bench::bench_shape& s : c.shapes) width = std::max(width, bench::describe(s).size());
+  return static_cast<int>(width);
+}
+
+std::string table_header(int shape_width) {
   char line[256];
-  std::snprintf(line, sizeof line, "%-9s %-8s %-38s %2s %10s %8s %6s %7s %7s %9s  %s", "impl",
-                "pass", "shape", "T", "ms", "GFLOP/s", "x peak", "x sgemm", "x blas", "peak MiB",
-                "notes");
+  std::snprintf(line, sizeof line, "%-9s %-8s %-*s %2s %10s %8s %6s %7s %7s %9s  %s", "impl",
+                "pass", shape_width, "shape", "T", "ms", "GFLOP/s", "x peak", "x sgemm", "x blas",
+                "peak MiB", "notes");
   return line;
 }
 
-std::string table_line(const bench::bench_row& r) {
+std::string table_line(const bench::bench_row& r, int shape_width) {
   const auto ratio = [](const std::optional<double>& x) {
     char text[16] = "-";
     if (x) std::snprintf(text, sizeof text, "%.2f", *x);
@@ -148,9 +161,9 @@ std::string table_line(const bench::bench_row& r) {
     notes = text;
   }
   char line[400];
-  std::snprintf(line, sizeof line, "%-9s %-8s %-38s %2d %10.3f %8.1f %6s %7s %7s %9.1f  %s",
-                r.impl.c_str(), r.pass.c_str(), shape.c_str(), r.threads, r.ms, r.gflops,
-                ratio(r.ratio_to_peak).c_str(), ratio(r.ratio_to_sgemm).c_str(),
+  std::snprintf(line, sizeof line, "%-9s %-8s %-*s %2d %10.3f %8.1f %6s %7s %7s %9.1f  %s",
+                r.impl.c_str(), r.pass.c_str(), shape_width, shape.c_str(), r.threads, r.ms,
+                r.gflops, ratio(r.ratio_to_peak).c_str(), ratio(r.ratio_to_sgemm).c_str(),
                 ratio(r.ratio_to_blas).c_str(), r.peak_rss_mb, notes.c_str());
   return line;
 }
@@ -160,11 +173,12 @@ void run(const bench_args& a) {
   const bench::bench_config config = make_config(a);
   bench::validate(config);
   const bool json = a.format == "json";
-  if (!json) std::cout << table_header() << std::endl;
+  const int width = shape_width(config);
+  if (!json) std::cout << table_header(width) << std::endl;
   bench::run_bench(
       config,
       [&](const bench::bench_row& r) {
-        std::cout << (json ? json_line(r) : table_line(r)) << std::endl;
+        std::cout << (json ? json_line(r) : table_line(r, width)) << std::endl;
       },
       [](const std::string& note) { std::cerr << "qkv bench: note: " << note << std::endl; });
 }
@@ -190,6 +204,10 @@ void add_bench_command(CLI::App& app) {
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
                   "either way)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
+  cmd->add_option("--clock", a->clock,
+                  "wall, or cpu: the process's CPU time / threads (a loaded machine; "
+                  "docs/benchmarks.md)")
+      ->capture_default_str();
   cmd->add_option("--reps", a->reps,
                   "timed repetitions per row after one warm-up (default 5, --quick 3; "
                   "3 for rows slower than 2 s, 1 beyond 20 s)");

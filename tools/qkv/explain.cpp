@@ -1,11 +1,14 @@
-// `qkv explain`: single-head self-attention walked through step by step (DESIGN section 5), on
-// the embedded "Write a poem" example, a JSON spec file or .npy matrices, or a layer of a `qkv
-// train` checkpoint on a text; rendered for the terminal, as JSON, as an SVG heatmap or as a
-// self-contained HTML page.
+// `qkv explain`: self-attention walked through step by step on the embedded "Write a poem"
+// example, a JSON spec file or .npy matrices; or a `qkv train` checkpoint's attention on a text,
+// every layer and head. Rendered for the terminal, as JSON (docs/explain_json.md), as SVG
+// heatmaps or as a self-contained HTML page.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
@@ -13,6 +16,7 @@
 #include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
+#include "qkv/explain/attention_map.hpp"
 #include "qkv/explain/checkpoint_trace.hpp"
 #include "qkv/explain/example.hpp"
 #include "qkv/explain/render_html.hpp"
@@ -29,7 +33,8 @@ namespace {
 
 struct explain_args {
   std::string x, wq, wk, wv, tokens, spec, format = "text", svg, html;
-  bool causal = false;
+  bool causal = false, verbose = false;
+  std::optional<float> scale;
   std::string checkpoint, text;  // a character-level GPT and the text it reads
   int64_t layer = 0, head = 0;
   bool layer_given = false, head_given = false;
@@ -44,17 +49,17 @@ explain_inputs gather_inputs(const explain_args& a) {
   const bool any_npy = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty());
   if (any_npy && !a.spec.empty())
     throw error("--spec: give a spec file or --x/--wq/--wk/--wv, not both");
+  explain_inputs in;
   if (any_npy) {
     for (const auto& [flag, path] :
          {std::pair{"--x", &a.x}, {"--wq", &a.wq}, {"--wk", &a.wk}, {"--wv", &a.wv}})
       if (path->empty())
         throw error(std::string(flag) + ": missing; --x, --wq, --wk and --wv go together");
-    return {{"", a.tokens, read_float_input("--x", a.x), read_float_input("--wq", a.wq),
-             read_float_input("--wk", a.wk), read_float_input("--wv", a.wv)},
-            ""};
-  }
-  explain_inputs in;
-  if (!a.spec.empty()) {
+    in.x = read_float_input("--x", a.x);
+    in.wq = read_float_input("--wq", a.wq);
+    in.wk = read_float_input("--wk", a.wk);
+    in.wv = read_float_input("--wv", a.wv);
+  } else if (!a.spec.empty()) {
     std::string text;
     try {
       text = io::read_regular_file(a.spec);
@@ -63,12 +68,34 @@ explain_inputs gather_inputs(const explain_args& a) {
     }
     const std::string source = "--spec " + a.spec;
     in = {explain::parse_example(text, source), source};
-    if (in.title.empty()) in.title = a.spec;
   } else {
     in = {explain::write_a_poem(), "the embedded example"};
   }
   if (!a.tokens.empty()) in.tokens = a.tokens;
+  if (a.scale) in.scale = *a.scale;
   return in;
+}
+
+// Every number of the walkthrough finite (the masked scores aside, -inf by design): inputs
+// near float32's limit can overflow in the projections or the scores.
+void require_finite(const explain::attention_trace& t, const std::string& source) {
+  const auto check = [&](const explain::matrix& m, const char* step) {
+    for (const double v : m.values)
+      if (!std::isfinite(v))
+        throw error(source + ": " + step +
+                    " has a non-finite value (the inputs overflow float32 there); use smaller "
+                    "values");
+  };
+  check(t.x, "X");
+  for (const explain::head_trace& h : t.heads) {
+    check(h.q, "Q");
+    check(h.k, "K");
+    check(h.v, "V");
+    check(h.scores, "Q·K^T");
+    check(h.scaled, "the scaled scores");
+    check(h.weights, "the weights");
+    check(h.output, "the output");
+  }
 }
 
 bool colour_terminal() {
@@ -76,27 +103,30 @@ bool colour_terminal() {
   return isatty(STDOUT_FILENO) && (no_colour == nullptr || *no_colour == '\0');
 }
 
-// Renders `shown` (already formatted for stdout) and the --svg/--html files of `trace`. Everything
-// is rendered before anything is written, so a failure leaves no partial output.
-void emit(const explain_args& a, const explain::attention_trace& trace, const std::string& shown) {
+// Writes the --svg and --html files, then `shown` (already formatted for stdout). Everything is
+// rendered before anything is written, so a failure leaves no partial output.
+void emit(const explain_args& a, const std::string& shown, const std::function<std::string()>& svg,
+          const std::function<std::string()>& html) {
   output_files outputs;
-  const std::string svg = a.svg.empty() ? "" : explain::render_svg(trace);
-  const std::string html = a.html.empty() ? "" : explain::render_html(trace);
-  outputs.add("--svg", a.svg, [&](const std::string& p) { io::write_file_atomically(p, svg); });
-  outputs.add("--html", a.html, [&](const std::string& p) { io::write_file_atomically(p, html); });
+  const std::string svg_text = a.svg.empty() ? "" : svg();
+  const std::string html_text = a.html.empty() ? "" : html();
+  outputs.add("--svg", a.svg,
+              [&](const std::string& p) { io::write_file_atomically(p, svg_text); });
+  outputs.add("--html", a.html,
+              [&](const std::string& p) { io::write_file_atomically(p, html_text); });
   outputs.commit();
   std::fwrite(shown.data(), 1, shown.size(), stdout);
 }
 
-// --checkpoint C --text T: layer --layer's heads (all, or --head) of the trained model reading
-// the characters of T, and the word table aggregated from them.
+// --checkpoint C --text T: the trained model's attention on the characters of T, every layer and
+// head or --layer/--head; a learner's summary by default, the walkthrough with --verbose.
 void run_checkpoint(const explain_args& a) {
   const bool other_inputs = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty() &&
                               a.spec.empty() && a.tokens.empty());
-  if (other_inputs || a.causal)
+  if (other_inputs || a.causal || a.scale)
     throw error(
         "--checkpoint: explains a trained model on --text; it does not combine with "
-        "--x/--wq/--wk/--wv, --spec, --tokens or --causal (the model is causal)");
+        "--x/--wq/--wk/--wv, --spec, --tokens, --scale or --causal (the model is causal)");
   if (a.text.empty()) throw error("--text: required with --checkpoint, and must not be empty");
   train::trained_model m;
   try {
@@ -105,24 +135,29 @@ void run_checkpoint(const explain_args& a) {
     throw error("--checkpoint " + a.checkpoint + ": " + e.what());
   }
   const std::vector<int32_t> ids = m.vocab.encode(a.text, "--text");
-  explain::attention_trace trace;
+  std::vector<std::string> tokens;
+  for (const int32_t id : ids) tokens.push_back(m.vocab.decode({id}));
+  const std::optional<int64_t> layer = a.layer_given ? std::optional(a.layer) : std::nullopt,
+                               head = a.head_given ? std::optional(a.head) : std::nullopt;
+  explain::attention_map map;
+  std::string walkthrough;
   try {
-    trace = explain::trace_gpt_layer(*m.model, ids, a.text, a.layer,
-                                     a.head_given ? std::optional<int64_t>(a.head) : std::nullopt);
+    map = explain::map_gpt(*m.model, ids, tokens, {layer, head, a.verbose});
+    if (a.verbose && a.format == "text")
+      for (int64_t l = layer.value_or(0); l < (layer ? *layer + 1 : map.model_layers); ++l) {
+        explain::attention_trace trace = explain::trace_gpt_layer(*m.model, ids, tokens, l, head);
+        trace.title = "Layer " + std::to_string(l);
+        walkthrough += "\n" + explain::render_text(trace, {colour_terminal()});
+      }
   } catch (const error& e) {
     throw error(std::string("--") + e.what());  // the message names text, layer or head
   }
-  trace.title = "Layer " + std::to_string(a.layer) + " of " + a.checkpoint + ", " +
-                (a.head_given ? "head " + std::to_string(a.head)
-                              : "all " + std::to_string(trace.heads.size()) + " heads") +
-                ", reading \"" + a.text + "\" one character per token";
-  std::vector<explain::word_table> tables;
-  for (const explain::head_trace& h : trace.heads)
-    tables.push_back(explain::aggregate_words(h.weights, a.text));
-  emit(a, trace,
-       a.format == "json" ? explain::render_json_with_words(trace, tables)
-                          : explain::render_text(trace, {colour_terminal()}) + "\n" +
-                                explain::render_word_tables(tables));
+  map.title = a.checkpoint + " reading \"" + a.text + "\", one character per token";
+  emit(
+      a,
+      a.format == "json" ? explain::render_json(map)
+                         : explain::render_summary(map, {colour_terminal()}) + walkthrough,
+      [&] { return explain::render_svg(map); }, [&] { return explain::render_model_html(map); });
 }
 
 void run_explain(const explain_args& a) {
@@ -131,11 +166,14 @@ void run_explain(const explain_args& a) {
   if (!a.checkpoint.empty()) return run_checkpoint(a);
   if (!a.text.empty() || a.layer_given || a.head_given)
     throw error("--text/--layer/--head: need --checkpoint (a model written by qkv train)");
+  if (a.verbose) throw error("--verbose: only with --checkpoint (the walkthrough is the default)");
   const explain_inputs in = gather_inputs(a);
+  const std::string source = in.source.empty() ? "--x/--wq/--wk/--wv" : in.source;
   explain::attention_trace trace;
   try {
     const nn::self_attention layer(in.wq, in.wk, in.wv);
-    trace = explain::trace_self_attention(layer, in.x, explain::split_tokens(in.tokens), a.causal);
+    trace = explain::trace_self_attention(layer, in.x, explain::split_tokens(in.tokens), a.causal,
+                                          in.scale);
   } catch (const error& e) {
     // Library messages name x, wq, wk, wv or tokens: say which flag or file that is.
     throw error((in.source.empty() || std::string_view(e.what()).starts_with("tokens")
@@ -143,11 +181,13 @@ void run_explain(const explain_args& a) {
                      : in.source + ": ") +
                 e.what());
   }
+  require_finite(trace, source);
   trace.title = in.title;
-
-  emit(a, trace,
-       a.format == "json" ? explain::render_json(trace)
-                          : explain::render_text(trace, {colour_terminal()}));
+  emit(
+      a,
+      a.format == "json" ? explain::render_json(trace)
+                         : explain::render_text(trace, {colour_terminal()}),
+      [&] { return explain::render_svg(trace); }, [&] { return explain::render_html(trace); });
 }
 
 }  // namespace
@@ -159,26 +199,33 @@ void add_explain_command(CLI::App& app) {
   cmd->footer(
       "Without inputs: the embedded \"Write a poem\" example (StatQuest).\n"
       "--spec FILE.json: {\"tokens\", \"encodings\" [N][d_model], \"W_q_weight\", \"W_k_weight\",\n"
-      "  \"W_v_weight\" [d_out][d_model]} as in tests/data/examples/statquest_write_a_poem.json.\n"
+      "  \"W_v_weight\" [d_out][d_model], optional \"scale\", \"title\", \"description\"} as in\n"
+      "  tests/data/examples/statquest_write_a_poem.json (docs/attention.md lists the keys).\n"
       "--checkpoint C --text \"jane visits africa\" [--layer L] [--head H]: a qkv train model's\n"
-      "  layer L (default 0), every head or head H, one character per token, and a word table.");
+      "  attention, every layer and head or the ones chosen, one character per token: the word\n"
+      "  table and each head's most attended word (--verbose: every step of every head);\n"
+      "  --html: the model view (every layer x head), the head view and the attention rollout.");
   cmd->add_option("--x", args->x, "encodings X [N, d_model] (.npy)");
   cmd->add_option("--wq", args->wq, "W_Q [d_k, d_model], nn.Linear layout (.npy)");
   cmd->add_option("--wk", args->wk, "W_K [d_k, d_model] (.npy)");
   cmd->add_option("--wv", args->wv, "W_V [d_v, d_model] (.npy)");
   cmd->add_option("--tokens", args->tokens, "token labels, one per row of X: \"a b c\"");
   cmd->add_option("--spec", args->spec, "a JSON file with tokens, encodings and the weights");
+  add_real(cmd, "--scale", args->scale, {.lo = 0, .lo_closed = false},
+           "the score scale (default 1/sqrt(d_k), or the spec's)");
   cmd->add_flag("--causal", args->causal, "masked self-attention: a token sees only earlier ones");
   cmd->add_option("--format", args->format, "text or json")->capture_default_str();
-  cmd->add_option("--svg", args->svg, "write the attention heatmap as SVG");
-  cmd->add_option("--html", args->html, "write a self-contained HTML page of the walkthrough");
+  cmd->add_option("--svg", args->svg, "write the attention heatmaps as SVG");
+  cmd->add_option("--html", args->html, "write a self-contained HTML page");
   cmd->add_option("--checkpoint", args->checkpoint,
                   "explain a character-level model written by qkv train (with --text)");
   cmd->add_option("--text", args->text, "with --checkpoint: the text the model reads");
-  CLI::Option* layer =
-      add_int(cmd, "--layer", args->layer, {.lo = 0}, "with --checkpoint: the layer");
+  CLI::Option* layer = add_int(cmd, "--layer", args->layer, {.lo = 0},
+                               "with --checkpoint: one layer (default: all)");
   CLI::Option* head =
       add_int(cmd, "--head", args->head, {.lo = 0}, "with --checkpoint: one head (default: all)");
+  cmd->add_flag("--verbose", args->verbose,
+                "with --checkpoint: also every step (Q, K, V, scores, ...) of the shown heads");
   cmd->callback([args, layer, head] {
     args->layer_given = layer->count() > 0;
     args->head_given = head->count() > 0;

@@ -24,7 +24,7 @@ struct sampling_options {
 // Appends o.tokens sampled ids to `ids` (the prompt's, not empty), calling emit(id) on each as it
 // comes. step(id, cache) feeds one id through a KV cache of `context` positions and returns the
 // next logits; the prompt is fed once, then one id per step. When the window is full, the cache
-// restarts on the last half context of the text.
+// restarts on the last half context of the text (at least its last id).
 template <typename Cache, typename Id, typename Step, typename Emit>
 void generate_tokens(std::vector<Id>& ids, int64_t context, const sampling_options& o, Step step,
                      Emit emit) {
@@ -33,9 +33,10 @@ void generate_tokens(std::vector<Id>& ids, int64_t context, const sampling_optio
   size_t fed = 0;  // ids[0, fed) are in the cache
   for (int64_t n = 0; n < o.tokens; ++n) {
     if (static_cast<int64_t>(ids.size() - fed) + cache.length() > context) {
+      // At least the last id, whose prediction comes next (a context of 1 keeps just it).
       cache = {};
-      fed = ids.size() -
-            static_cast<size_t>(std::min<int64_t>(context / 2, static_cast<int64_t>(ids.size())));
+      fed = ids.size() - static_cast<size_t>(std::min<int64_t>(std::max<int64_t>(1, context / 2),
+                                                               static_cast<int64_t>(ids.size())));
     }
     while (fed < ids.size()) logits = step(ids[fed++], cache);
     ids.push_back(sample(logits, o.temperature, o.top_k,

@@ -64,10 +64,11 @@ tensor key_padding_bias(const attention_mask& m, int64_t B, int64_t Nk) {
   const shape_t given = s;
   s.insert(s.begin(), 4 - s.size(), 1);
   if (s[1] != 1 || s[2] != 1)
-    throw error("--mask: shape " + to_string(given) +
-                " varies along heads or queries (it broadcasts to [B,Hq,Nq,Nk] by DESIGN section "
-                "2's rules; a rank-2 mask is [Nq,Nk]): a dense mask is refused with --ring, as it "
-                "would break the O(N/P) memory per rank; key padding [B,1,1,Nk] is accepted");
+    throw error(
+        "--mask: shape " + to_string(given) +
+        " varies along heads or queries (it broadcasts to [B,Hq,Nq,Nk] by NumPy's rules, "
+        "docs/contracts.md; a rank-2 mask is [Nq,Nk]): a dense mask is refused with --ring, as it "
+        "would break the O(N/P) memory per rank; key padding [B,1,1,Nk] is accepted");
   tensor bias({B, 1, 1, Nk});
   const shape_t stride = contiguous_strides(s);
   for (int64_t b = 0; b < B; ++b)

@@ -1,17 +1,23 @@
-// The machine-readable rendering of an attention trace (DESIGN section 5): one JSON object with
-// the tokens, the scale, the causal flag and every intermediate as a list of rows.
+// The machine-readable rendering of attention (docs/explain_json.md, schema version 1): one JSON
+// object with the tokens as their own text, every shown head's weights and most attended key,
+// and, when present, the walkthrough's steps, the word table and the attention rollout.
 #pragma once
 
 #include <string>
 
+#include "qkv/explain/attention_map.hpp"
 #include "qkv/explain/trace.hpp"
 
 namespace qkv::explain {
 
-// {"tokens", "scale", "causal", "steps": {"X", "Q", "K", "V", "scores", "scaled", "weights",
-// "output"}, "summary"}, plus "masked" (-inf as null) when causal, "heads" (every head's steps)
-// when there are several (then "steps" is head 0's), and "title". Numbers are printed in the
-// shortest form that reads back as the same double.
+// The version written as "schema_version"; it changes whenever a key changes meaning or goes.
+inline constexpr int json_schema_version = 1;
+
+// Numbers are printed in the shortest form that reads back as the same double. Throws
+// qkv::error if a value is not finite (JSON has no spelling for it; masked keys are the boolean
+// matrix "masked", never a number).
+std::string render_json(const attention_map& map);
+// render_json(map_of_trace(trace)).
 std::string render_json(const attention_trace& trace);
 
 }  // namespace qkv::explain

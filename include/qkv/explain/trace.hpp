@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,16 +39,18 @@ struct attention_trace {
   std::vector<head_trace> heads;  // one per head
 };
 
-// Attention of given per-head Q [H,N,d] (or [N,d] for one head), K [H,N,d], V [H,N,dv], with the
-// default scale 1/sqrt(d), causal (top-left) or not. Any model's per-layer, per-head
-// projections can be explained this way. tokens: one label per token, or empty for t0, t1, ...
-// Throws qkv::error naming q, k, v or tokens.
+// Attention of given per-head Q [H,N,d] (or [N,d] for one head), K [H,N,d], V [H,N,dv], with
+// `scale` (default 1/sqrt(d); finite and > 0), causal (top-left) or not. Any model's per-layer,
+// per-head projections can be explained this way. tokens: one label per token, or empty for t0, t1,
+// ... Throws qkv::error naming q, k, v or tokens.
 attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& v,
-                                std::vector<std::string> tokens, bool causal);
+                                std::vector<std::string> tokens, bool causal,
+                                std::optional<float> scale = std::nullopt);
 
 // The single-head self-attention layer on X [N, d_model]: its projections, then attention.
 attention_trace trace_self_attention(const nn::self_attention& layer, const tensor& x,
-                                     std::vector<std::string> tokens, bool causal);
+                                     std::vector<std::string> tokens, bool causal,
+                                     std::optional<float> scale = std::nullopt);
 
 // "a b c" -> {"a", "b", "c"}: token labels split on whitespace.
 std::vector<std::string> split_tokens(const std::string& text);

@@ -1,6 +1,6 @@
-// .safetensors files (DESIGN section 4): an 8-byte little-endian header length, a JSON header
-// {name: {dtype, shape, data_offsets}}, then the raw little-endian data. Reads F32, F64, F16 and
-// BF16 (converted to fp32); writes F32. Any malformed file is refused with a qkv::error.
+// .safetensors files (docs/contracts.md, section 4): an 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets}}, then the raw little-endian data. Reads F32, F64, F16
+// and BF16 (converted to fp32); writes F32. Any malformed file is refused with a qkv::error.
 #pragma once
 
 #include <map>
@@ -13,20 +13,26 @@ namespace qkv::io {
 
 // Tensors by name (for PyTorch weights: the names of module.state_dict()).
 using named_tensors = std::map<std::string, tensor>;
+// The header's "__metadata__" object: text entries (the format allows strings only).
+using metadata = std::map<std::string, std::string>;
 
 // Reads every tensor of the regular file `path`. Refuses (naming `path` and, where it applies,
 // the tensor) a header length beyond the file, a header that is not a JSON object of tensor
-// entries, a key given twice, an unsupported dtype, a shape whose size overflows, and byte ranges
-// that do not match their shapes or do not tile the data exactly (overlaps, gaps, bytes left
-// over, ranges outside the file).
-named_tensors read_safetensors(const std::string& path);
+// entries, a key given twice, an unsupported dtype, a shape whose size overflows, a
+// "__metadata__" that is not an object of strings, and byte ranges that do not match their
+// shapes or do not tile the data exactly (overlaps, gaps, bytes left over, ranges outside the
+// file). With `meta`, also returns the "__metadata__" entries.
+named_tensors read_safetensors(const std::string& path, metadata* meta = nullptr);
 // The same from the bytes of a whole file; `source` names it in messages.
-named_tensors parse_safetensors(std::string_view bytes, const std::string& source);
+named_tensors parse_safetensors(std::string_view bytes, const std::string& source,
+                                metadata* meta = nullptr);
 
 // The bytes of a .safetensors file holding `tensors` as F32, in name order, with the header
-// padded by spaces to a multiple of 8 bytes (as the reference implementation does).
-std::string serialize_safetensors(const named_tensors& tensors);
-// Writes serialize_safetensors(tensors) to `path` atomically (no partial file on failure).
-void write_safetensors(const std::string& path, const named_tensors& tensors);
+// padded by spaces to a multiple of 8 bytes (as the reference implementation does). `meta` goes
+// into "__metadata__" beside {"format": "pt"}.
+std::string serialize_safetensors(const named_tensors& tensors, const metadata& meta = {});
+// Writes serialize_safetensors(tensors, meta) to `path` atomically (no partial file on failure).
+void write_safetensors(const std::string& path, const named_tensors& tensors,
+                       const metadata& meta = {});
 
 }  // namespace qkv::io

@@ -1,5 +1,6 @@
-// A character-level text corpus for language-model training: the bytes of one or more files,
-// a vocabulary of the distinct bytes that occur, the split into training and held-out parts, and
+// A byte-level text corpus for language-model training: the bytes of one or more files (one
+// token per byte: a UTF-8 character beyond ASCII is several tokens), a vocabulary of the distinct
+// bytes that occur, the split into training and held-out parts, and
 // the batches drawn from them (by the counter-based generator, so a batch is a function of the
 // step alone).
 #pragma once
@@ -19,7 +20,7 @@ std::vector<std::string> fortune_files(const std::string& dir = default_fortunes
 // The concatenated bytes of the files. Throws qkv::error naming a file that cannot be read.
 std::string read_text_files(const std::vector<std::string>& paths);
 
-// Token ids are the ranks of the distinct bytes of a text (so the vocabulary is its alphabet).
+// Token ids are the ranks of the distinct bytes of a text (so the vocabulary is its byte alphabet).
 class vocabulary {
  public:
   vocabulary() = default;
@@ -29,7 +30,10 @@ class vocabulary {
 
   int64_t size() const { return static_cast<int64_t>(symbols_.size()); }
   const std::vector<uint8_t>& symbols() const { return symbols_; }
-  // Throws qkv::error naming `argument` for a byte that is not in the vocabulary.
+  // The id of `byte`, or -1 when it is not in the vocabulary.
+  int32_t id_of(uint8_t byte) const { return id_of_[byte]; }
+  // Throws qkv::error naming `argument`, the byte and the character it belongs to, for a byte
+  // that is not in the vocabulary.
   std::vector<int32_t> encode(const std::string& text, const std::string& argument) const;
   std::string decode(const std::vector<int32_t>& ids) const;
 

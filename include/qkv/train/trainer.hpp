@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,24 +14,12 @@
 #include "qkv/nn/lr_schedule.hpp"
 #include "qkv/train/corpus.hpp"
 #include "qkv/train/loss_plot.hpp"
+#include "qkv/train/train_config.hpp"
 
 namespace qkv::train {
 
-struct train_config {
-  nn::gpt_config model;  // vocab comes from the text
-  int64_t batch = 16;    // B sequences of model.context tokens per step
-  // Total steps (the schedule's length). 4000 steps of 2048 tokens fit `qkv train`'s default
-  // 15 minutes at >= 9.5k tokens/s, evaluations included (docs/training.md).
-  int64_t steps = 4000;
-  float lr = 2e-3f, min_lr = 2e-4f;
-  int64_t warmup = 100;
-  float weight_decay = 0.1f, clip = 1.0f;
-  float held_out = 0.1f;     // the last fraction of the text
-  int64_t eval_batches = 8;  // held-out batches per evaluation (always the same ones)
-  uint64_t seed = 1;
-};
-
-// The model and vocabulary of a checkpoint written by trainer::save (for generation).
+// The model and vocabulary of a checkpoint written by trainer::save (for generation). Throws
+// qkv::error naming the checkpoint and the entry for any bad value.
 struct trained_model {
   std::unique_ptr<nn::gpt> model;
   vocabulary vocab;
@@ -39,11 +28,18 @@ trained_model load_trained_model(const std::string& path);
 
 class trainer {
  public:
-  // A fresh run on `text`: vocabulary from the text, model initialised from the seed.
+  // A fresh run on `text`: vocabulary from the text, model initialised from the seed. Throws
+  // qkv::error naming a hyperparameter that breaks its rule (train_config_violation).
   trainer(const train_config& config, const std::string& text);
+  // What a resumed run may change: called with the checkpoint's configuration (the model's
+  // shapes filled in) before the optimiser and the schedule are built from it. The model
+  // (shapes, heads, dropout rates) must stay; the result must pass train_config_violation.
+  using resume_adjustment = std::function<void(train_config&)>;
   // Continues the run saved in `path` on `text` (which must be the same text for an exact
-  // continuation; it is encoded with the checkpoint's vocabulary). Throws qkv::error.
-  static std::unique_ptr<trainer> resume(const std::string& path, const std::string& text);
+  // continuation; it is encoded with the checkpoint's vocabulary). Throws qkv::error naming the
+  // checkpoint and the entry for any bad value.
+  static std::unique_ptr<trainer> resume(const std::string& path, const std::string& text,
+                                         const resume_adjustment& adjust = {});
 
   // One optimisation step; returns the batch's training loss (nats per token).
   double train_step();

@@ -10,6 +10,7 @@ namespace qkv::simd {
 
 struct avx2 {
   static constexpr int width = 8;
+  static constexpr int registers = 16;
   using reg = __m256;
 
   static reg zero() { return _mm256_setzero_ps(); }
@@ -34,7 +35,7 @@ struct avx2 {
     return _mm_cvtss_f32(s);
   }
   // The vector of the 8 horizontal sums: lane i = sum of x[i]'s lanes.
-  static reg sum8(const reg* x) {
+  static reg lane_sums(const reg* x) {
     const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(x[0], x[1]), _mm256_hadd_ps(x[2], x[3]));
     const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(x[4], x[5]), _mm256_hadd_ps(x[6], x[7]));
     return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));

@@ -20,6 +20,7 @@ namespace qkv::simd {
 
 struct avx512 {
   static constexpr int width = 16;
+  static constexpr int registers = 32;
   using reg = __m512;
 
   static reg zero() { return _mm512_setzero_ps(); }

@@ -10,6 +10,7 @@ namespace qkv::simd {
 
 struct portable {
   static constexpr int width = 8;
+  static constexpr int registers = 16;  // what the micro-tiles are sized for (as AVX2's)
   struct reg {
     float x[8];
   };
@@ -66,7 +67,7 @@ struct portable {
     return s;
   }
   // The vector of the 8 horizontal sums: lane i = sum of x[i]'s lanes.
-  static reg sum8(const reg* x) {
+  static reg lane_sums(const reg* x) {
     return map([&](int i) { return reduce_add(x[i]); });
   }
   static float reduce_max(reg a) {

@@ -1,0 +1,25 @@
+// The fused backward task for CPUs with AVX-512F (chosen at run time, fused_backward.cpp).
+// Only the code after the target pragma is compiled for AVX-512: the standard library and the
+// task's declarations come first so that their inline functions stay baseline.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "dropout_lookup.hpp"
+#include "fused_backward_task.hpp"
+
+#pragma GCC target("avx512f,avx2,fma")
+
+#include "fused_backward_tile.hpp"
+#include "simd/avx512.hpp"
+
+namespace qkv::detail {
+
+void backward_task_avx512(const attention_grad_params& g, const float* lse, const float* D,
+                          int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
+  fused_backward_kernel<simd::avx512>::key_block(g, lse, D, b, hk, j0, nj, t);
+}
+
+}  // namespace qkv::detail
