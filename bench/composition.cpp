@@ -29,7 +29,7 @@ double blas_composition::workspace_bytes(const bench_shape& s, bool backward) {
 }
 
 void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v, tensor& out) {
-  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal] = s_;
+  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal, window_left, window_right] = s_;  // no window here
   const int64_t group = Hq / Hkv;
   set_blas_threads(threads_);
   for (int64_t b = 0; b < B; ++b)
@@ -47,7 +47,7 @@ void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v
 
 void blas_composition::backward(const tensor& q, const tensor& k, const tensor& v,
                                 const tensor& dout, tensor& dq, tensor& dk, tensor& dv_out) {
-  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal] = s_;
+  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal, window_left, window_right] = s_;  // no window here
   const int64_t group = Hq / Hkv;
   ds_.resize(static_cast<size_t>(Nq * Nk));
   set_blas_threads(threads_);

@@ -284,6 +284,7 @@ class runner {
   double time_impl(const std::string& impl, const bench_shape& s, int T, bool backward,
                    const inputs& in) {
     if (impl == "blas") {
+      if (s.windowed()) throw error("the composition has no sliding window");
       blas_composition c(s, T);
       tensor out({s.B, s.Hq, s.Nq, s.dv});
       if (!backward)
@@ -299,6 +300,8 @@ class runner {
     }
     sdpa_options options;
     options.causal = s.causal;
+    if (s.windowed())
+      options.window = sdpa_options::attention_window{s.window_left, s.window_right};
     options.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
     options.threads = T;
     if (!backward)

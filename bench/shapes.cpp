@@ -5,17 +5,20 @@
 #include <charconv>
 #include <sstream>
 
+#include "kernels/visibility.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv::bench {
 
 int64_t visible_pairs(const bench_shape& s) {
-  // Query i sees keys j <= i + offset: offset 0 for top-left, Nk - Nq for bottom-right.
-  if (s.causal == causal_mode::none) return s.Nq * s.Nk;
-  const int64_t offset = s.causal == causal_mode::top_left ? 0 : s.Nk - s.Nq;
+  // Each row's band of keys (the kernels' own visibility rule).
+  attention_params p;
+  p.Nq = s.Nq, p.Nk = s.Nk, p.causal = s.causal;
+  p.window_left = s.window_left, p.window_right = s.window_right;
+  const detail::visibility vis(p);
   int64_t pairs = 0;
-  for (int64_t i = 0; i < s.Nq; ++i) pairs += std::clamp<int64_t>(i + offset + 1, 0, s.Nk);
+  for (int64_t i = 0; i < s.Nq; ++i) pairs += vis.band(i).hi - vis.band(i).lo;
   return pairs;
 }
 
@@ -77,6 +80,7 @@ std::string describe(const bench_shape& s) {
   out << "B=" << s.B << " Hq=" << s.Hq << " Hkv=" << s.Hkv << " Nq=" << s.Nq << " Nk=" << s.Nk
       << " d=" << s.d << " dv=" << s.dv;
   if (s.causal != causal_mode::none) out << ' ' << to_string(s.causal);
+  if (s.windowed()) out << " window=(" << s.window_left << "," << s.window_right << ")";
   return out.str();
 }
 
@@ -98,6 +102,11 @@ std::vector<bench_shape> standard_shapes() {
   shapes.push_back({1, 8, 1, 1, 32768, 128, 128});  // MQA: one K/V head shared by 8 queries
   for (int64_t Nq : {8, 32}) shapes.push_back({1, 8, 8, Nq, 4096, 64, 64, br});  // prefill
   shapes.push_back(square(8, 32768, 64));  // long: memory, the composition cannot hold it
+  // A sliding window (Mistral's 512) beside the full causal row of the same length.
+  shapes.push_back(square(8, 8192, 64, tl));
+  bench_shape windowed = square(8, 8192, 64, tl);
+  windowed.window_left = 511, windowed.window_right = 0;
+  shapes.push_back(windowed);
   return shapes;
 }
 

@@ -14,9 +14,11 @@ namespace qkv::bench {
 struct bench_shape {
   int64_t B = 1, Hq = 1, Hkv = 1, Nq = 1, Nk = 1, d = 64, dv = 64;
   causal_mode causal = causal_mode::none;
+  int64_t window_left = -1, window_right = -1;  // a sliding window; (-1, -1): none
+  bool windowed() const { return window_left >= 0 || window_right >= 0; }
 };
 
-// Query-key pairs visible under the causal mode, per batch and head.
+// Query-key pairs visible under the causal mode and the window, per batch and head.
 int64_t visible_pairs(const bench_shape& s);
 // DESIGN section 7: forward 2·(d+dv)·(visible pairs) per batch and head; backward 2.5x that.
 double forward_flops(const bench_shape& s);

@@ -52,6 +52,22 @@ void broadcast_mask(const char* kind, const shape_t& shape, const shape_t& targe
   }
 }
 
+// A per-head modifier vector: shape [Hq], every value finite.
+const float* head_vector(const char* name, const std::optional<tensor>& t, int64_t Hq) {
+  if (!t) return nullptr;
+  if (t->shape() != shape_t{Hq})
+    throw error(std::string(name) + ": expected one value per query head, shape [Hq] = [" +
+                std::to_string(Hq) + "], got " + to_string(t->shape()));
+  for (int64_t h = 0; h < Hq; ++h)
+    if (!std::isfinite((*t)[h])) {
+      std::ostringstream msg;
+      msg << name << ": every value must be finite, got " << (*t)[h] << " for head " << h
+          << " (shape " << to_string(t->shape()) << ")";
+      throw error(msg.str());
+    }
+  return t->data();
+}
+
 }  // namespace
 
 sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument) {
@@ -127,6 +143,25 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.d)));
   }
   p.causal = options.causal;
+  if (options.window) {
+    const auto [left, right] = *options.window;
+    if (left < -1 || right < -1)
+      throw error("window: each side must be >= -1 (-1 = unbounded), got (" + std::to_string(left) +
+                  ", " + std::to_string(right) + ")");
+    p.window_left = left;
+    p.window_right = right;
+  }
+  if (options.softcap) {
+    const float c = *options.softcap;
+    if (!std::isfinite(c) || c <= 0.0f) {
+      std::ostringstream msg;
+      msg << "softcap: must be finite and > 0, got " << c;
+      throw error(msg.str());
+    }
+    p.softcap = c;
+  }
+  p.alibi_slopes = head_vector("alibi_slopes", options.alibi_slopes, p.Hq);
+  p.sinks = head_vector("sinks", options.sinks, p.Hq);
 
   const attention_mask& m = options.mask;
   if (m.boolean && m.additive) throw error("mask: give a boolean or an additive mask, not both");
@@ -170,9 +205,12 @@ sdpa_impl resolve_impl(sdpa_impl requested) {
 sdpa_result sdpa_forward(const tensor& q, const tensor& k, const tensor& v,
                          const sdpa_options& options) {
   attention_params p = make_attention_params(q, k, v, options);
-  sdpa_result result{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor({p.B, p.Hq, p.Nq})};
+  const shape_t rows = {p.B, p.Hq, p.Nq};
+  sdpa_result result{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
   p.o = result.out.data();
   p.lse = result.lse.data();
+  p.row_max = result.row_max.data();
+  p.row_log_sum = result.row_log_sum.data();
   switch (resolve_impl(options.impl)) {
     case sdpa_impl::fused:
       sdpa_forward_fused(p);
@@ -199,8 +237,20 @@ sdpa_gradients sdpa_backward(const tensor& q, const tensor& k, const tensor& v,
                 to_string(forward.lse.shape()) + " do not match these inputs (out " +
                 to_string(out_shape) + ")");
   g.out = forward.out.data();
-  g.lse = forward.lse.data();
+  // Without the row statistics, m = lse and log l = 0 (sdpa_result).
+  const tensor zeros = forward.row_log_sum.numel() ? tensor() : tensor(forward.lse.shape());
+  if (forward.row_log_sum.numel() && (forward.row_max.shape() != forward.lse.shape() ||
+                                      forward.row_log_sum.shape() != forward.lse.shape()))
+    throw error("forward: row_max " + to_string(forward.row_max.shape()) + " and row_log_sum " +
+                to_string(forward.row_log_sum.shape()) + " must have lse's shape " +
+                to_string(forward.lse.shape()));
+  g.row_max = forward.row_log_sum.numel() ? forward.row_max.data() : forward.lse.data();
+  g.row_log_sum = forward.row_log_sum.numel() ? forward.row_log_sum.data() : zeros.data();
   sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape())};
+  if (p.sinks) {
+    grads.dsinks = tensor({p.Hq});
+    g.dsinks = grads.dsinks.data();
+  }
   g.dout = grad_out.data();
   g.dq = grads.dq.data();
   g.dk = grads.dk.data();

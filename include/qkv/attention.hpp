@@ -39,17 +39,31 @@ struct sdpa_options {
   // j).
   float dropout_p = 0.0f;
   uint64_t dropout_seed = 0;
+  // Score modifiers (docs/attention.md). Sliding window: key j visible only if
+  // i + o - left <= j <= i + o + right, o = Nk - Nq; -1 = unbounded side.
+  struct attention_window {
+    int64_t left = -1, right = -1;
+  };
+  std::optional<attention_window> window;
+  std::optional<float> softcap;        // S = c·tanh(S/c); finite and > 0
+  std::optional<tensor> alibi_slopes;  // [Hq]: S -= slope_h·|i + o - j|; finite
+  std::optional<tensor> sinks;         // [Hq]: one extra logit per head in the softmax; finite
 };
 
 struct sdpa_result {
   tensor out;  // [B,Hq,Nq,dv]
   tensor lse;  // [B,Hq,Nq]
+  // What the backward recomputes P from (attention_params::row_max, row_log_sum), [B,Hq,Nq]
+  // each. A result built from out and lse alone (empty tensors here) still works: the backward
+  // then takes m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds log l.
+  tensor row_max, row_log_sum;
 };
 
 struct sdpa_gradients {
-  tensor dq;  // [B,Hq,Nq,d]
-  tensor dk;  // [B,Hkv,Nk,d]
-  tensor dv;  // [B,Hkv,Nk,dv]
+  tensor dq;      // [B,Hq,Nq,d]
+  tensor dk;      // [B,Hkv,Nk,d]
+  tensor dv;      // [B,Hkv,Nk,dv]
+  tensor dsinks;  // [Hq] with sinks, else empty
 };
 
 // Q [B,Hq,Nq,d], K [B,Hkv,Nk,d], V [B,Hkv,Nk,dv].

@@ -21,11 +21,12 @@ class attention_observer {
                        int64_t rows, int64_t cols) = 0;
 };
 
-// Writes p.o and (when non-null) p.lse. A row with no visible key gets O = 0 and lse = -inf.
+// Writes p.o and (when non-null) p.lse, p.row_max, p.row_log_sum. A row with no visible key
+// gets O = 0 and lse = -inf (lse = sink with sinks); a row the NaN rule poisons gets NaN.
 void sdpa_forward_reference(const attention_params& p, attention_observer* observer = nullptr);
 
-// Writes g.dq, g.dk, g.dv (overwritten, not accumulated). Recomputes P from Q and K in float64;
-// ignores the saved g.out and g.lse.
+// Writes g.dq, g.dk, g.dv and (when non-null) g.dsinks, overwritten, not accumulated.
+// Recomputes P from Q and K in float64; ignores the saved g.out, g.row_max and g.row_log_sum.
 void sdpa_backward_reference(const attention_grad_params& g);
 
 }  // namespace qkv

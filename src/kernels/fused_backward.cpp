@@ -1,10 +1,10 @@
 // The fused attention backward (FlashAttention-2, Dao 2023, algorithm 2) on the CPU: the driver.
 // Threads split the key blocks of every (b, kv head); each task recomputes its tiles of P from
-// the saved lse (fused_backward_tile.hpp), so no N x N matrix is ever held.
+// the saved row statistics (fused_backward_tile.hpp), so no N x N matrix is ever held.
 // Legend: B batch, Hq/Hkv query/kv heads, Nq queries, Nk keys, d head dim, dv value dim.
 //
 // Forward (DESIGN section 2): S = scale·Q·K^T + bias, P = softmax_rows(S), O = P·V.
-// Backward:  P = exp(S - lse)            (the saved lse; no renormalisation)
+// Backward:  P = exp((S - m) - log l)    (the saved row statistics; no renormalisation)
 //            dV = P^T·dO                 (from O = P·V)
 //            dP = dO·V^T
 //            dS = P ∘ (dP - D),  D_i = rowsum(dO_i ∘ O_i) = sum_j P_ij·dP_ij
@@ -53,45 +53,80 @@ std::vector<float> row_terms(const attention_grad_params& g, int threads) {
   return D;
 }
 
-// The lse each row's P is recomputed with, contiguous [B,Hq,Nq]: the saved one, except where
-// fp32 cannot carry it precisely enough. P_ij = exp(S_ij - lse_i) amplifies any mismatch between
-// the saved lse and the recomputed fp32 scores: at |lse| ~ 1e4 the fp32 rounding of lse alone is
-// 5e-4, hence a 5e-4 relative error in P and in the gradients. So for a row with |lse| >= 128
-// (where that rounding passes 7.6e-6) the logsumexp of the given keys' own scores is taken
-// instead when it agrees with the saved lse to within the precision of scores that large
-// (2^-18·|lse|): then the given keys hold the row's whole softmax mass. When they are only a part
-// of the row (ring attention), the local value falls short and the saved lse stays.
-std::vector<float> recompute_lse(const attention_grad_params& g, int threads) {
-  constexpr float large = 128.0f, agreement = 0x1p-18f;
+// The statistics each row's P is recomputed with, contiguous [B,Hq,Nq]: the saved m and log l,
+// except where the recomputed fp32 scores cannot match them closely enough. P_ij =
+// exp((S_ij - m_i) - log l_i) amplifies any difference between the forward's scores and the
+// backward's own (other products, other rounding): at |S| ~ 1e4 an ulp is 1e-3, hence a 1e-3
+// relative error in P. So for a row with |m| >= 128 (where an ulp passes 7.6e-6) the statistics
+// of the given keys' own scores are taken instead when their lse agrees with the saved one to
+// within the precision of scores that large (2^-18·|lse|): then the given keys hold the row's
+// whole softmax mass. When they are only a part of the row (ring attention), the local value
+// falls short and the saved statistics stay.
+struct statistics {
+  std::vector<float> max, log_sum;
+};
+statistics recompute_stats(const attention_grad_params& g, int threads) {
+  constexpr float large = 128.0f;
+  constexpr double agreement = 0x1p-18;
   const attention_params& p = g.forward;
-  std::vector<float> lse(static_cast<size_t>(p.B * p.Hq * p.Nq));
+  const size_t n = static_cast<size_t>(p.B * p.Hq * p.Nq);
+  statistics st{std::vector<float>(n), std::vector<float>(n)};
   const int64_t blocks = (p.Nq + backward_Br - 1) / backward_Br;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> P;
-    std::vector<double> local(backward_Br);
+    std::vector<float> P, cap;
+    std::vector<double> m(backward_Br), log_sum(backward_Br);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < p.B * p.Hq * blocks; ++task) {
       const int64_t b = task / (p.Hq * blocks), h = task / blocks % p.Hq;
       const int64_t i0 = task % blocks * backward_Br, ni = std::min(backward_Br, p.Nq - i0);
-      float* out = lse.data() + (b * p.Hq + h) * p.Nq + i0;
+      const int64_t first = (b * p.Hq + h) * p.Nq + i0;
+      float* max = st.max.data() + first;
+      float* ls = st.log_sum.data() + first;
       bool refine = false;
       for (int64_t r = 0; r < ni; ++r) {
-        out[r] = g.lse[b * p.lse_stride[0] + h * p.lse_stride[1] + (i0 + r) * p.lse_stride[2]];
-        refine |= std::isfinite(out[r]) && std::fabs(out[r]) >= large;
+        const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1] + (i0 + r) * p.lse_stride[2];
+        max[r] = g.row_max[at];
+        ls[r] = g.row_log_sum[at];
+        refine |= std::isfinite(max[r]) && std::fabs(max[r]) >= large;
       }
       if (!refine) continue;
       P.resize(backward_Br * backward_Bc);
-      detail::backward_local_lse(p, b, h, i0, ni, P.data(), local.data());
-      for (int64_t r = 0; r < ni; ++r)
-        if (std::isfinite(out[r]) && local[r] >= out[r] - agreement * std::fabs(out[r]))
-          out[r] = static_cast<float>(local[r]);
+      cap.resize(backward_Br * backward_Bc);
+      detail::backward_local_stats(p, b, h, i0, ni, P.data(), cap.data(), m.data(), log_sum.data());
+      for (int64_t r = 0; r < ni; ++r) {
+        const double saved = static_cast<double>(max[r]) + ls[r];
+        if (std::isfinite(max[r]) && m[r] + log_sum[r] >= saved - agreement * std::fabs(saved)) {
+          max[r] = static_cast<float>(m[r]);
+          ls[r] = static_cast<float>(log_sum[r]);
+        }
+      }
     }
   }
-  return lse;
+  return st;
 }
 
 }  // namespace
+
+void sdpa_sinks_backward(const attention_grad_params& g) {
+  const attention_params& p = g.forward;
+  for (int64_t h = 0; h < p.Hq; ++h) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < p.B && p.sinks; ++b)
+      for (int64_t i = 0; i < p.Nq; ++i) {
+        const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
+        const float* o = g.out + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2];
+        const float* dout =
+            g.dout + b * g.dout_stride[0] + h * g.dout_stride[1] + i * g.dout_stride[2];
+        double D = 0.0;
+        for (int64_t c = 0; c < p.dv; ++c)
+          D += static_cast<double>(o[c * p.o_stride[3]]) * dout[c * g.dout_stride[3]];
+        // exp(sink - lse) with lse = m + log l, the sink's probability in row i.
+        sum += std::exp((p.sinks[h] - static_cast<double>(g.row_max[at])) - g.row_log_sum[at]) * D;
+      }
+    g.dsinks[h] = static_cast<float>(-sum);
+  }
+}
 
 void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
   const attention_params& p = g.forward;
@@ -99,7 +134,10 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
              g.dout_stride[3] == 1);
   const detail::backward_task_fn task_fn = task_function(target);
   const int threads = resolve_thread_count(p.threads);
-  const std::vector<float> D = row_terms(g, threads), lse = recompute_lse(g, threads);
+  const std::vector<float> D = row_terms(g, threads);
+  const statistics st = recompute_stats(g, threads);
+  const detail::row_statistics stats{st.max.data(), st.log_sum.data()};
+  if (g.dsinks) sdpa_sinks_backward(g);
   const int64_t pairs = p.B * p.Hkv, blocks = (p.Nk + backward_Bc - 1) / backward_Bc;
   const size_t dq_size = static_cast<size_t>(p.B * p.Hq * p.Nq * p.d);
   // Two schedules, each giving the same bits on every run at a given thread count (dQ sums the
@@ -119,11 +157,12 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
     detail::backward_scratch t;
     t.P.resize(backward_Br * backward_Bc);
     t.dS.resize(backward_Br * backward_Bc);
+    if (p.softcap != 0.0f) t.cap.resize(backward_Br * backward_Bc);
     t.dK.resize(static_cast<size_t>(backward_Bc * p.d));
     t.dV.resize(static_cast<size_t>(backward_Bc * p.dv));
     const auto run = [&](int64_t pair, int64_t j0) {
-      task_fn(g, lse.data(), D.data(), pair / p.Hkv, pair % p.Hkv, j0,
-              std::min(backward_Bc, p.Nk - j0), t);
+      task_fn(g, stats, D.data(), pair / p.Hkv, pair % p.Hkv, j0, std::min(backward_Bc, p.Nk - j0),
+              t);
     };
     if (by_pair) {
       t.dQ = dq_parts[0].data();

@@ -9,6 +9,7 @@
 
 #include "dropout_lookup.hpp"
 #include "fused_backward_task.hpp"
+#include "visibility.hpp"
 
 #pragma GCC target("avx2,fma")
 
@@ -17,9 +18,9 @@
 
 namespace qkv::detail {
 
-void backward_task_avx2(const attention_grad_params& g, const float* lse, const float* D, int64_t b,
-                        int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
-  fused_backward_kernel<simd::avx2>::key_block(g, lse, D, b, hk, j0, nj, t);
+void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats, const float* D,
+                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
+  fused_backward_kernel<simd::avx2>::key_block(g, stats, D, b, hk, j0, nj, t);
 }
 
 }  // namespace qkv::detail

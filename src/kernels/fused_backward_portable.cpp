@@ -5,14 +5,15 @@
 
 namespace qkv::detail {
 
-void backward_task_portable(const attention_grad_params& g, const float* lse, const float* D,
-                            int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
-  fused_backward_kernel<simd::portable>::key_block(g, lse, D, b, hk, j0, nj, t);
+void backward_task_portable(const attention_grad_params& g, const row_statistics& stats,
+                            const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
+                            backward_scratch& t) {
+  fused_backward_kernel<simd::portable>::key_block(g, stats, D, b, hk, j0, nj, t);
 }
 
-void backward_local_lse(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
-                        float* P, double* lse) {
-  fused_backward_kernel<simd::portable>::local_lse(p, b, h, i0, ni, P, lse);
+void backward_local_stats(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
+                          float* P, float* cap, double* m, double* log_sum) {
+  fused_backward_kernel<simd::portable>::local_stats(p, b, h, i0, ni, P, cap, m, log_sum);
 }
 
 }  // namespace qkv::detail

@@ -22,7 +22,6 @@ namespace qkv {
 namespace {
 
 using detail::fused_blocks;
-using detail::fused_sink;
 using detail::fused_task;
 
 int64_t round_up(int64_t x, int64_t m) {
@@ -109,7 +108,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   splits = std::max<int64_t>(splits, 1);
   const int64_t split_keys = round_up((p.Nk + splits - 1) / splits, bk.Bc);
   splits = (p.Nk + split_keys - 1) / split_keys;
-  const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + bk.Br;
+  const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + 2 * bk.Br;
   std::vector<float> part(splits > 1 ? static_cast<size_t>(n_tasks * part_floats) : 0);
   std::vector<float> scratch(static_cast<size_t>(threads * bk.scratch_floats()));
   const bool causal = p.causal != causal_mode::none;
@@ -142,12 +141,13 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
                          s * split_keys,
                          std::min(p.Nk, (s + 1) * split_keys),
                          prepack ? kv.data() + bh * kv_per_head : nullptr};
-      fused_sink sink;
+      detail::task_output out;
       if (splits > 1) {
-        sink.part_o = part.data() + idx * part_floats;
-        sink.part_lse = sink.part_o + bk.Br * bk.dvp;
+        out.part_o = part.data() + idx * part_floats;
+        out.part_max = out.part_o + bk.Br * bk.dvp;
+        out.part_log_sum = out.part_max + bk.Br;
       }
-      kernels.task(p, bk, t, mine, sink);
+      kernels.task(p, bk, t, mine, out);
     }
     // Key splits: merge each row's partial results once all tasks are done (the barrier above),
     // in the same parallel region to spare a second fork and join.
@@ -158,14 +158,16 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
         const int64_t task0 = (causal ? n_rb - 1 - rb : rb) * n_bh * splits + bh * splits;
         for (int64_t r = rb * bk.Br; r < std::min(rows_total, (rb + 1) * bk.Br); ++r) {
           const int64_t ri = r - rb * bk.Br, h = hk * group + r % group, i = r / group;
-          const float* po = part.data() + task0 * part_floats + ri * bk.dvp;
-          const float* pl = part.data() + task0 * part_floats + bk.Br * bk.dvp + ri;
-          float* lse = p.lse
-                           ? p.lse + b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]
-                           : nullptr;
-          merge_row(splits, po, pl, part_floats, p.dv,
-                    p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2], p.o_stride[3],
-                    lse);
+          const float* po = part.data() + task0 * part_floats;
+          const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
+          const split_parts parts{splits, part_floats, po + ri * bk.dvp, po + bk.Br * bk.dvp + ri,
+                                  po + bk.Br * bk.dvp + bk.Br + ri};
+          const row_out dest{p.o + b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2],
+                             p.o_stride[3], p.lse ? p.lse + at : nullptr,
+                             p.row_max ? p.row_max + at : nullptr,
+                             p.row_log_sum ? p.row_log_sum + at : nullptr};
+          merge_row(parts, p.sinks ? p.sinks[h] : -std::numeric_limits<float>::infinity(), p.dv,
+                    dest);
         }
       }
     }

@@ -28,11 +28,9 @@ struct fused_blocks {
   bool in_place = false;
   // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
-  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha; or, for a
-  // narrow block (fused_forward_narrow.hpp, up to 16 lanes), Q^T, S^T, O^T, m, l.
+  // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha, poisoned.
   int64_t scratch_floats() const {
-    return std::max(Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 3 * Br,
-                    16 * (d_pad + Bc + dvp + 2));
+    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 4 * Br;
   }
 };
 
@@ -44,18 +42,20 @@ struct fused_task {
   const float* kv = nullptr;
 };
 
-// Where a task's normalised output rows go: the final O and lse (part_o == nullptr), or a
-// partial result [rows, dvp] and its lse [rows], merged later by logsumexp (key splits).
-struct fused_sink {
+// Where a task's normalised output rows go: the final O and statistics (part_o == nullptr), or
+// a partial result [rows, dvp] with its row maxima and log sums [rows] each, merged later by
+// logsumexp (key splits).
+struct task_output {
   float* part_o = nullptr;
-  float* part_lse = nullptr;
+  float* part_max = nullptr;
+  float* part_log_sum = nullptr;
 };
 
 // The two entry points of one SIMD target: run a task; pack the K and V tile of kv head (b, hk)
 // that starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
 struct fused_forward_target {
   void (*task)(const attention_params&, const fused_blocks&, const fused_task&, float* scratch,
-               fused_sink sink);
+               task_output out);
   void (*pack_kv_tile)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
                        int64_t j0, float* kv);
   int64_t panel;  // fused_panel_width of the target's vectors

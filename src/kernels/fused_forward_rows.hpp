@@ -1,7 +1,7 @@
-// What the two strategies of the fused forward (wide blocks: fused_forward_tile.hpp; narrow
-// blocks: fused_forward_narrow.hpp) share about one task's rows: which (head, query) a row is,
-// the causal key limits, the explicit mask, and where a finished row goes. Scalar code, compiled
-// for the baseline in every translation unit (included before any target pragma).
+// What the fused forward knows about one task's rows: which (head, query) a row is, the keys its
+// block may see (visibility.hpp), the score modifiers, the masks and the NaN rule applied to a
+// tile's raw scores, and where a finished row goes. Scalar code, compiled for the baseline in
+// every translation unit (included before any target pragma).
 #pragma once
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "fused_forward_plan.hpp"
+#include "visibility.hpp"
 
 namespace qkv::detail {
 
@@ -19,76 +20,111 @@ struct task_rows {
   const attention_params& p;
   const fused_task& t;
   int64_t group = p.Hq / p.Hkv, rows = t.r1 - t.r0;
-  // Causal masks: key j is visible to query i iff j <= i + offset.
-  bool causal = p.causal != causal_mode::none;
-  int64_t offset = p.causal == causal_mode::bottom_right ? p.Nk - p.Nq : 0;
+  visibility vis{p};
 
   int64_t head(int64_t ri) const { return t.hk * group + (t.r0 + ri) % group; }
   int64_t query(int64_t ri) const { return (t.r0 + ri) / group; }
   const float* q_row(int64_t ri) const {
     return p.q + t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
   }
-  // Keys past the block's last query's causal limit are never read.
-  int64_t key_end() const { return causal ? std::min(t.k1, query(rows - 1) + offset + 1) : t.k1; }
-  // Whether the causal rule hides some key of tile [j0, j0 + nk) from some row of the block.
-  bool causal_partial(int64_t j0, int64_t nk) const {
-    return causal && j0 + nk - 1 > query(0) + offset;
+
+  // The task's keys that some row of the block may see: the tiles outside are never read.
+  key_band keys() const {
+    const key_band band = vis.band(query(0), query(rows - 1) + 1);
+    const int64_t lo = std::max(band.lo, t.k0);
+    return {lo, std::max(lo, std::min(band.hi, t.k1))};
   }
-  // How many leading keys of the tile row ri sees under the causal rule.
-  int64_t causal_visible(int64_t ri, int64_t j0, int64_t nk) const {
-    return causal ? std::clamp<int64_t>(query(ri) + offset - j0 + 1, 0, nk) : nk;
+  // Row ri's band within the tile [j0, j0 + nk), in tile columns.
+  key_band tile_band(int64_t ri, int64_t j0, int64_t nk) const {
+    const key_band band = vis.band(query(ri));
+    const int64_t lo = std::clamp<int64_t>(band.lo - j0, 0, nk);
+    return {lo, std::clamp<int64_t>(band.hi - j0, lo, nk)};
   }
 
-  // Adds the explicit mask of row ri to its scores s[jj·step] (boolean: -inf where hidden; float:
-  // its value), or with s == nullptr only tells whether any key of the tile is visible to it.
-  bool apply_mask(int64_t ri, int64_t j0, int64_t nk, float* s, int64_t step) const {
-    const mask_ref& m = p.mask;
-    const int64_t base =
-        t.b * m.stride[0] + head(ri) * m.stride[1] + query(ri) * m.stride[2] + j0 * m.stride[3];
-    const int64_t ms = m.stride[3];
-    if (m.kind == mask_kind::boolean) {
-      const uint8_t* mk = static_cast<const uint8_t*>(m.data) + base;
-      for (int64_t jj = 0; jj < nk; ++jj) {
-        if (!s && mk[jj * ms]) return true;
-        if (s && !mk[jj * ms]) s[jj * step] = minus_inf;
-      }
-    } else {
-      const float* mk = static_cast<const float*>(m.data) + base;
-      for (int64_t jj = 0; jj < nk; ++jj) {
-        if (!s && mk[jj * ms] > minus_inf) return true;
-        if (s) s[jj * step] += mk[jj * ms];
-      }
-    }
-    return false;
+  // The keys of the tile that any of rows [ri, ri + count) may see, in tile columns.
+  key_band group_band(int64_t ri, int64_t count, int64_t j0, int64_t nk) const {
+    const key_band first = tile_band(ri, j0, nk), last = tile_band(ri + count - 1, j0, nk);
+    return {first.lo, std::max(first.lo, last.hi)};
   }
-  // Whether the explicit mask (with the causal rule) hides every key of the tile from every row:
+
+  // Whether the explicit mask hides every key of the tile that the bands leave to some row:
   // such tiles are skipped before any product.
   bool tile_hidden(int64_t j0, int64_t nk) const {
-    if (p.mask.kind == mask_kind::none) return false;
     for (int64_t ri = 0; ri < rows; ++ri) {
-      const int64_t n = causal_visible(ri, j0, nk);
-      if (n > 0 && apply_mask(ri, j0, n, nullptr, 0)) return false;
+      const key_band band = tile_band(ri, j0, nk);
+      const mask_row mask(p, t.b, head(ri), query(ri));
+      for (int64_t jj = band.lo; jj < band.hi; ++jj)
+        if (mask.bias(j0 + jj) != minus_inf) return false;
     }
     return true;
   }
 
-  // Row ri is done: O = o / l and lse = m + log(l) (o[c·step] unnormalised); a row with no
-  // visible key (l = 0) gets O = 0 and lse = -inf. To the final O and lse, or to the partial
-  // result of a key split.
-  void finish(int64_t ri, const float* o, int64_t step, float m, float l, fused_sink sink,
-              int64_t dvp) const {
+  // Turns row ri's raw scores s[0, nk) of the tile (scale·q·k) into the softmax's input over
+  // s[0, ncp): softcap, ALiBi, the mask added, -inf outside the row's band and past nk. Returns
+  // whether a float mask entry in the band is NaN or +inf (the NaN rule). The caller checks the
+  // raw scores in the band first (a NaN or Inf in q or k, or fp32 overflow).
+  bool prepare_row(int64_t ri, int64_t j0, int64_t nk, int64_t ncp, float* s) const {
+    const key_band band = tile_band(ri, j0, nk);
+    bool poisoned = false;
+    int64_t jj = 0;
+    const int64_t h = head(ri), i = query(ri);
+    if (p.softcap != 0.0f)
+      for (jj = band.lo; jj < band.hi; ++jj) s[jj] = softcapped(s[jj], p.softcap);
+    if (p.alibi_slopes) {
+      const float slope = p.alibi_slopes[h];
+      for (jj = band.lo; jj < band.hi; ++jj)
+        s[jj] -= slope * static_cast<float>(vis.distance(i, j0 + jj));
+    }
+    if (p.mask.kind != mask_kind::none) {
+      const mask_row mask(p, t.b, h, i);
+      for (jj = band.lo; jj < band.hi; ++jj) {
+        const float bias = mask.bias(j0 + jj);
+        poisoned |= std::isnan(bias) || bias == -minus_inf;
+        s[jj] += bias;
+      }
+    }
+    std::fill(s, s + band.lo, minus_inf);
+    std::fill(s + band.hi, s + ncp, minus_inf);
+    return poisoned;
+  }
+
+  // The online softmax's starting state of row ri: the sink as a logit already seen
+  // (m = sink, l = exp(sink - m) = 1), or nothing (m = -inf, l = 0). A key split's task starts
+  // empty: the merge counts the sink once.
+  void start(int64_t ri, const task_output& out, float& m, float& l) const {
+    const bool with_sink = p.sinks && !out.part_o;
+    m = with_sink ? p.sinks[head(ri)] : minus_inf;
+    l = with_sink ? 1.0f : 0.0f;
+  }
+
+  // Row ri is done: O = o / l, m and log l, lse = m + log(l) (o[c·step] unnormalised); a row
+  // with no visible key and no sink (l = 0) gets O = 0, m = log l = lse = -inf. A poisoned row,
+  // or one whose O is not finite (a NaN or Inf in a visible value row), gets NaN everywhere.
+  // To the final O and statistics, or to the partial result of a key split.
+  void finish(int64_t ri, const float* o, int64_t step, float m, float l, bool poisoned,
+              task_output dest, int64_t dvp) const {
     const bool empty = l == 0.0f;
     const float inv = empty ? 0.0f : 1.0f / l;
-    const float lse = empty ? minus_inf : m + std::log(l);
-    if (sink.part_o) {
-      for (int64_t c = 0; c < p.dv; ++c) sink.part_o[ri * dvp + c] = o[c * step] * inv;
-      sink.part_lse[ri] = lse;
+    float log_sum = empty ? minus_inf : std::log(l);
+    float acc = 0.0f;
+    for (int64_t c = 0; c < p.dv; ++c) acc += o[c * step] - o[c * step];
+    if (poisoned || std::isnan(acc) || modifiers_poison(p, head(ri)))
+      m = log_sum = std::numeric_limits<float>::quiet_NaN();
+    const bool nan = std::isnan(m);
+    const auto value = [&](int64_t c) { return nan ? m : o[c * step] * inv; };
+    if (dest.part_o) {
+      for (int64_t c = 0; c < p.dv; ++c) dest.part_o[ri * dvp + c] = value(c);
+      dest.part_max[ri] = m;
+      dest.part_log_sum[ri] = log_sum;
       return;
     }
     const int64_t h = head(ri), i = query(ri);
     float* out = p.o + t.b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2];
-    for (int64_t c = 0; c < p.dv; ++c) out[c * p.o_stride[3]] = o[c * step] * inv;
-    if (p.lse) p.lse[t.b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2]] = lse;
+    for (int64_t c = 0; c < p.dv; ++c) out[c * p.o_stride[3]] = value(c);
+    const int64_t at = t.b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
+    if (p.lse) p.lse[at] = m + log_sum;
+    if (p.row_max) p.row_max[at] = m;
+    if (p.row_log_sum) p.row_log_sum[at] = log_sum;
   }
 };
 

@@ -199,8 +199,22 @@ struct fused_forward_kernel {
                  std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
+  // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
+  // with a NaN term is NaN.
+  static bool any_not_finite(const float* x, int64_t n) {
+    reg bad = V::zero();
+    int64_t c = 0;
+    for (; c + W <= n; c += W) {
+      const reg v = V::load(x + c);
+      bad = V::add(bad, V::sub(v, v));
+    }
+    float tail = 0.0f;
+    for (; c < n; ++c) tail += x[c] - x[c];
+    return std::isnan(V::reduce_add(bad) + tail);
+  }
+
   static void run(const attention_params& p, const fused_blocks& bk, const fused_task& t,
-                  float* scratch, fused_sink sink) {
+                  float* scratch, task_output out) {
     const task_rows rows{p, t};
     const int64_t n_rows = rows.rows, d = p.d, dv = p.dv;
     const int64_t Bc = bk.Bc, dvp = bk.dvp, ldq = bk.d_pad;
@@ -210,7 +224,8 @@ struct fused_forward_kernel {
     float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
     float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
     float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
-    float* alpha = l + bk.Br;  // [Br]         exp(m_old - m_new): the tile's rescale of O
+    float* alpha = l + bk.Br;         // [Br]         exp(m_old - m_new): the tile's rescale of O
+    float* poisoned = alpha + bk.Br;  // [Br]         1 once the NaN rule poisons the row
 
     // Qs = scale·Q: S = scale·Q·K^T (DESIGN 2) with the scale folded into the block once.
     // In place, the rows past the block's up to its padded size are zero (their S is unused).
@@ -218,18 +233,19 @@ struct fused_forward_kernel {
     for (int64_t ri = 0; ri < n_rows; ++ri) {
       const float* q = rows.q_row(ri);
       for (int64_t c = 0; c < d; ++c) qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
-      m[ri] = minus_inf;
-      l[ri] = 0.0f;
+      rows.start(ri, out, m[ri], l[ri]);
+      poisoned[ri] = 0.0f;
       std::fill(o + ri * dvp, o + (ri + 1) * dvp, 0.0f);
     }
 
-    const int64_t k_end = rows.key_end();
+    // The tiles that hold the block's band (whole tiles of Bc keys from a multiple of Bc, the
+    // layout of the packed K and V).
+    const key_band keys = rows.keys();
     const float* kbase = p.k + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
     const float* vbase = p.v + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
-    for (int64_t j0 = t.k0; j0 < k_end; j0 += Bc) {
-      const int64_t nk = std::min(Bc, k_end - j0), ncp = (nk + NR - 1) / NR * NR;
-      if (rows.tile_hidden(j0, nk)) continue;
-
+    for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
+      const int64_t nk = std::min(Bc, keys.hi - j0), ncp = (nk + NR - 1) / NR * NR;
+      if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;
       // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
       const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
       if (bk.in_place) {
@@ -264,17 +280,22 @@ struct fused_forward_kernel {
                        p.v_stride, nk, d, dv, bk, kv);
           tile = kv;
         }
+        // Each group of rows only multiplies the 16-key panels that meet its band: a window's
+        // rows cover a parallelogram of the tile, not the whole of it.
         for (int64_t jp = 0; jp < ncp; jp += NR)
           for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
+            const key_band band = rows.group_band(ri, R, j0, nk);
+            if (band.hi > jp && band.lo < jp + NR)
+              qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
           });
       }
-      const bool causal_partial = rows.causal_partial(j0, nk);
+      // The NaN rule on the raw scores of each row's band, then the modifiers, the mask and
+      // -inf outside the band.
       for (int64_t ri = 0; ri < n_rows; ++ri) {
         float* srow = s + ri * Bc;
-        if (p.mask.kind != mask_kind::none) rows.apply_mask(ri, j0, nk, srow, 1);
-        std::fill(srow + (causal_partial ? rows.causal_visible(ri, j0, nk) : nk), srow + ncp,
-                  minus_inf);
+        const key_band band = rows.tile_band(ri, j0, nk);
+        if (any_not_finite(srow + band.lo, band.hi - band.lo)) poisoned[ri] = 1.0f;
+        if (rows.prepare_row(ri, j0, nk, ncp, srow)) poisoned[ri] = 1.0f;
       }
 
       // Pass 2 (online softmax), per row: m' = max(m, max_j S_j); P_j = exp(S_j - m');
@@ -310,16 +331,20 @@ struct fused_forward_kernel {
                           o, dvp);
       } else {
         const float* vp = tile + ldq * Bc;
+        // Over the keys of the group's band only (P is 0 outside); an empty band still rescales.
         for (int64_t c = 0; c < dvp; c += NR)
           for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            pv_micro<R>(s + ri * Bc, Bc, nk, vp + c * Bc, NR, alpha + ri, o + ri * dvp + c, dvp);
+            const key_band band = rows.group_band(ri, R, j0, nk);
+            pv_micro<R>(s + ri * Bc + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR,
+                        NR, alpha + ri, o + ri * dvp + c, dvp);
           });
       }
     }
 
-    // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf.
+    // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf
+    // (or the sink).
     for (int64_t ri = 0; ri < n_rows; ++ri)
-      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], sink, dvp);
+      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], poisoned[ri] != 0.0f, out, dvp);
   }
 };
 

@@ -11,10 +11,11 @@
 #include <vector>
 
 #include "kernels/dropout_lookup.hpp"
-#include "kernels/mask_lookup.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/fused.hpp"
+#include "support/fused_runs.hpp"
 #include "support/golden.hpp"
+#include "support/naive_attention.hpp"
 #include "support/random.hpp"
 
 namespace qkv {
@@ -96,64 +97,10 @@ inputs make_inputs(const bwd_case& c, uint64_t seed) {
   return in;
 }
 
-// The backward a user would write in plain fp32 (scores, softmax, products; no blocking): its
-// error against the reference is e_naive of DESIGN section 3.
+// The backward a user would write in plain fp32: its error against the reference is e_naive of
+// DESIGN section 3.
 sdpa_gradients naive_fp32_backward(const inputs& in) {
-  const attention_params p = make_attention_params(in.q, in.k, in.v, in.options);
-  const int64_t Nq = p.Nq, Nk = p.Nk, d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
-  sdpa_gradients g{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape())};
-  std::vector<float> P(static_cast<size_t>(Nq * Nk)), Z(P.size()), dS(P.size());
-  for (int64_t b = 0; b < p.B; ++b)
-    for (int64_t h = 0; h < p.Hq; ++h) {
-      // Row-major [N,C] matrices of this (b, h) and its kv head.
-      const int64_t hk = h / group, bh = b * p.Hq + h, bk = b * p.Hkv + hk;
-      const float* Q = in.q.data() + bh * Nq * d;
-      const float* dO = in.dout.data() + bh * Nq * dv;
-      const float* K = in.k.data() + bk * Nk * d;
-      const float* V = in.v.data() + bk * Nk * dv;
-      float* dQ = g.dq.data() + bh * Nq * d;
-      float* dK = g.dk.data() + bk * Nk * d;
-      float* dV = g.dv.data() + bk * Nk * dv;
-      for (int64_t i = 0; i < Nq; ++i) {  // P = softmax_rows(scale·Q·K^T + bias)
-        float* row = &P[i * Nk];
-        float row_max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
-        for (int64_t j = 0; j < Nk; ++j) {
-          float s = 0.0f;
-          for (int64_t c = 0; c < d; ++c) s += Q[i * d + c] * K[j * d + c];
-          row[j] = p.scale * s + static_cast<float>(detail::score_bias(p, b, h, i, j));
-          row_max = std::max(row_max, row[j]);
-        }
-        for (int64_t j = 0; j < Nk; ++j)
-          sum += row[j] = std::isinf(row_max) ? 0.0f : std::exp(row[j] - row_max);
-        for (int64_t j = 0; j < Nk; ++j) row[j] = sum > 0.0f ? row[j] / sum : 0.0f;
-      }
-      for (int64_t i = 0; i < Nq; ++i) {  // Z = P ∘ M/(1-p), the weights O = Z·V used
-        std::copy_n(&P[i * Nk], Nk, &Z[i * Nk]);
-        detail::apply_attention_dropout(p, b, h, i, 0, Nk, &Z[i * Nk]);
-      }
-      for (int64_t i = 0; i < Nq;
-           ++i) {  // dV += Z^T·dO, dP = (dO·V^T) ∘ M/(1-p), dS = P ∘ (dP - D)
-        float D = 0.0f;
-        for (int64_t j = 0; j < Nk; ++j) {
-          float dz = 0.0f;
-          for (int64_t c = 0; c < dv; ++c) {
-            dV[j * dv + c] += Z[i * Nk + j] * dO[i * dv + c];
-            dz += dO[i * dv + c] * V[j * dv + c];
-          }
-          dS[i * Nk + j] = dz;
-        }
-        detail::apply_attention_dropout(p, b, h, i, 0, Nk, &dS[i * Nk]);
-        for (int64_t j = 0; j < Nk; ++j) D += P[i * Nk + j] * dS[i * Nk + j];
-        for (int64_t j = 0; j < Nk; ++j) dS[i * Nk + j] = P[i * Nk + j] * (dS[i * Nk + j] - D);
-      }
-      for (int64_t i = 0; i < Nq; ++i)  // dQ = scale·dS·K, dK += scale·dS^T·Q
-        for (int64_t j = 0; j < Nk; ++j)
-          for (int64_t c = 0; c < d; ++c) {
-            dQ[i * d + c] += p.scale * dS[i * Nk + j] * K[j * d + c];
-            dK[j * d + c] += p.scale * dS[i * Nk + j] * Q[i * d + c];
-          }
-    }
-  return g;
+  return testing::sdpa_backward_naive_fp32(in.q, in.k, in.v, in.dout, in.options);
 }
 
 // DESIGN section 3, gradients: max|got - ref| <= max(1e-4·max(1, max|ref|), 2·e_naive).
@@ -252,23 +199,8 @@ TEST(FusedBackward, EveryThreadCountAndSimdTargetAgree) {
   for (simd_target target : {simd_target::portable, simd_target::avx2, simd_target::avx512})
     for (int threads : {1, 2, 3, 7}) {
       if (!simd_target_available(target)) continue;
-      attention_grad_params g;
-      g.forward = make_attention_params(in.q, in.k, in.v, in.options);
-      g.forward.threads = threads;
-      sdpa_gradients got{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape())};
-      g.out = fwd.out.data();
-      g.lse = fwd.lse.data();
-      g.dout = in.dout.data();
-      g.dq = got.dq.data();
-      g.dk = got.dk.data();
-      g.dv = got.dv.data();
-      for (int a = 0; a < 4; ++a) {
-        g.dout_stride[a] = in.dout.strides()[a];
-        g.dq_stride[a] = got.dq.strides()[a];
-        g.dk_stride[a] = got.dk.strides()[a];
-        g.dv_stride[a] = got.dv.strides()[a];
-      }
-      sdpa_backward_fused(g, target);
+      const sdpa_gradients got =
+          testing::fused_backward_on(in.q, in.k, in.v, fwd, in.dout, in.options, target, threads);
       expect_gradients_close(
           got, ref, naive, std::string(to_string(target)) + " threads " + std::to_string(threads));
     }
@@ -347,6 +279,7 @@ TEST(FusedBackward, RowWithMinusInfinityLseGivesZeroGradients) {
   sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, in.options);
   for (int64_t c2 = 0; c2 < 3; ++c2) fwd.out.at({0, 0, 2, c2}) = 0.0f;
   fwd.lse.at({0, 0, 2}) = -std::numeric_limits<float>::infinity();
+  fwd.row_max.at({0, 0, 2}) = -std::numeric_limits<float>::infinity();
   sdpa_options fused = in.options;
   fused.impl = sdpa_impl::fused;
   const sdpa_gradients g = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, fused);

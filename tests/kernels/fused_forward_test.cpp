@@ -16,6 +16,7 @@
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 #include "qkv/threads.hpp"
+#include "support/fused_runs.hpp"
 #include "support/golden.hpp"
 #include "support/naive_attention.hpp"
 #include "support/random.hpp"
@@ -28,23 +29,8 @@ using testing::max_abs_diff;
 
 constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
-std::vector<simd_target> runnable_targets() {
-  std::vector<simd_target> targets = {simd_target::portable};
-  for (simd_target t : {simd_target::avx2, simd_target::avx512})
-    if (simd_target_available(t)) targets.push_back(t);
-  return targets;
-}
-
-sdpa_result run_fused(const tensor& q, const tensor& k, const tensor& v,
-                      const sdpa_options& options, simd_target target, int threads) {
-  attention_params p = make_attention_params(q, k, v, options);
-  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}, std::nanf("")), tensor({p.B, p.Hq, p.Nq})};
-  p.o = r.out.data();
-  p.lse = r.lse.data();
-  p.threads = threads;
-  sdpa_forward_fused(p, target);
-  return r;
-}
+using testing::fused_forward_on;
+using testing::runnable_targets;
 
 // DESIGN section 3: max|diff| <= max(2e-5·max(1, max|ref|), 2·e_naive), e_naive the error of
 // the naive fp32 composition against the reference on the same inputs. `floor` = 0 drops the
@@ -128,7 +114,7 @@ TEST_P(FusedForward, MatchesReferenceOnEveryTargetAndThreadCount) {
     for (int threads : {1, 2}) {
       const std::string where =
           std::string(to_string(target)) + ", " + std::to_string(threads) + " thread(s)";
-      results.push_back(run_fused(q, k, v, options, target, threads));
+      results.push_back(fused_forward_on(q, k, v, options, target, threads));
       const sdpa_result& got = results.back();
       EXPECT_LE(max_abs_diff(got.out, ref.out), tol_out) << where;
       EXPECT_LE(max_abs_diff(got.lse, ref.lse), tol_lse) << where;
@@ -218,7 +204,7 @@ TEST_P(GoldenFused, FusedMatchesPyTorchFloat64) {
   options.impl = sdpa_impl::fused;
   EXPECT_LE(max_abs_diff(sdpa_forward(q, k, v, options).out, expected), tol) << "auto target";
   for (simd_target target : runnable_targets())
-    EXPECT_LE(max_abs_diff(run_fused(q, k, v, options, target, 1).out, expected), tol)
+    EXPECT_LE(max_abs_diff(fused_forward_on(q, k, v, options, target, 1).out, expected), tol)
         << to_string(target);
   // PyTorch's own fp32 result, where fp32 rounding of the inputs decides the answer (a finite
   // -1e9 mask: -1e9 + s rounds to -1e9 and the row becomes a plain average of V).

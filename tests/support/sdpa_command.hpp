@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "support/cli.hpp"
+#include "support/golden.hpp"
 
 namespace qkv::testing {
 
@@ -25,6 +26,24 @@ inline std::vector<std::string> sdpa_command(const temp_dir& dir) {
 inline std::vector<std::string> sdpa_grad_flags(const temp_dir& dir) {
   return {"--grad-out", dir.file("g.npy"),  "--dq", dir.file("dq.npy"),
           "--dk",       dir.file("dk.npy"), "--dv", dir.file("dv.npy")};
+}
+
+// A golden case run through `qkv sdpa --impl impl`.
+struct golden_cli_case {
+  golden_case golden;
+  std::string impl;
+};
+
+// Every golden case of `kinds`, once with each kernel.
+inline std::vector<golden_cli_case> golden_cli_cases(std::initializer_list<const char*> kinds) {
+  std::vector<golden_cli_case> cases;
+  for (auto& g : load_golden(kinds))
+    for (const char* impl : {"reference", "fused"}) cases.push_back({g, impl});
+  return cases;
+}
+
+inline std::string golden_cli_case_name(const ::testing::TestParamInfo<golden_cli_case>& info) {
+  return test_name(info.param.golden.id + "_" + info.param.impl);
 }
 
 }  // namespace qkv::testing

@@ -50,33 +50,43 @@ TEST(SdpaRingCli, SameFilesAsSingleProcess) {
   for (int64_t j = 0; j < 4; ++j) padding.at({1, 0, 0, j}) = 0;  // batch 1: first 4 keys hidden
   io::write_npy(dir.file("m.npy"), padding);
 
-  const std::vector<std::string> names = {"out", "lse", "dq", "dk", "dv"};
-  const auto args = [&](const std::string& tag) {
-    std::vector<std::string> a = {"--q",      dir.file("q.npy"), "--k",        dir.file("k.npy"),
-                                  "--v",      dir.file("v.npy"), "--mask",     dir.file("m.npy"),
-                                  "--causal", "top-left",        "--grad-out", dir.file("g.npy")};
-    for (const auto& n : names) a.insert(a.end(), {"--" + n, dir.file(tag + n + ".npy")});
-    return a;
-  };
-  const auto single = testing::run_qkv([&] {
-    auto a = args("single_");
-    a.insert(a.begin(), "sdpa");
-    return a;
-  }());
-  ASSERT_EQ(single.exit_code, 0) << single.err;
-  for (const char* layout : {"zigzag", "contiguous"}) {
-    auto a = args(std::string(layout) + "_");
-    a.insert(a.end(), {"--ring-layout", layout});
-    const auto ring = run_ring(3, a);
-    ASSERT_EQ(ring.exit_code, 0) << ring.err;
-    for (const auto& n : names) {
-      const tensor expected = io::read_npy_float(dir.file("single_" + n + ".npy"));
-      const tensor got = io::read_npy_float(dir.file(std::string(layout) + "_" + n + ".npy"));
-      ASSERT_EQ(got.shape(), expected.shape()) << n;
-      const double base = n == "out" || n == "lse" ? 2e-5 : 1e-4;
-      EXPECT_LE(testing::max_abs_diff(got, expected),
-                base * std::max(1.0, testing::max_abs(expected)))
-          << layout << " " << n;
+  io::write_npy(dir.file("slopes.npy"), tensor({Hq}, 0.25f));
+  io::write_npy(dir.file("sinks.npy"), testing::random_tensor({Hq}, rng));
+
+  // Plain, then with every score modifier (and d sinks).
+  for (bool modifiers : {false, true}) {
+    std::vector<std::string> names = {"out", "lse", "dq", "dk", "dv"};
+    if (modifiers) names.push_back("dsinks");
+    const auto args = [&](const std::string& tag) {
+      std::vector<std::string> a = {"--q",      dir.file("q.npy"), "--k",        dir.file("k.npy"),
+                                    "--v",      dir.file("v.npy"), "--mask",     dir.file("m.npy"),
+                                    "--causal", "top-left",        "--grad-out", dir.file("g.npy")};
+      if (modifiers)
+        a.insert(a.end(), {"--window", "6,0", "--softcap", "4", "--alibi", dir.file("slopes.npy"),
+                           "--sinks", dir.file("sinks.npy")});
+      for (const auto& n : names) a.insert(a.end(), {"--" + n, dir.file(tag + n + ".npy")});
+      return a;
+    };
+    const auto single = testing::run_qkv([&] {
+      auto a = args("single_");
+      a.insert(a.begin(), "sdpa");
+      return a;
+    }());
+    ASSERT_EQ(single.exit_code, 0) << single.err;
+    for (const char* layout : {"zigzag", "contiguous"}) {
+      auto a = args(std::string(layout) + "_");
+      a.insert(a.end(), {"--ring-layout", layout});
+      const auto ring = run_ring(3, a);
+      ASSERT_EQ(ring.exit_code, 0) << ring.err;
+      for (const auto& n : names) {
+        const tensor expected = io::read_npy_float(dir.file("single_" + n + ".npy"));
+        const tensor got = io::read_npy_float(dir.file(std::string(layout) + "_" + n + ".npy"));
+        ASSERT_EQ(got.shape(), expected.shape()) << n;
+        const double base = n == "out" || n == "lse" ? 2e-5 : 1e-4;
+        EXPECT_LE(testing::max_abs_diff(got, expected),
+                  base * std::max(1.0, testing::max_abs(expected)))
+            << layout << " " << n << (modifiers ? " with modifiers" : "");
+      }
     }
   }
 }

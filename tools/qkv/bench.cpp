@@ -82,6 +82,7 @@ std::string json_line(const bench::bench_row& r) {
   j["B"] = s.B, j["Hq"] = s.Hq, j["Hkv"] = s.Hkv, j["Nq"] = s.Nq, j["Nk"] = s.Nk;
   j["d"] = s.d, j["dv"] = s.dv;
   j["causal"] = to_string(s.causal);
+  if (s.windowed()) j["window"] = {s.window_left, s.window_right};
   j["threads"] = r.threads;
   j["ms"] = rounded(r.ms);
   j["gflops"] = rounded(r.gflops, 4);

@@ -21,7 +21,7 @@
 #include <mpi.h>
 
 #include "mpi_session.hpp"
-#include "qkv/dist/ring_attention.hpp"
+#include "qkv/ring/ring_attention.hpp"
 #endif
 
 namespace qkv::cli {
@@ -61,15 +61,15 @@ void run_worker(const ring_bench_request& r) {
   const int threads = r.threads.empty() ? 1 : std::stoi(r.threads);
   const int reps = r.reps.value_or(3);
 
-  dist::ring_options options;
+  ring::ring_options options;
   options.causal = s.causal;
   options.layout =
-      s.causal == causal_mode::none ? dist::shard_layout::contiguous : dist::shard_layout::zigzag;
+      s.causal == causal_mode::none ? ring::shard_layout::contiguous : ring::shard_layout::zigzag;
   options.threads = threads;
-  dist::ring_stats stats;
+  ring::ring_stats stats;
   options.stats = &stats;
-  const int64_t nq = dist::shard_length(s.Nq, rank, P, options.layout);
-  const int64_t nk = dist::shard_length(s.Nk, rank, P, options.layout);
+  const int64_t nq = ring::shard_length(s.Nq, rank, P, options.layout);
+  const int64_t nk = ring::shard_length(s.Nk, rank, P, options.layout);
   std::mt19937_64 rng(static_cast<uint64_t>(rank) + 1);
   const tensor q = random_shard({s.B, s.Hq, nq, s.d}, rng);
   const tensor k = random_shard({s.B, s.Hkv, nk, s.d}, rng);
@@ -80,7 +80,7 @@ void run_worker(const ring_bench_request& r) {
   for (int rep = -1; rep < reps; ++rep) {
     MPI_Barrier(comm);
     const double start = MPI_Wtime();
-    dist::ring_forward(comm, q, k, v, options);
+    ring::ring_forward(comm, q, k, v, options);
     MPI_Barrier(comm);
     const double seconds = MPI_Wtime() - start;
     if (rep < 0 && seconds < 5) continue;
@@ -98,7 +98,7 @@ void run_worker(const ring_bench_request& r) {
   j["impl"] = "ring", j["pass"] = "forward";
   j["B"] = s.B, j["Hq"] = s.Hq, j["Hkv"] = s.Hkv, j["Nq"] = s.Nq, j["Nk"] = s.Nk;
   j["d"] = s.d, j["dv"] = s.dv, j["causal"] = to_string(s.causal);
-  j["layout"] = dist::to_string(options.layout);
+  j["layout"] = ring::to_string(options.layout);
   j["ranks"] = P, j["threads"] = threads;
   j["ms"] = median(ms);
   j["gflops"] = bench::forward_flops(s) / (median(ms) * 1e6);

@@ -26,11 +26,33 @@ attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) 
 }
 
 std::string sdpa_flag_message(const error& e) {
-  return flag_message(e, {{"dropout_p", "dropout"}});
+  return flag_message(e, {{"dropout_p", "dropout"}, {"alibi_slopes", "alibi"}});
 }
 
 std::vector<output_path> sdpa_outputs(const sdpa_args& a) {
-  return {{"--out", a.out}, {"--lse", a.lse}, {"--dq", a.dq}, {"--dk", a.dk}, {"--dv", a.dv}};
+  return {{"--out", a.out}, {"--lse", a.lse}, {"--dq", a.dq},
+          {"--dk", a.dk},   {"--dv", a.dv},   {"--dsinks", a.dsinks}};
+}
+
+void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
+  if (!a.window.empty()) {
+    // LEFT,RIGHT: two integers; their range (>= -1) is the library's rule.
+    const size_t comma = a.window.find(',');
+    if (comma == std::string::npos)
+      throw error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" + a.window +
+                  "'");
+    sdpa_options::attention_window w;
+    w.left = parse_int("--window", a.window.substr(0, comma), {});
+    w.right = parse_int("--window", a.window.substr(comma + 1), {});
+    options.window = w;
+  }
+  options.softcap = a.softcap;
+  if (!a.alibi.empty()) options.alibi_slopes = read_float_input("--alibi", a.alibi);
+  if (!a.sinks.empty()) options.sinks = read_float_input("--sinks", a.sinks);
+  if (!a.dsinks.empty() && a.sinks.empty())
+    throw error("--dsinks: needs --sinks S.npy (the gradient of the sinks)");
+  if (!a.dsinks.empty() && a.grad_out.empty())
+    throw error("--dsinks: needs --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
 }
 
 namespace {
@@ -51,6 +73,7 @@ void run_sdpa(const sdpa_args& a) {
   options.threads = a.threads;
   options.dropout_p = a.dropout;
   options.dropout_seed = a.dropout_seed;
+  read_sdpa_modifiers(a, options);
   if (a.ring && a.dropout != 0.0f)
     throw error("--dropout: not supported with --ring (the ranks see key positions locally)");
   if (a.ring) return run_sdpa_ring(a, options);  // which checks the outputs on rank 0
@@ -77,6 +100,8 @@ void run_sdpa(const sdpa_args& a) {
     outputs.add("--dq", a.dq, [&](const std::string& p) { io::write_npy(p, grads->dq); });
     outputs.add("--dk", a.dk, [&](const std::string& p) { io::write_npy(p, grads->dk); });
     outputs.add("--dv", a.dv, [&](const std::string& p) { io::write_npy(p, grads->dv); });
+    outputs.add("--dsinks", a.dsinks,
+                [&](const std::string& p) { io::write_npy(p, grads->dsinks); });
   }
   outputs.commit();
 }
@@ -109,6 +134,13 @@ void add_sdpa_command(CLI::App& app) {
            "attention dropout p in [0, 1): OUT = (P * M/(1-p)) * V, M a mask of keeps");
   add_uint64(cmd, "--dropout-seed", args->dropout_seed,
              "seed of the dropout mask, in [0, 2^64) (the same seed gives the same mask)");
+  cmd->add_option("--window", args->window,
+                  "sliding window LEFT,RIGHT: query i sees keys i+o-LEFT..i+o+RIGHT, o = Nk-Nq, "
+                  "-1 = unbounded side");
+  add_real(cmd, "--softcap", args->softcap, {}, "logit softcap C: S = C*tanh(S/C); finite and > 0");
+  cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
+  cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
+  cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
   cmd->add_flag("--ring", args->ring,
                 "ring attention over MPI: run as `mpirun -np P qkv sdpa --ring ...`");
   cmd->add_option("--ring-layout", args->ring_layout,

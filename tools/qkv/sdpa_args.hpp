@@ -18,8 +18,11 @@ struct sdpa_args {
   std::optional<float> scale;
   int threads = 0;
   std::string grad_out, dq, dk, dv;
-  float dropout = 0.0f;                    // attention dropout p (0 = off)
-  uint64_t dropout_seed = 0;               // its mask: a pure function of (seed, b, h, i, j)
+  float dropout = 0.0f;       // attention dropout p (0 = off)
+  uint64_t dropout_seed = 0;  // its mask: a pure function of (seed, b, h, i, j)
+  std::string window;         // "LEFT,RIGHT" (-1 = unbounded side)
+  std::optional<float> softcap;
+  std::string alibi, sinks, dsinks;        // ALiBi slopes [Hq], sinks [Hq], d sinks output
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
   std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
   bool ring_layout_given = false;
@@ -32,6 +35,10 @@ attention_mask read_sdpa_mask(const std::string& flag, const std::string& path);
 std::string sdpa_flag_message(const error& e);
 // The outputs this command writes (their paths checked together before any work).
 std::vector<output_path> sdpa_outputs(const sdpa_args& a);
+
+// The score modifiers of --window, --softcap, --alibi and --sinks into `options`; errors name
+// the flag. Reads the two .npy files (on every rank under --ring).
+void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options);
 
 // The --ring path, with the options already parsed from `a`: rank 0 reads and scatters, the
 // ranks run ring attention, rank 0 gathers and writes the same whole files as the single-process

@@ -1,5 +1,5 @@
 // `mpirun -np P qkv sdpa --ring ...`: the same inputs and whole output files as `qkv sdpa`, the
-// work done by ring attention (include/qkv/dist/ring_attention.hpp). Rank 0 reads, checks and
+// work done by ring attention (include/qkv/ring/ring_attention.hpp). Rank 0 reads, checks and
 // scatters; every rank runs the ring on its shard; rank 0 gathers and writes. A bad input gives
 // the same message on every rank and exit code 2 everywhere.
 #include <algorithm>
@@ -18,7 +18,7 @@
 #include <mpi.h>
 
 #include "mpi_session.hpp"
-#include "qkv/dist/ring_attention.hpp"
+#include "qkv/ring/ring_attention.hpp"
 #endif
 
 namespace qkv::cli {
@@ -114,7 +114,7 @@ whole_inputs read_whole_inputs(const sdpa_args& a, const sdpa_options& options, 
 }
 
 void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
-              dist::shard_layout layout) {
+              ring::shard_layout layout) {
   int rank = 0, P = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &P);
@@ -132,20 +132,24 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
   MPI_Bcast(&h, static_cast<int>(sizeof h), MPI_BYTE, root, comm);
   const shape_t q_shape = shape_of(h.q), k_shape = shape_of(h.k), v_shape = shape_of(h.v);
   const int64_t B = q_shape[0], Hq = q_shape[1], Nq = q_shape[2], Nk = k_shape[2];
-  dist::shard_segments(Nq, rank, P, layout, "--q");  // too short for P ranks: the same error
-  dist::shard_segments(Nk, rank, P, layout, "--k");  // on every rank, before any message
+  ring::shard_segments(Nq, rank, P, layout, "--q");  // too short for P ranks: the same error
+  ring::shard_segments(Nk, rank, P, layout, "--k");  // on every rank, before any message
 
   // 2. Each rank receives its shards; queries cut along Nq, keys (and their padding) along Nk.
   const auto scatter = [&](const tensor& t, const shape_t& shape, int64_t axis) {
-    return dist::scatter_sequence(comm, root, t, shape, axis, layout);
+    return ring::scatter_sequence(comm, root, t, shape, axis, layout);
   };
   const tensor q = scatter(in.q, q_shape, 2), k = scatter(in.k, k_shape, 2),
                v = scatter(in.v, v_shape, 2);
-  dist::ring_options ring;
+  ring::ring_options ring;
   ring.scale = options.scale;
   ring.causal = options.causal;
   ring.layout = layout;
   ring.threads = options.threads;
+  ring.window = options.window;
+  ring.softcap = options.softcap;
+  ring.alibi_slopes = options.alibi_slopes;
+  ring.sinks = options.sinks;
   if (h.key_padding) ring.key_padding.additive = scatter(in.key_bias, {B, 1, 1, Nk}, 3);
   const tensor g = h.backward ? scatter(in.grad_out, {B, Hq, Nq, v_shape[3]}, 2) : tensor();
   in = whole_inputs();  // root keeps only what it writes from here on
@@ -154,13 +158,13 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
   sdpa_result result;
   sdpa_gradients grads;
   try {
-    result = dist::ring_forward(comm, q, k, v, ring);
-    if (h.backward) grads = dist::ring_backward(comm, q, k, v, result, g, ring);
+    result = ring::ring_forward(comm, q, k, v, ring);
+    if (h.backward) grads = ring::ring_backward(comm, q, k, v, result, g, ring);
   } catch (const error& e) {
     throw error(sdpa_flag_message(e));
   }
   const auto gather = [&](const tensor& t, const shape_t& shape) {
-    return dist::gather_sequence(comm, root, t, shape, 2, layout);
+    return ring::gather_sequence(comm, root, t, shape, 2, layout);
   };
   const tensor out = gather(result.out, {B, Hq, Nq, v_shape[3]});
   const tensor lse = gather(result.lse, {B, Hq, Nq});
@@ -178,6 +182,8 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
         outputs.add("--dq", a.dq, [&](const std::string& path) { io::write_npy(path, dq); });
         outputs.add("--dk", a.dk, [&](const std::string& path) { io::write_npy(path, dk); });
         outputs.add("--dv", a.dv, [&](const std::string& path) { io::write_npy(path, dv); });
+        outputs.add("--dsinks", a.dsinks,
+                    [&](const std::string& path) { io::write_npy(path, grads.dsinks); });
       }
       outputs.commit();
     } catch (const error& e) {
@@ -189,13 +195,15 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
 }  // namespace
 
 void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options) {
+  // Refused before MPI starts: the command's error handler then reports once, from rank 0.
+  if (options.impl == sdpa_impl::reference)
+    throw error("--impl: --ring runs the fused kernel on each block; use fused or auto");
+  const ring::shard_layout layout = ring::parse_shard_layout(a.ring_layout, "--ring-layout");
   const mpi_session mpi;
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   try {
-    if (options.impl == sdpa_impl::reference)
-      throw error("--impl: --ring runs the fused kernel on each block; use fused or auto");
-    run_ring(MPI_COMM_WORLD, a, options, dist::parse_shard_layout(a.ring_layout, "--ring-layout"));
+    run_ring(MPI_COMM_WORLD, a, options, layout);
   } catch (const error& e) {
     // The same verdict on every rank: said once, by rank 0, now, before MPI_Finalize (a fence in
     // mpi_session's destructor). Rank 0's exit code 2 is the job's; the others leave quietly.

@@ -1,8 +1,8 @@
-// Ring attention forward and backward over MPI (include/qkv/dist/ring_attention.hpp).
+// Ring attention forward and backward over MPI (include/qkv/ring/ring_attention.hpp).
 // Legend: P ranks, r this rank; at step s rank r works on the K/V block owned by rank r - s
 // (mod P) while it passes the block it holds to rank r + 1 and receives the next from r - 1.
 // B batch, Hq/Hkv heads, nq/nk shard rows, d/dv head dims.
-#include "qkv/dist/ring_attention.hpp"
+#include "qkv/ring/ring_attention.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -10,19 +10,18 @@
 #include <limits>
 #include <vector>
 
-#include "block_parts.hpp"
+#include "../kernels/visibility.hpp"
 #include "mpi_check.hpp"
 #include "qkv/error.hpp"
 #include "qkv/fused.hpp"
 #include "qkv/merge.hpp"
 #include "ring_plan.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 namespace {
 
-using qkv::to_string;  // shapes; dist::to_string(shard_layout) would hide it
+using qkv::to_string;  // shapes; ring::to_string(shard_layout) would hide it
 
-using detail::block_part;
 using detail::ring_plan;
 using clock_type = std::chrono::steady_clock;
 
@@ -106,23 +105,28 @@ void pack_block(const ring_plan& plan, const tensor& k, const tensor& v, float* 
                 static_cast<size_t>(plan.key_bias.numel()) * sizeof(float));
 }
 
-// The kernel parameters of one part: the part's query rows of this rank's segment `qs` against
-// the first part.keys keys of the owner's segment `ks`, in the block buffer. Outputs unset.
-attention_params part_params(const ring_plan& plan, const float* block, int owner,
-                             const segment& qs, const segment& ks, const block_part& part) {
+// The kernel parameters of one block: the query segment `qs` of this rank against the key
+// segment `ks` of the owner, in the block buffer, at their global positions (which the causal
+// and window rules and ALiBi read). Outputs unset; the sinks are left to the final merge.
+attention_params block_params(const ring_plan& plan, const float* block, int owner,
+                              const segment& qs, const segment& ks) {
   attention_params p = plan.local;
   const block_layout layout = layout_of(plan, owner);
   const int64_t nk = layout.nk, Hkv = p.Hkv, d = p.d, dv = p.dv;
-  p.q += (qs.local_start + part.row_begin) * p.q_stride[2];
-  p.Nq = part.rows;
-  p.Nk = part.keys;
+  p.q += qs.local_start * p.q_stride[2];
+  p.Nq = qs.length;
+  p.Nk = ks.length;
+  p.q_offset = qs.start;
+  p.k_offset = ks.start;
+  p.seq_q = plan.Nq;
+  p.seq_k = plan.Nk;
+  p.sinks = nullptr;
   p.k = block + ks.local_start * d;
   p.v = block + layout.k_count + ks.local_start * dv;
   const int64_t k_stride[4] = {Hkv * nk * d, nk * d, d, 1},
                 v_stride[4] = {Hkv * nk * dv, nk * dv, dv, 1};
   std::copy_n(k_stride, 4, p.k_stride);
   std::copy_n(v_stride, 4, p.v_stride);
-  p.causal = part.causal;
   if (plan.has_key_bias) {
     p.mask.kind = mask_kind::additive;
     p.mask.data = block + layout.k_count + layout.v_count + ks.local_start;
@@ -148,12 +152,18 @@ int64_t longest_segment(const std::vector<std::vector<segment>>& all) {
   return n;
 }
 
+// Every block of this rank's query segments against the owner's key segments in which some
+// query may see some key (visibility.hpp): the others add nothing to the merge.
 template <typename Step>
-void for_each_part(const ring_plan& plan, int owner, causal_mode causal, Step step) {
+void for_each_block(const ring_plan& plan, const float* block, int owner, const ring_options& o,
+                    Step step) {
   for (const segment& qs : plan.q_segments[static_cast<size_t>(plan.rank)])
-    for (const segment& ks : plan.k_segments[static_cast<size_t>(owner)])
-      for (const block_part& part : detail::visible_parts(qs, ks, causal, plan.Nq, plan.Nk))
-        step(qs, ks, part);
+    for (const segment& ks : plan.k_segments[static_cast<size_t>(owner)]) {
+      attention_params p = block_params(plan, block, owner, qs, ks);
+      p.causal = o.causal;
+      if (qs.length > 0 && ks.length > 0 && !qkv::detail::visibility(p).band(0, p.Nq).empty())
+        step(qs, ks, p);
+    }
 }
 
 }  // namespace
@@ -166,11 +176,19 @@ sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const 
   const attention_params& L = plan.local;
   const int P = plan.P, next = (plan.rank + 1) % P, prev = (plan.rank + P - 1) % P;
 
-  // The running merge starts empty: O = 0, lse = -inf (merge.hpp).
-  sdpa_result result{tensor({L.B, L.Hq, L.Nq, L.dv}),
-                     tensor({L.B, L.Hq, L.Nq}, -std::numeric_limits<float>::infinity())};
+  // The running merge starts empty: O = 0, m = log l = -inf (merge.hpp).
+  constexpr float minus_inf = -std::numeric_limits<float>::infinity();
+  const shape_t rows_shape = {L.B, L.Hq, L.Nq};
+  sdpa_result result{tensor({L.B, L.Hq, L.Nq, L.dv}), tensor(rows_shape),
+                     tensor(rows_shape, minus_inf), tensor(rows_shape, minus_inf)};
+  const partial_result_ref acc_all{result.out.data(),
+                                   result.row_max.data(),
+                                   result.row_log_sum.data(),
+                                   {L.Hq * L.Nq * L.dv, L.Nq * L.dv, L.dv, 1},
+                                   {L.Hq * L.Nq, L.Nq, 1}};
   const int64_t rows = longest_segment(plan.q_segments);
-  tensor o_part({L.B, L.Hq, rows, L.dv}), lse_part({L.B, L.Hq, rows});
+  tensor o_part({L.B, L.Hq, rows, L.dv}), max_part({L.B, L.Hq, rows}),
+      log_sum_part({L.B, L.Hq, rows});
   std::vector<float> blocks[2];
   for (auto& b : blocks) b.resize(static_cast<size_t>(largest(plan, &block_layout::count)));
   pack_block(plan, k, v, blocks[0].data());
@@ -185,30 +203,35 @@ sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const 
       ex.send(block, layout_of(plan, owner).count(), next, kv_tag);
     }
     const auto start = clock_type::now();
-    for_each_part(plan, owner, options.causal,
-                  [&](const segment& qs, const segment& ks, const block_part& part) {
-                    attention_params p = part_params(plan, block, owner, qs, ks, part);
-                    const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv);
-                    p.o = o.data;
-                    std::copy_n(o.stride, 4, p.o_stride);
-                    p.lse = lse_part.data();
-                    const int64_t lse_stride[3] = {L.Hq * rows, rows, 1};
-                    std::copy_n(lse_stride, 3, p.lse_stride);
-                    sdpa_forward_fused(p);
-                    // Merge rows [qs.local_start + part.row_begin, + part.rows) of the result.
-                    const int64_t first = qs.local_start + part.row_begin;
-                    partial_result_ref acc{result.out.data() + first * L.dv,
-                                           result.lse.data() + first,
-                                           {L.Hq * L.Nq * L.dv, L.Nq * L.dv, L.dv, 1},
-                                           {L.Hq * L.Nq, L.Nq, 1}};
-                    partial_result_ref got{o_part.data(), lse_part.data(), {}, {}};
-                    std::copy_n(o.stride, 4, got.o_stride);
-                    std::copy_n(lse_stride, 3, got.lse_stride);
-                    merge_partial(acc, got, L.B, L.Hq, part.rows, L.dv);
-                  });
+    for_each_block(
+        plan, block, owner, options, [&](const segment& qs, const segment&, attention_params& p) {
+          const rows_view o = rows_of(o_part.data(), L.Hq, rows, L.dv);
+          p.o = o.data;
+          std::copy_n(o.stride, 4, p.o_stride);
+          p.lse = nullptr;
+          p.row_max = max_part.data();
+          p.row_log_sum = log_sum_part.data();
+          const int64_t row_stride[3] = {L.Hq * rows, rows, 1};
+          std::copy_n(row_stride, 3, p.lse_stride);
+          sdpa_forward_fused(p);
+          // Merge rows [qs.local_start, + qs.length) of the result.
+          partial_result_ref acc = acc_all;
+          acc.o += qs.local_start * L.dv;
+          acc.row_max += qs.local_start;
+          acc.row_log_sum += qs.local_start;
+          partial_result_ref got{o_part.data(), max_part.data(), log_sum_part.data(), {}, {}};
+          std::copy_n(o.stride, 4, got.o_stride);
+          std::copy_n(row_stride, 3, got.row_stride);
+          merge_partial(acc, got, L.B, L.Hq, qs.length, L.dv);
+        });
     stats.compute_seconds += seconds_since(start);
     ex.wait();
   }
+  // The sinks once per row, after every block; then lse = m + log l.
+  if (L.sinks) merge_sinks(acc_all, L.sinks, L.B, L.Hq, L.Nq, L.dv);
+  for (int64_t x = 0; x < result.lse.numel(); ++x)
+    result.lse[x] =
+        static_cast<float>(static_cast<double>(result.row_max[x]) + result.row_log_sum[x]);
   if (options.stats) *options.stats = stats;
   return result;
 }
@@ -223,9 +246,10 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
         if (grad_out.shape() != out_shape)
           throw error("grad_out: expected this rank's output shape [B,Hq,nq,dv] = " +
                       to_string(out_shape) + ", got " + to_string(grad_out.shape()));
-        if (forward.out.shape() != out_shape || forward.lse.shape() != lse_shape)
-          throw error("forward: out " + to_string(forward.out.shape()) + " and lse " +
-                      to_string(forward.lse.shape()) +
+        if (forward.out.shape() != out_shape || forward.row_max.shape() != lse_shape ||
+            forward.row_log_sum.shape() != lse_shape)
+          throw error("forward: out " + to_string(forward.out.shape()) + " and row statistics " +
+                      to_string(forward.row_max.shape()) +
                       " are not this rank's ring_forward result"
                       " (out " +
                       to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
@@ -234,7 +258,7 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
   const attention_params& L = plan.local;
   const int P = plan.P, next = (plan.rank + 1) % P, prev = (plan.rank + P - 1) % P;
 
-  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape())};
+  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape()), tensor()};
   const int64_t rows = longest_segment(plan.q_segments), keys = longest_segment(plan.k_segments);
   tensor dq_part({L.B, L.Hq, rows, L.d}), dk_part({L.B, L.Hkv, keys, L.d}),
       dv_part({L.B, L.Hkv, keys, L.dv});
@@ -272,35 +296,36 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
     std::fill_n(acc, layout.grad_count(), 0.0f);
 
     const auto start = clock_type::now();
-    for_each_part(plan, owner, options.causal,
-                  [&](const segment& qs, const segment& ks, const block_part& part) {
-                    attention_grad_params g;
-                    g.forward = part_params(plan, block, owner, qs, ks, part);
-                    const int64_t first = qs.local_start + part.row_begin;
-                    const int64_t o_stride[4] = {L.Hq * L.Nq * L.dv, L.Nq * L.dv, L.dv, 1};
-                    std::copy_n(o_stride, 4, g.forward.o_stride);
-                    std::copy_n(o_stride, 4, g.dout_stride);
-                    const int64_t lse_stride[3] = {L.Hq * L.Nq, L.Nq, 1};
-                    std::copy_n(lse_stride, 3, g.forward.lse_stride);
-                    g.out = forward.out.data() + first * L.dv;
-                    g.lse = forward.lse.data() + first;
-                    g.dout = grad_out.data() + first * L.dv;
-                    const rows_view dq = rows_of(dq_part.data(), L.Hq, rows, L.d);
-                    const rows_view dk = rows_of(dk_part.data(), L.Hkv, keys, L.d);
-                    const rows_view dv = rows_of(dv_part.data(), L.Hkv, keys, L.dv);
-                    g.dq = dq.data, g.dk = dk.data, g.dv = dv.data;
-                    std::copy_n(dq.stride, 4, g.dq_stride);
-                    std::copy_n(dk.stride, 4, g.dk_stride);
-                    std::copy_n(dv.stride, 4, g.dv_stride);
-                    sdpa_backward_fused(g);
-                    // dQ stays here; the block's dK, dV join its travelling gradient.
-                    add_rows(grads.dq.data(), L.Nq, dq_part.data(), rows, L.B, L.Hq, part.rows, L.d,
-                             first);
-                    add_rows(acc, layout.nk, dk_part.data(), keys, L.B, L.Hkv, part.keys, L.d,
-                             ks.local_start);
-                    add_rows(acc + layout.k_count, layout.nk, dv_part.data(), keys, L.B, L.Hkv,
-                             part.keys, L.dv, ks.local_start);
-                  });
+    for_each_block(plan, block, owner, options,
+                   [&](const segment& qs, const segment& ks, const attention_params& p) {
+                     attention_grad_params g;
+                     g.forward = p;
+                     const int64_t first = qs.local_start;
+                     const int64_t o_stride[4] = {L.Hq * L.Nq * L.dv, L.Nq * L.dv, L.dv, 1};
+                     std::copy_n(o_stride, 4, g.forward.o_stride);
+                     std::copy_n(o_stride, 4, g.dout_stride);
+                     const int64_t lse_stride[3] = {L.Hq * L.Nq, L.Nq, 1};
+                     std::copy_n(lse_stride, 3, g.forward.lse_stride);
+                     g.out = forward.out.data() + first * L.dv;
+                     g.row_max = forward.row_max.data() + first;
+                     g.row_log_sum = forward.row_log_sum.data() + first;
+                     g.dout = grad_out.data() + first * L.dv;
+                     const rows_view dq = rows_of(dq_part.data(), L.Hq, rows, L.d);
+                     const rows_view dk = rows_of(dk_part.data(), L.Hkv, keys, L.d);
+                     const rows_view dv = rows_of(dv_part.data(), L.Hkv, keys, L.dv);
+                     g.dq = dq.data, g.dk = dk.data, g.dv = dv.data;
+                     std::copy_n(dq.stride, 4, g.dq_stride);
+                     std::copy_n(dk.stride, 4, g.dk_stride);
+                     std::copy_n(dv.stride, 4, g.dv_stride);
+                     sdpa_backward_fused(g);
+                     // dQ stays here; the block's dK, dV join its travelling gradient.
+                     add_rows(grads.dq.data(), L.Nq, dq_part.data(), rows, L.B, L.Hq, qs.length,
+                              L.d, first);
+                     add_rows(acc, layout.nk, dk_part.data(), keys, L.B, L.Hkv, ks.length, L.d,
+                              ks.local_start);
+                     add_rows(acc + layout.k_count, layout.nk, dv_part.data(), keys, L.B, L.Hkv,
+                              ks.length, L.dv, ks.local_start);
+                   });
     stats.compute_seconds += seconds_since(start);
     if (s > 0) {
       grad_recv.wait();
@@ -321,8 +346,27 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
   std::copy_n(own, grads.dk.numel(), grads.dk.data());
   std::copy_n(own + grads.dk.numel(), grads.dv.numel(), grads.dv.data());
   for (auto& sends : grad_sends) sends.wait();
+  // d sinks: this rank's rows, then the sum over the ranks.
+  if (L.sinks) {
+    attention_grad_params g;
+    g.forward = L;
+    const int64_t o_stride[4] = {L.Hq * L.Nq * L.dv, L.Nq * L.dv, L.dv, 1},
+                  row_stride[3] = {L.Hq * L.Nq, L.Nq, 1};
+    std::copy_n(o_stride, 4, g.forward.o_stride);
+    std::copy_n(o_stride, 4, g.dout_stride);
+    std::copy_n(row_stride, 3, g.forward.lse_stride);
+    g.out = forward.out.data();
+    g.dout = grad_out.data();
+    g.row_max = forward.row_max.data();
+    g.row_log_sum = forward.row_log_sum.data();
+    grads.dsinks = tensor({L.Hq});
+    g.dsinks = grads.dsinks.data();
+    sdpa_sinks_backward(g);
+    QKV_MPI(MPI_Allreduce(MPI_IN_PLACE, grads.dsinks.data(), static_cast<int>(L.Hq), MPI_FLOAT,
+                          MPI_SUM, ring.get()));
+  }
   if (options.stats) *options.stats = stats;
   return grads;
 }
 
-}  // namespace qkv::dist
+}  // namespace qkv::ring

@@ -10,7 +10,7 @@
 
 #include "qkv/tensor.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 
 // contiguous: rank r holds rows [r·N/P, (r+1)·N/P) (the first N % P ranks one row more).
 // zigzag: the rows are cut into 2P chunks and rank r holds chunks r and 2P-1-r, so that under a
@@ -45,4 +45,4 @@ tensor scatter_sequence(MPI_Comm comm, int root, const tensor& full, const shape
 tensor gather_sequence(MPI_Comm comm, int root, const tensor& shard, const shape_t& shape,
                        int64_t axis, shard_layout layout);
 
-}  // namespace qkv::dist
+}  // namespace qkv::ring

@@ -9,12 +9,12 @@
 #include <random>
 
 #include "qkv/attention.hpp"
-#include "qkv/dist/ring_attention.hpp"
 #include "qkv/error.hpp"
+#include "qkv/ring/ring_attention.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 namespace {
 
 int comm_rank() {
@@ -35,12 +35,21 @@ double max_over_ranks(double x) {
 
 enum class padding { none, boolean, additive };
 
+// Score modifiers in global positions: a window (left >= -1 when given), a softcap, ALiBi
+// slopes, sinks.
+struct ring_mods {
+  int64_t left = -2, right = -1;
+  float softcap = 0.0f;
+  bool alibi = false, sinks = false;
+};
+
 struct ring_case {
   const char* name;
   int64_t B, Hq, Hkv, Nq, Nk, d, dv;
   causal_mode causal;
   shard_layout layout;
   padding pad;
+  ring_mods mods = {};
 };
 
 // |ring - single process| / tolerance on this rank's shard, the worst over the ranks:
@@ -96,6 +105,18 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
     }
   }
 
+  if (c.mods.left >= -1) {
+    single.window = sdpa_options::attention_window{c.mods.left, c.mods.right};
+    ring.window = single.window;
+  }
+  if (c.mods.softcap != 0.0f) single.softcap = ring.softcap = c.mods.softcap;
+  if (c.mods.alibi) {
+    tensor slopes({c.Hq});
+    for (int64_t h = 0; h < c.Hq; ++h) slopes[h] = 0.5f / static_cast<float>(h + 1);
+    single.alibi_slopes = ring.alibi_slopes = slopes;
+  }
+  if (c.mods.sinks) single.sinks = ring.sinks = testing::random_tensor({c.Hq}, rng);
+
   const sdpa_result whole = sdpa_forward(q, k, v, single);
   const sdpa_gradients whole_grads = sdpa_backward(q, k, v, whole, g, single);
 
@@ -108,6 +129,10 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
   EXPECT_LE(error_ratio(grads.dq, whole_grads.dq, 2, c.layout, 1e-4), 1.0) << "dq";
   EXPECT_LE(error_ratio(grads.dk, whole_grads.dk, 2, c.layout, 1e-4), 1.0) << "dk";
   EXPECT_LE(error_ratio(grads.dv, whole_grads.dv, 2, c.layout, 1e-4), 1.0) << "dv";
+  if (c.mods.sinks)  // the same sum over every rank's rows on every rank
+    EXPECT_LE(max_over_ranks(testing::max_abs_diff(grads.dsinks, whole_grads.dsinks)),
+              1e-4 * std::max(1.0, testing::max_abs(whole_grads.dsinks)))
+        << "dsinks";
 }
 
 constexpr auto none = causal_mode::none, top_left = causal_mode::top_left,
@@ -131,6 +156,45 @@ const ring_case cases[] = {
     {"mqa_padding", 2, 4, 1, 13, 13, 8, 8, none, contiguous, padding::boolean},
     {"padding_causal_zigzag", 2, 2, 2, 17, 17, 8, 8, top_left, zigzag, padding::boolean},
     {"float_padding_bottom_right", 2, 2, 1, 10, 15, 6, 6, bottom_right, zigzag, padding::additive},
+    // Modifiers in global positions; windows that skip whole blocks and leave rows empty.
+    {"window_causal_zigzag", 1, 2, 2, 17, 17, 8, 8, top_left, zigzag, padding::none, {3, 0}},
+    {"window_two_sided", 2, 2, 1, 13, 19, 8, 8, none, contiguous, padding::none, {2, 4}},
+    {"window_empty_rows_sinks",
+     1,
+     2,
+     2,
+     14,
+     6,
+     8,
+     8,
+     none,
+     contiguous,
+     padding::none,
+     {0, 0, 0.0f, false, true}},
+    {"softcap_alibi_sinks",
+     1,
+     4,
+     2,
+     13,
+     13,
+     8,
+     8,
+     bottom_right,
+     zigzag,
+     padding::boolean,
+     {-1, -1, 2.5f, true, true}},
+    {"all_modifiers",
+     2,
+     2,
+     2,
+     17,
+     17,
+     8,
+     6,
+     top_left,
+     zigzag,
+     padding::additive,
+     {5, 0, 4.0f, true, true}},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, Ring, ::testing::ValuesIn(cases),
@@ -222,13 +286,13 @@ TEST(RingStats, CountsTheBytesOfTheRing) {
 }
 
 }  // namespace
-}  // namespace qkv::dist
+}  // namespace qkv::ring
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
   // One report, from rank 0; the verdicts are already the same on every rank.
-  if (qkv::dist::comm_rank() != 0) {
+  if (qkv::ring::comm_rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
   }

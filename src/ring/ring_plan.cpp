@@ -8,17 +8,18 @@
 #include "mpi_check.hpp"
 #include "qkv/error.hpp"
 
-namespace qkv::dist::detail {
+namespace qkv::ring::detail {
 namespace {
 
-using qkv::to_string;  // shapes; dist::to_string(shard_layout) would hide it
+using qkv::to_string;  // shapes; ring::to_string(shard_layout) would hide it
 
 // What each rank tells the others: its own verdict and the sizes that must agree.
 struct rank_summary {
   char message[768] = {};  // empty: this rank's inputs are valid on their own
   int64_t B = 0, Hq = 0, Hkv = 0, d = 0, dv = 0, nq = 0, nk = 0;
   int64_t causal = 0, layout = 0, padding = 0;  // padding: 1 when key padding is given
-  float scale = 0;
+  int64_t window_left = -1, window_right = -1, alibi = 0, sinks = 0;
+  float scale = 0, softcap = 0;
 };
 
 // Key padding [B,nk] or [B,1,1,nk] (B may be 1) as float bias [B or 1, nk].
@@ -72,6 +73,12 @@ void check_agreement(const std::vector<rank_summary>& all) {
     if (s.causal != a.causal || s.layout != a.layout || s.scale != a.scale)
       throw error("ring: ranks disagree on the causal mode, the shard layout or the scale (rank " +
                   std::to_string(r) + " differs from rank 0)");
+    if (s.window_left != a.window_left || s.window_right != a.window_right ||
+        s.softcap != a.softcap || s.alibi != a.alibi || s.sinks != a.sinks)
+      throw error(
+          "ring: ranks disagree on the window, the softcap, or whether ALiBi slopes or "
+          "sinks are given (rank " +
+          std::to_string(r) + " differs from rank 0)");
     if ((s.padding == 0) != (a.padding == 0))
       throw error("ring: key_padding given on some ranks only (rank 0: " +
                   std::string(a.padding ? "yes" : "no") + ", rank " + std::to_string(r) + ": " +
@@ -94,7 +101,14 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
     sdpa_options local;
     local.scale = options.scale;
     local.threads = options.threads;
+    local.window = options.window;
+    local.softcap = options.softcap;
+    local.alibi_slopes = options.alibi_slopes;
+    local.sinks = options.sinks;
     plan.local = make_attention_params(q, k, v, local);
+    // The checked slopes and sinks, read from the caller's tensors (`local` holds copies).
+    plan.local.alibi_slopes = options.alibi_slopes ? options.alibi_slopes->data() : nullptr;
+    plan.local.sinks = options.sinks ? options.sinks->data() : nullptr;
     read_key_padding(options.key_padding, plan.local, plan);
     if (also_check) also_check(plan.local);
   } catch (const error& e) {
@@ -106,6 +120,8 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
   mine.causal = static_cast<int64_t>(options.causal);
   mine.layout = static_cast<int64_t>(options.layout);
   mine.padding = plan.has_key_bias ? 1 : 0;
+  mine.window_left = p.window_left, mine.window_right = p.window_right, mine.softcap = p.softcap;
+  mine.alibi = p.alibi_slopes ? 1 : 0, mine.sinks = p.sinks ? 1 : 0;
 
   // 2. Every rank: the same table, the same verdict.
   std::vector<rank_summary> all(static_cast<size_t>(plan.P));
@@ -133,4 +149,4 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
   return plan;
 }
 
-}  // namespace qkv::dist::detail
+}  // namespace qkv::ring::detail

@@ -1,6 +1,6 @@
 // Shard plans (contiguous, zigzag) and the root <-> shards moves of
-// include/qkv/dist/sequence_shards.hpp.
-#include "qkv/dist/sequence_shards.hpp"
+// include/qkv/ring/sequence_shards.hpp.
+#include "qkv/ring/sequence_shards.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "mpi_check.hpp"
 #include "qkv/error.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 namespace {
 
 // Row runs of a tensor seen as [outer, N, inner] around `axis`.
@@ -155,4 +155,4 @@ tensor gather_sequence(MPI_Comm comm, int root, const tensor& shard, const shape
   return full;
 }
 
-}  // namespace qkv::dist
+}  // namespace qkv::ring

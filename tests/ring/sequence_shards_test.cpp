@@ -1,13 +1,13 @@
 // The shard plans on their own (no MPI calls): which global rows each rank holds.
 #ifdef QKV_WITH_MPI
 
-#include "qkv/dist/sequence_shards.hpp"
+#include "qkv/ring/sequence_shards.hpp"
 
 #include <gtest/gtest.h>
 
 #include "qkv/error.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 namespace {
 
 std::vector<int64_t> rows_of(int64_t N, int rank, int P, shard_layout layout) {
@@ -57,6 +57,6 @@ TEST(SequenceShards, TakeShardCopiesTheRowsAlongTheAxis) {
 }
 
 }  // namespace
-}  // namespace qkv::dist
+}  // namespace qkv::ring
 
 #endif

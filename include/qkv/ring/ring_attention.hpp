@@ -13,10 +13,10 @@
 #include <optional>
 
 #include "qkv/attention.hpp"
-#include "qkv/dist/sequence_shards.hpp"
+#include "qkv/ring/sequence_shards.hpp"
 #include "qkv/tensor.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 
 // Where the time of one call went, for `qkv bench --ring`.
 struct ring_stats {
@@ -33,23 +33,30 @@ struct ring_options {
   // (true = may attend) or float (added to S). A dense [Nq,Nk] mask is refused: it would break
   // the O(N/P) memory per rank.
   attention_mask key_padding;
-  int threads = 0;              // per rank; 0 = QKV_NUM_THREADS, else every core
-  ring_stats* stats = nullptr;  // filled when given
+  // Score modifiers (docs/attention.md), in global positions; the same on every rank.
+  std::optional<sdpa_options::attention_window> window;
+  std::optional<float> softcap;
+  std::optional<tensor> alibi_slopes;  // [Hq]
+  std::optional<tensor> sinks;         // [Hq]: counted once per row; d sinks summed over the ranks
+  int threads = 0;                     // per rank; 0 = QKV_NUM_THREADS, else every core
+  ring_stats* stats = nullptr;         // filled when given
 };
 
 // Every rank of `comm` calls these together with its shards: Q [B,Hq,nq,d], K [B,Hkv,nk,d],
 // V [B,Hkv,nk,dv], cut by options.layout from the global Nq and Nk (the sums over the ranks).
 // Shapes, options and shard sizes are checked collectively before the ring starts: a bad input
 // on any rank throws the same qkv::error on every rank, never a hang.
-// Returns this rank's out [B,Hq,nq,dv] and the global lse [B,Hq,nq].
+// Returns this rank's out [B,Hq,nq,dv], the global lse [B,Hq,nq] and the row statistics the
+// backward takes.
 sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const tensor& v,
                          const ring_options& options = {});
 
 // Gradients of L = sum(O * grad_out) for this rank's shards: dQ stays local; dK and dV travel
-// around the ring back to their owners. `forward` is this rank's ring_forward result (its global
-// lse makes each block's probabilities exact).
+// around the ring back to their owners; with sinks, dsinks [Hq] is the sum over every rank's
+// rows, the same on every rank. `forward` is this rank's ring_forward result (its global row
+// statistics make each block's probabilities exact).
 sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, const tensor& v,
                              const sdpa_result& forward, const tensor& grad_out,
                              const ring_options& options = {});
 
-}  // namespace qkv::dist
+}  // namespace qkv::ring

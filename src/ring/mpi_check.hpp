@@ -9,7 +9,7 @@
 
 #include "qkv/error.hpp"
 
-namespace qkv::dist {
+namespace qkv::ring {
 
 // An MPI call that fails (with MPI_ERRORS_RETURN set) is an internal failure, not bad input.
 inline void mpi_check(int code, const char* call) {
@@ -28,6 +28,6 @@ inline int message_count(int64_t count) {
   return static_cast<int>(count);
 }
 
-}  // namespace qkv::dist
+}  // namespace qkv::ring
 
-#define QKV_MPI(call) ::qkv::dist::mpi_check((call), #call)
+#define QKV_MPI(call) ::qkv::ring::mpi_check((call), #call)

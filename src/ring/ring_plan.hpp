@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "qkv/attention_params.hpp"
-#include "qkv/dist/ring_attention.hpp"
+#include "qkv/ring/ring_attention.hpp"
 
-namespace qkv::dist::detail {
+namespace qkv::ring::detail {
 
 struct ring_plan {
   int rank = 0, P = 1;
@@ -19,8 +19,8 @@ struct ring_plan {
   std::vector<std::vector<segment>> q_segments;  // per rank
   std::vector<std::vector<segment>> k_segments;  // per rank
   std::vector<int64_t> nk;                       // key rows per rank
-  // Sizes, scale and this rank's q, k, v (strides of the local shards); causal and mask unset:
-  // they are global relations, set per block.
+  // Sizes, scale, modifiers and this rank's q, k, v (strides of the local shards); causal,
+  // window and mask are global relations, set per block with its positions.
   attention_params local;
   // The key padding of this rank's keys as a float bias [B,nk]: 0 (visible), -inf (a false
   // boolean entry) or the float mask's value; the kernels treat these exactly as the mask.
@@ -35,4 +35,4 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
                          const ring_options& options,
                          const std::function<void(const attention_params&)>& also_check = {});
 
-}  // namespace qkv::dist::detail
+}  // namespace qkv::ring::detail
