@@ -95,6 +95,18 @@ double parse_real(const std::string& flag, const std::string& text, real_range r
   return x;
 }
 
+namespace {
+
+// A real stored as fp32: beyond fp32's range it would become inf, so it is refused too.
+float parse_fp32(const std::string& flag, const std::string& text, real_range range) {
+  const double x = parse_real(flag, text, range);
+  if (std::abs(x) > double{std::numeric_limits<float>::max()})
+    refuse(flag, text, describe(range) + " within fp32's range (|x| <= 3.4e38)");
+  return static_cast<float>(x);
+}
+
+}  // namespace
+
 // `name` is the flag itself ("--heads"): numeric options have no short form.
 CLI::Option* add_int(CLI::App* cmd, const std::string& name, int& value, int_range range,
                      const std::string& help) {
@@ -119,12 +131,8 @@ CLI::Option* add_uint64(CLI::App* cmd, const std::string& name, uint64_t& value,
 
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, float& value, real_range range,
                       const std::string& help) {
-  // The bounds are also fp32's: a double beyond it would become inf when stored.
-  range.lo = std::max(range.lo, -double{std::numeric_limits<float>::max()});
-  range.hi = std::min(range.hi, double{std::numeric_limits<float>::max()});
-  return add_checked<float>(cmd, name, value, help, bound(value), [=](const std::string& t) {
-    return static_cast<float>(parse_real(name, t, range));
-  });
+  return add_checked<float>(cmd, name, value, help, bound(value),
+                            [=](const std::string& t) { return parse_fp32(name, t, range); });
 }
 
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& value, real_range range,
@@ -135,12 +143,9 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& value, rea
 
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, std::optional<float>& value,
                       real_range range, const std::string& help) {
-  range.lo = std::max(range.lo, -double{std::numeric_limits<float>::max()});
-  range.hi = std::min(range.hi, double{std::numeric_limits<float>::max()});
-  return add_checked<std::optional<float>>(cmd, name, value, help, "",
-                                           [=](const std::string& t) -> std::optional<float> {
-                                             return static_cast<float>(parse_real(name, t, range));
-                                           });
+  return add_checked<std::optional<float>>(
+      cmd, name, value, help, "",
+      [=](const std::string& t) -> std::optional<float> { return parse_fp32(name, t, range); });
 }
 
 CLI::Option* add_threads(CLI::App* cmd, int& threads) {

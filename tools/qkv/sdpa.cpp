@@ -37,13 +37,22 @@ std::vector<output_path> sdpa_outputs(const sdpa_args& a) {
 void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
   if (!a.window.empty()) {
     // LEFT,RIGHT: two integers; their range (>= -1) is the library's rule.
+    const auto refuse = [&] {
+      return error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" +
+                   a.window + "'");
+    };
     const size_t comma = a.window.find(',');
-    if (comma == std::string::npos)
-      throw error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" + a.window +
-                  "'");
+    if (comma == std::string::npos) throw refuse();
+    const auto side = [&](const std::string& text) {
+      try {
+        return parse_int("--window", text, {});
+      } catch (const error&) {
+        throw refuse();
+      }
+    };
     sdpa_options::attention_window w;
-    w.left = parse_int("--window", a.window.substr(0, comma), {});
-    w.right = parse_int("--window", a.window.substr(comma + 1), {});
+    w.left = side(a.window.substr(0, comma));
+    w.right = side(a.window.substr(comma + 1));
     options.window = w;
   }
   options.softcap = a.softcap;
@@ -137,7 +146,8 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--window", args->window,
                   "sliding window LEFT,RIGHT: query i sees keys i+o-LEFT..i+o+RIGHT, o = Nk-Nq, "
                   "-1 = unbounded side");
-  add_real(cmd, "--softcap", args->softcap, {}, "logit softcap C: S = C*tanh(S/C); finite and > 0");
+  add_real(cmd, "--softcap", args->softcap, {.lo = 0, .lo_closed = false},
+           "logit softcap C: S = C*tanh(S/C); finite and > 0");
   cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
   cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
   cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
