@@ -26,7 +26,8 @@ mha_timing time_mha_forward(int64_t B, int64_t N, int64_t E, int64_t H, int thre
   mha_timing t;
   t.ms = median_ms([&] { layer.forward(x, x, x, options); }, plan);
   const nn::mha_result heads = layer.forward(x, x, x, options);
-  t.attention_ms = median_ms([&] { sdpa_forward(heads.q, heads.k, heads.v, sdpa); }, plan);
+  t.attention_ms = median_ms(
+      [&] { sdpa_forward(heads.q_heads(), heads.k_heads(), heads.v_heads(), sdpa); }, plan);
   const double b = double(B), n = double(N), e = double(E);
   t.flops = 4 * 2 * b * n * e * e + 4 * b * n * n * e;
   return t;

@@ -1,7 +1,10 @@
-// The public attention API: validation of every input against DESIGN section 2, allocation of
-// the outputs, and dispatch to the reference or the fused kernel.
+// The dispatcher: validation of every input (the math's rules on shapes and options, the views'
+// dtypes and strides), the kernels' parameter structs filled from the views' strides, the
+// choice of kernel, and the call. Legend: B batch, Hq/Hkv query/kv heads, Nq queries, Nk keys,
+// d query/key head dim, dv value head dim.
 #include "qkv/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -16,7 +19,28 @@ std::string describe(const char* name, const shape_t& shape) {
   return std::string(name) + " " + to_string(shape);
 }
 
-void require_rank4(const char* name, const char* layout, const shape_t& shape) {
+void require_f32(const char* name, const tensor_view& t) {
+  if (t.type() != dtype::f32)
+    throw error(std::string(name) + ": dtype " + to_string(t.type()) +
+                " is not supported by the attention kernels (f32 only), shape " +
+                to_string(t.shape()));
+}
+
+// An output view: f32, exactly `shape`, elements that do not overlap.
+void require_output(const char* name, const tensor_view& t, const shape_t& shape) {
+  if (t.shape() != shape)
+    throw error(std::string(name) + ": expected shape " + to_string(shape) + ", got " +
+                to_string(t.shape()));
+  require_f32(name, t);
+  if (overlaps(t))
+    throw error(std::string(name) + ": an output's elements must not overlap, got strides " +
+                to_string(t.strides()) + " for shape " + to_string(shape));
+}
+
+// An input the kernels read: f32, rank 4, sizes >= 1, rows contiguous (stride 1 along the last
+// dimension, which the fused kernels' SIMD loads and sgemm calls need).
+void require_input(const char* name, const char* layout, const tensor_view& t) {
+  const shape_t& shape = t.shape();
   if (shape.size() != 4)
     throw error(std::string(name) + ": expected rank 4 " + layout + ", got shape " +
                 to_string(shape));
@@ -24,10 +48,18 @@ void require_rank4(const char* name, const char* layout, const shape_t& shape) {
     if (s < 1)
       throw error(std::string(name) + ": every dimension must be >= 1, got shape " +
                   to_string(shape));
+  require_f32(name, t);
+  if (t.stride(3) != 1 && t.size(3) > 1)
+    throw error(std::string(name) +
+                ": the last dimension must have stride 1 (rows are read in "
+                "place), got strides " +
+                to_string(t.strides()) + " for shape " + to_string(shape));
 }
 
-void copy_strides(int64_t (&dst)[4], const shape_t& src) {
-  for (size_t i = 0; i < 4; ++i) dst[i] = src[i];
+// A rank-4 view's strides. A last dimension of one element is given stride 1 (it is never
+// stepped along, and the kernels may then treat every row as contiguous).
+void copy_strides(int64_t (&dst)[4], const tensor_view& t) {
+  for (int64_t i = 0; i < 4; ++i) dst[i] = i == 3 && t.size(3) == 1 ? 1 : t.stride(i);
 }
 
 // Strides that broadcast `shape` (rank 2..4) to `target` [B,Hq,Nq,Nk] by NumPy's rules.
@@ -95,11 +127,11 @@ const char* to_string(causal_mode mode) {
   }
 }
 
-attention_params make_attention_params(const tensor& q, const tensor& k, const tensor& v,
-                                       const sdpa_options& options) {
-  require_rank4("q", "[B,Hq,Nq,d]", q.shape());
-  require_rank4("k", "[B,Hkv,Nk,d]", k.shape());
-  require_rank4("v", "[B,Hkv,Nk,dv]", v.shape());
+attention_params make_attention_params(const tensor_view& q, const tensor_view& k,
+                                       const tensor_view& v, const sdpa_options& options) {
+  require_input("q", "[B,Hq,Nq,d]", q);
+  require_input("k", "[B,Hkv,Nk,d]", k);
+  require_input("v", "[B,Hkv,Nk,dv]", v);
   const std::string shapes = " (" + describe("q", q.shape()) + ", " + describe("k", k.shape()) +
                              ", " + describe("v", v.shape()) + ")";
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0))
@@ -113,9 +145,9 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   if (k.size(3) != q.size(3)) throw error("k: head dim d must equal q's" + shapes);
 
   attention_params p;
-  p.q = q.data();
-  p.k = k.data();
-  p.v = v.data();
+  p.q = q.f32();
+  p.k = k.f32();
+  p.v = v.f32();
   p.B = q.size(0);
   p.Hq = q.size(1);
   p.Hkv = k.size(1);
@@ -123,10 +155,12 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   p.Nk = k.size(2);
   p.d = q.size(3);
   p.dv = v.size(3);
-  copy_strides(p.q_stride, q.strides());
-  copy_strides(p.k_stride, k.strides());
-  copy_strides(p.v_stride, v.strides());
-  copy_strides(p.o_stride, contiguous_strides({p.B, p.Hq, p.Nq, p.dv}));
+  copy_strides(p.q_stride, q);
+  copy_strides(p.k_stride, k);
+  copy_strides(p.v_stride, v);
+  // Row-major outputs until bind_outputs points them at the caller's views.
+  const shape_t o_stride = contiguous_strides({p.B, p.Hq, p.Nq, p.dv});
+  std::copy(o_stride.begin(), o_stride.end(), p.o_stride);
   p.lse_stride[0] = p.Hq * p.Nq;
   p.lse_stride[1] = p.Nq;
   p.lse_stride[2] = 1;
@@ -188,82 +222,187 @@ attention_params make_attention_params(const tensor& q, const tensor& k, const t
   return p;
 }
 
-bool fused_kernel_available() {
-  return true;
+namespace {
+
+// The kernel to run: auto is the fused kernel, unless an observer wants the reference's steps.
+sdpa_impl resolve_impl(const sdpa_options& options) {
+  if (options.observer && options.impl == sdpa_impl::fused)
+    throw error("impl: an observer needs the reference kernel (its named steps); got fused");
+  if (options.impl != sdpa_impl::auto_select) return options.impl;
+  return options.observer ? sdpa_impl::reference : sdpa_impl::fused;
 }
 
-namespace {
-sdpa_impl resolve_impl(sdpa_impl requested) {
-  if (requested == sdpa_impl::fused && !fused_kernel_available())
-    throw error("impl: the fused kernel is not available in this build; use reference or auto");
-  if (requested == sdpa_impl::auto_select)
-    return fused_kernel_available() ? sdpa_impl::fused : sdpa_impl::reference;
-  return requested;
+// Checks the output views against the inputs' sizes and points p at them.
+void bind_outputs(attention_params& p, const sdpa_output_views& out) {
+  require_output("out", out.out, {p.B, p.Hq, p.Nq, p.dv});
+  p.o = out.out.mutable_f32();
+  copy_strides(p.o_stride, out.out);
+  p.lse = p.row_max = p.row_log_sum = nullptr;
+  if (out.lse) {
+    require_output("lse", *out.lse, {p.B, p.Hq, p.Nq});
+    p.lse = out.lse->mutable_f32();
+    for (int64_t i = 0; i < 3; ++i) p.lse_stride[i] = out.lse->stride(i);
+  }
+  if (!out.row_max && !out.row_log_sum) return;
+  if (!out.lse || !out.row_max || !out.row_log_sum)
+    throw error("row_max, row_log_sum: give both, and only together with lse");
+  require_output("row_max", *out.row_max, {p.B, p.Hq, p.Nq});
+  require_output("row_log_sum", *out.row_log_sum, {p.B, p.Hq, p.Nq});
+  if (out.row_max->strides() != out.lse->strides() ||
+      out.row_log_sum->strides() != out.lse->strides())
+    throw error("row_max, row_log_sum: must have lse's strides " + to_string(out.lse->strides()) +
+                ", got " + to_string(out.row_max->strides()) + " and " +
+                to_string(out.row_log_sum->strides()));
+  p.row_max = out.row_max->mutable_f32();
+  p.row_log_sum = out.row_log_sum->mutable_f32();
 }
+
+// Points the backward at its forward's row statistics (and their strides). A forward saved as O
+// and lse alone gives m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds
+// log l away; the returned tensor [2,B,Hq,Nq] then holds that copy (empty otherwise).
+tensor bind_row_statistics(attention_grad_params& g, const sdpa_saved& forward) {
+  attention_params& p = g.forward;
+  const shape_t rows = {p.B, p.Hq, p.Nq};
+  if (forward.row_max || forward.row_log_sum) {
+    if (!forward.row_max || !forward.row_log_sum)
+      throw error("forward: give both row_max and row_log_sum, or neither");
+    for (const auto& [name, view] : {std::pair{"forward.row_max", *forward.row_max},
+                                     std::pair{"forward.row_log_sum", *forward.row_log_sum}}) {
+      require_f32(name, view);
+      if (view.shape() != rows || view.strides() != forward.lse.strides())
+        throw error(std::string(name) + ": must have lse's shape " + to_string(rows) +
+                    " and strides " + to_string(forward.lse.strides()) + ", got shape " +
+                    to_string(view.shape()) + ", strides " + to_string(view.strides()));
+    }
+    g.row_max = forward.row_max->f32();
+    g.row_log_sum = forward.row_log_sum->f32();
+    for (int64_t i = 0; i < 3; ++i) p.lse_stride[i] = forward.lse.stride(i);
+    return tensor();
+  }
+  const int64_t n = element_count(rows);
+  tensor stats({2, p.B, p.Hq, p.Nq});  // zeros: log l = 0
+  const tensor lse = forward.lse.to_tensor();
+  std::copy_n(lse.data(), n, stats.data());
+  g.row_max = stats.data();
+  g.row_log_sum = stats.data() + n;
+  p.lse_stride[0] = p.Hq * p.Nq;
+  p.lse_stride[1] = p.Nq;
+  p.lse_stride[2] = 1;
+  return stats;
+}
+
+void run_forward(const attention_params& p, const sdpa_options& options) {
+  if (resolve_impl(options) == sdpa_impl::fused)
+    sdpa_forward_fused(p);
+  else
+    sdpa_forward_reference(p, options.observer);
+}
+
+// The observer behind sdpa_forward_with_weights: P of each (b, h) into [B,Hq,Nq,Nk].
+class weights_recorder : public attention_observer {
+ public:
+  explicit weights_recorder(tensor& P) : P_(P) {}
+  void on_step(attention_step step, int64_t b, int64_t h, const double* values, int64_t rows,
+               int64_t cols) override {
+    if (step != attention_step::probabilities) return;
+    float* dst = P_.data() + (b * P_.size(1) + h) * rows * cols;
+    for (int64_t e = 0; e < rows * cols; ++e) dst[e] = static_cast<float>(values[e]);
+  }
+
+ private:
+  tensor& P_;
+};
+
 }  // namespace
 
-sdpa_result sdpa_forward(const tensor& q, const tensor& k, const tensor& v,
+void sdpa_forward_into(const tensor_view& q, const tensor_view& k, const tensor_view& v,
+                       const sdpa_output_views& out, const sdpa_options& options) {
+  attention_params p = make_attention_params(q, k, v, options);
+  bind_outputs(p, out);
+  run_forward(p, options);
+}
+
+sdpa_result sdpa_forward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                          const sdpa_options& options) {
   attention_params p = make_attention_params(q, k, v, options);
   const shape_t rows = {p.B, p.Hq, p.Nq};
-  sdpa_result result{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
-  p.o = result.out.data();
-  p.lse = result.lse.data();
-  p.row_max = result.row_max.data();
-  p.row_log_sum = result.row_log_sum.data();
-  switch (resolve_impl(options.impl)) {
-    case sdpa_impl::fused:
-      sdpa_forward_fused(p);
-      break;
-    default:
-      sdpa_forward_reference(p);
-      break;
-  }
-  return result;
+  sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
+  bind_outputs(p, {r.out, r.lse, r.row_max, r.row_log_sum});
+  run_forward(p, options);
+  return r;
 }
 
-sdpa_gradients sdpa_backward(const tensor& q, const tensor& k, const tensor& v,
-                             const sdpa_result& forward, const tensor& grad_out,
-                             const sdpa_options& options) {
+tensor sdpa_forward_with_weights(const tensor_view& q, const tensor_view& k, const tensor_view& v,
+                                 const sdpa_output_views& out, const sdpa_options& options) {
+  if (options.impl == sdpa_impl::fused || options.observer)
+    throw error("impl: the attention weights come from the reference kernel; got " +
+                std::string(options.observer ? "an observer" : "fused"));
+  attention_params p = make_attention_params(q, k, v, options);
+  bind_outputs(p, out);
+  tensor P({p.B, p.Hq, p.Nq, p.Nk});
+  weights_recorder recorder(P);
+  sdpa_forward_reference(p, &recorder);
+  return P;
+}
+
+void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor_view& v,
+                        const sdpa_saved& forward, const tensor_view& grad_out,
+                        const sdpa_gradient_views& grads, const sdpa_options& options) {
+  if (options.observer) throw error("observer: the backward reports no steps; pass none");
   attention_grad_params g;
   g.forward = make_attention_params(q, k, v, options);
-  const attention_params& p = g.forward;
-  const shape_t out_shape = {p.B, p.Hq, p.Nq, p.dv};
+  attention_params& p = g.forward;
+  const shape_t out_shape = {p.B, p.Hq, p.Nq, p.dv}, lse_shape = {p.B, p.Hq, p.Nq};
   if (grad_out.shape() != out_shape)
     throw error("grad_out: expected the output's shape [B,Hq,Nq,dv] = " + to_string(out_shape) +
                 ", got " + to_string(grad_out.shape()));
-  if (forward.out.shape() != out_shape || forward.lse.shape() != shape_t{p.B, p.Hq, p.Nq})
+  require_input("grad_out", "[B,Hq,Nq,dv]", grad_out);
+  if (forward.out.shape() != out_shape || forward.lse.shape() != lse_shape)
     throw error("forward: out " + to_string(forward.out.shape()) + " and lse " +
                 to_string(forward.lse.shape()) + " do not match these inputs (out " +
-                to_string(out_shape) + ")");
-  g.out = forward.out.data();
-  // Without the row statistics, m = lse and log l = 0 (sdpa_result).
-  const tensor zeros = forward.row_log_sum.numel() ? tensor() : tensor(forward.lse.shape());
-  if (forward.row_log_sum.numel() && (forward.row_max.shape() != forward.lse.shape() ||
-                                      forward.row_log_sum.shape() != forward.lse.shape()))
-    throw error("forward: row_max " + to_string(forward.row_max.shape()) + " and row_log_sum " +
-                to_string(forward.row_log_sum.shape()) + " must have lse's shape " +
-                to_string(forward.lse.shape()));
-  g.row_max = forward.row_log_sum.numel() ? forward.row_max.data() : forward.lse.data();
-  g.row_log_sum = forward.row_log_sum.numel() ? forward.row_log_sum.data() : zeros.data();
-  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape())};
+                to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
+  require_input("forward.out", "[B,Hq,Nq,dv]", forward.out);
+  require_f32("forward.lse", forward.lse);
+  g.out = forward.out.f32();
+  copy_strides(p.o_stride, forward.out);
+  const tensor fallback_statistics = bind_row_statistics(g, forward);
+  g.dout = grad_out.f32();
+  copy_strides(g.dout_stride, grad_out);
+
+  require_output("dq", grads.dq, q.shape());
+  require_output("dk", grads.dk, k.shape());
+  require_output("dv", grads.dv, v.shape());
+  g.dq = grads.dq.mutable_f32();
+  g.dk = grads.dk.mutable_f32();
+  g.dv = grads.dv.mutable_f32();
+  copy_strides(g.dq_stride, grads.dq);
+  copy_strides(g.dk_stride, grads.dk);
+  copy_strides(g.dv_stride, grads.dv);
   if (p.sinks) {
-    grads.dsinks = tensor({p.Hq});
-    g.dsinks = grads.dsinks.data();
+    if (!grads.dsinks)
+      throw error("dsinks: the sinks' gradient [Hq] = [" + std::to_string(p.Hq) +
+                  "] needs an output view when options.sinks is set");
+    require_output("dsinks", *grads.dsinks, {p.Hq});
+    if (grads.dsinks->size(0) > 1 && grads.dsinks->stride(0) != 1)
+      throw error("dsinks: must be contiguous, got strides " + to_string(grads.dsinks->strides()));
+    g.dsinks = grads.dsinks->mutable_f32();
+  } else if (grads.dsinks) {
+    throw error("dsinks: given without options.sinks");
   }
-  g.dout = grad_out.data();
-  g.dq = grads.dq.data();
-  g.dk = grads.dk.data();
-  g.dv = grads.dv.data();
-  copy_strides(g.dout_stride, grad_out.strides());
-  copy_strides(g.dq_stride, grads.dq.strides());
-  copy_strides(g.dk_stride, grads.dk.strides());
-  copy_strides(g.dv_stride, grads.dv.strides());
-  // The fused backward is always built: fused and auto take it.
-  if (options.impl == sdpa_impl::reference)
-    sdpa_backward_reference(g);
-  else
+  if (resolve_impl(options) == sdpa_impl::fused)
     sdpa_backward_fused(g);
+  else
+    sdpa_backward_reference(g);
+}
+
+sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
+                             const sdpa_saved& forward, const tensor_view& grad_out,
+                             const sdpa_options& options) {
+  sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape()),
+                       options.sinks ? tensor(options.sinks->shape()) : tensor()};
+  sdpa_gradient_views views{grads.dq, grads.dk, grads.dv};
+  if (options.sinks) views.dsinks = grads.dsinks;
+  sdpa_backward_into(q, k, v, forward, grad_out, views, options);
   return grads;
 }
 

@@ -75,10 +75,15 @@ const T& basic_tensor<T>::at(std::initializer_list<int64_t> index) const {
 }
 
 template <typename T>
-basic_tensor<T> basic_tensor<T>::reshaped(shape_t shape) const {
+basic_tensor<T> basic_tensor<T>::reshaped(shape_t shape) const& {
+  return basic_tensor(*this).reshaped(std::move(shape));
+}
+
+template <typename T>
+basic_tensor<T> basic_tensor<T>::reshaped(shape_t shape) && {
   if (element_count(shape) != numel())
     throw error("cannot reshape " + to_string(shape_) + " to " + to_string(shape));
-  return basic_tensor(std::move(shape), data_);
+  return basic_tensor(std::move(shape), std::move(data_));
 }
 
 template class basic_tensor<float>;

@@ -4,20 +4,26 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
 
 #include "qkv/attention_params.hpp"
 
 namespace qkv {
 
-// Receives each named intermediate of one (batch, query head) as a row-major matrix:
-//   "scores" Q·K^T [Nq,Nk], "scaled" scale·Q·K^T [Nq,Nk], "masked" S with bias and -inf for
-//   hidden keys [Nq,Nk], "probabilities" P [Nq,Nk], with attention dropout "dropped"
-//   Z = P ∘ M/(1-p) [Nq,Nk], "output" O [Nq,dv].
+// The named intermediates of the reference forward, in the order it reports them.
+enum class attention_step {
+  scores,         // Q·K^T [Nq,Nk]
+  scaled,         // scale·Q·K^T [Nq,Nk]
+  masked,         // S: scaled with the bias added and -inf on hidden keys [Nq,Nk]
+  probabilities,  // P = softmax_rows(S) [Nq,Nk]
+  dropped,        // Z = P ∘ M/(1-p) [Nq,Nk], only with attention dropout
+  output,         // O [Nq,dv]
+};
+
+// Receives each intermediate of one (batch, query head) as a row-major matrix.
 class attention_observer {
  public:
   virtual ~attention_observer() = default;
-  virtual void on_step(std::string_view step, int64_t b, int64_t h, const double* values,
+  virtual void on_step(attention_step step, int64_t b, int64_t h, const double* values,
                        int64_t rows, int64_t cols) = 0;
 };
 

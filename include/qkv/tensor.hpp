@@ -1,6 +1,5 @@
-// Shapes, owning row-major buffers and strided views. fp32 is the compute type; masks are bytes.
-// Deliberately small: no broadcasting arithmetic, no autograd; kernels take raw pointers and
-// strides.
+// Shapes and owning row-major buffers (their strided views: tensor_view.hpp). fp32 is the
+// compute type; masks are bytes. Deliberately small: no broadcasting arithmetic, no autograd.
 #pragma once
 
 #include <cstdint>
@@ -49,8 +48,9 @@ class basic_tensor {
   T& at(std::initializer_list<int64_t> index);
   const T& at(std::initializer_list<int64_t> index) const;
 
-  // Same elements, new shape of equal element count.
-  basic_tensor reshaped(shape_t shape) const;
+  // Same elements, new shape of equal element count (a temporary gives up its buffer).
+  basic_tensor reshaped(shape_t shape) const&;
+  basic_tensor reshaped(shape_t shape) &&;
 
  private:
   int64_t offset(std::initializer_list<int64_t> index) const;

@@ -30,9 +30,10 @@ struct cell_size {
   int w, h;
   bool numbers;
 };
-// Percentages fit in cells of up to 8 tokens; beyond that the cells shrink and only colour.
-cell_size size_for(int64_t n) {
-  return n <= 8 ? cell_size{72, 36, true} : cell_size{22, 22, false};
+// Percentages fit in cells of up to 8 tokens in up to 16 grids; beyond that the cells shrink and
+// only colour (each cell's tooltip keeps its number).
+cell_size size_for(int64_t n, size_t grids) {
+  return n <= 8 && grids <= 16 ? cell_size{72, 36, true} : cell_size{22, 22, false};
 }
 
 int64_t longest(const std::vector<std::string>& labels) {
@@ -51,7 +52,7 @@ class canvas {
       y_ += 28;
     }
     const std::vector<std::string>& labels = *panels.front().labels;
-    const cell_size c = size_for(static_cast<int64_t>(labels.size()));
+    const cell_size c = size_for(static_cast<int64_t>(labels.size()), panels.size());
     const int64_t n = static_cast<int64_t>(labels.size());
     const int64_t label_w = longest(labels) * char_w + 12;
     // Key labels above the grid: horizontal when they fit a cell, else turned to read upwards.

@@ -299,10 +299,8 @@ std::string render_summary(const attention_map& map, const text_options& options
 
   w.heading(std::string("Most attended ") + (by_word ? "word" : "token") +
             " and its weight, per head (rows: queries):");
-  std::vector<block> tables;
-  for (size_t first = 0; first < map.heads.size();) {
-    size_t last = first;
-    while (last < map.heads.size() && map.heads[last].layer == map.heads[first].layer) ++last;
+  // One table per layer; a layer whose heads do not fit the width is split into several.
+  const auto layer_table = [&](size_t first, size_t last) {
     std::vector<row> rows{{{"layer " + std::to_string(map.heads[first].layer)}}};
     for (size_t h = first; h < last; ++h)
       rows.front().push_back({"head " + std::to_string(map.heads[h].head)});
@@ -312,7 +310,15 @@ std::string render_summary(const attention_map& map, const text_options& options
         rows.back().push_back(
             most_attended(units, unit_weights(map.heads[h]), static_cast<int64_t>(i)));
     }
-    tables.push_back(table_block(rows, options, last - first + 1));
+    return table_block(rows, options, last - first + 1);
+  };
+  std::vector<block> tables;
+  for (size_t first = 0; first < map.heads.size();) {
+    size_t last = first + 1;
+    while (last < map.heads.size() && map.heads[last].layer == map.heads[first].layer &&
+           layer_table(first, last + 1).width + 2 <= options.width)
+      ++last;
+    tables.push_back(layer_table(first, last));
     first = last;
   }
   w.blocks(tables);

@@ -23,15 +23,29 @@ matrix head_matrix(const tensor& t, int64_t h) {
 class trace_recorder : public attention_observer {
  public:
   explicit trace_recorder(attention_trace& trace) : trace_(trace) {}
-  void on_step(std::string_view step, int64_t, int64_t h, const double* values, int64_t rows,
+  void on_step(attention_step step, int64_t, int64_t h, const double* values, int64_t rows,
                int64_t cols) override {
     head_trace& head = trace_.heads[static_cast<size_t>(h)];
-    matrix* target = step == "scores"          ? &head.scores
-                     : step == "scaled"        ? &head.scaled
-                     : step == "masked"        ? &head.masked
-                     : step == "probabilities" ? &head.weights
-                     : step == "output"        ? &head.output
-                                               : nullptr;
+    matrix* target = nullptr;
+    switch (step) {
+      case attention_step::scores:
+        target = &head.scores;
+        break;
+      case attention_step::scaled:
+        target = &head.scaled;
+        break;
+      case attention_step::masked:
+        target = &head.masked;
+        break;
+      case attention_step::probabilities:
+        target = &head.weights;
+        break;
+      case attention_step::output:
+        target = &head.output;
+        break;
+      case attention_step::dropped:
+        break;
+    }
     if (target) *target = matrix{rows, cols, std::vector<double>(values, values + rows * cols)};
   }
 
@@ -72,7 +86,7 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
   options.causal = causal ? causal_mode::top_left : causal_mode::none;
   options.scale = scale;
   const tensor Q = as_batch_of_one(q), K = as_batch_of_one(k), V = as_batch_of_one(v);
-  attention_params p = make_attention_params(Q, K, V, options);
+  const attention_params p = make_attention_params(Q, K, V, options);  // checks; the scale
   if (p.Hq != p.Hkv)
     throw error("q, k: explain shows one kv head per query head (q " + to_string(q.shape()) +
                 ", k " + to_string(k.shape()) + ")");
@@ -94,10 +108,9 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
     head.k = head_matrix(K, h);
     head.v = head_matrix(V, h);
   }
-  tensor out({p.B, p.Hq, p.Nq, p.dv});
-  p.o = out.data();
   trace_recorder recorder(trace);
-  sdpa_forward_reference(p, &recorder);
+  options.observer = &recorder;
+  sdpa_forward(Q, K, V, options);
   return trace;
 }
 

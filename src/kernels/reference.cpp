@@ -168,12 +168,13 @@ void sdpa_forward_reference(const attention_params& p, attention_observer* obser
         if (p.row_log_sum) p.row_log_sum[x] = static_cast<float>(stats[i].log_sum);
       }
       if (observer) {
-        observer->on_step("scores", b, h, scores.data(), Nq, Nk);
-        observer->on_step("scaled", b, h, scaled.data(), Nq, Nk);
-        observer->on_step("masked", b, h, masked.data(), Nq, Nk);
-        observer->on_step("probabilities", b, h, probs.data(), Nq, Nk);
-        if (p.dropout_p != 0.0f) observer->on_step("dropped", b, h, weights.data(), Nq, Nk);
-        observer->on_step("output", b, h, out.data(), Nq, p.dv);
+        observer->on_step(attention_step::scores, b, h, scores.data(), Nq, Nk);
+        observer->on_step(attention_step::scaled, b, h, scaled.data(), Nq, Nk);
+        observer->on_step(attention_step::masked, b, h, masked.data(), Nq, Nk);
+        observer->on_step(attention_step::probabilities, b, h, probs.data(), Nq, Nk);
+        if (p.dropout_p != 0.0f)
+          observer->on_step(attention_step::dropped, b, h, weights.data(), Nq, Nk);
+        observer->on_step(attention_step::output, b, h, out.data(), Nq, p.dv);
       }
     }
 }

@@ -15,10 +15,10 @@ gpt_attention_heads gpt::attention_heads(const std::vector<int32_t>& tokens, int
   forward(tokens, 1, T, gpt_step{}, &act);
   const mha_result& a = act->blocks[static_cast<size_t>(layer)].attn;
   // [1,H,T,hd] -> [H,T,hd]: one sequence.
-  const auto drop_batch = [](const tensor& t) {
-    return t.reshaped({t.size(1), t.size(2), t.size(3)});
+  const auto drop_batch = [](const tensor_view& t) {
+    return t.to_tensor().reshaped({t.size(1), t.size(2), t.size(3)});
   };
-  return {drop_batch(a.q), drop_batch(a.k), drop_batch(a.v)};
+  return {drop_batch(a.q_heads()), drop_batch(a.k_heads()), drop_batch(a.v_heads())};
 }
 
 }  // namespace qkv::nn

@@ -1,36 +1,23 @@
-// Head split and merge. Legend: B batch, N tokens, H heads, hd head dim.
+// Head views. Legend: B batch, N tokens, H heads, hd head dim.
 #include "heads.hpp"
-
-#include <algorithm>
 
 #include "qkv/error.hpp"
 
 namespace qkv::nn::detail {
 
-tensor split_heads(const tensor& x, int64_t H) {
+namespace {
+shape_t split_shape(const tensor& x, int64_t H) {
   QKV_ASSERT(x.rank() == 3 && x.size(2) % H == 0);
-  const int64_t B = x.size(0), N = x.size(1), hd = x.size(2) / H;
-  tensor out({B, H, N, hd});
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h) {
-        const float* src = x.data() + ((b * N + n) * H + h) * hd;
-        std::copy(src, src + hd, out.data() + ((b * H + h) * N + n) * hd);
-      }
-  return out;
+  return {x.size(0), x.size(1), H, x.size(2) / H};
+}
+}  // namespace
+
+tensor_view as_heads(const tensor& x, int64_t H) {
+  return tensor_view(x.data(), split_shape(x, H)).permuted({0, 2, 1, 3});
 }
 
-tensor merge_heads(const tensor& o) {
-  QKV_ASSERT(o.rank() == 4);
-  const int64_t B = o.size(0), H = o.size(1), N = o.size(2), hd = o.size(3);
-  tensor out({B, N, H * hd});
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t n = 0; n < N; ++n) {
-        const float* src = o.data() + ((b * H + h) * N + n) * hd;
-        std::copy(src, src + hd, out.data() + ((b * N + n) * H + h) * hd);
-      }
-  return out;
+mutable_tensor_view as_heads(tensor& x, int64_t H) {
+  return mutable_tensor_view(x.data(), split_shape(x, H)).permuted({0, 2, 1, 3});
 }
 
 }  // namespace qkv::nn::detail

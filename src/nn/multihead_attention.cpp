@@ -9,7 +9,6 @@
 #include "heads.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/init.hpp"
-#include "qkv/reference.hpp"
 
 namespace qkv::nn {
 namespace {
@@ -23,6 +22,20 @@ tensor slice_rows(const tensor& t, int64_t begin, int64_t count) {
                 std::vector<float>(t.data() + begin * row, t.data() + (begin + count) * row));
 }
 
+// P [B,H,Nq,Nk] -> its mean over the heads [B,Nq,Nk] (PyTorch's average_attn_weights),
+// summed in float64.
+tensor average_heads(const tensor& P) {
+  const int64_t B = P.size(0), H = P.size(1), n = P.size(2) * P.size(3);
+  tensor mean({B, P.size(2), P.size(3)});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t x = 0; x < n; ++x) {
+      double sum = 0.0;
+      for (int64_t h = 0; h < H; ++h) sum += P[(b * H + h) * n + x];
+      mean[b * n + x] = static_cast<float>(sum / static_cast<double>(H));
+    }
+  return mean;
+}
+
 tensor concat_rows(const tensor& a, const tensor& b, const tensor& c) {
   shape_t shape = a.shape();
   shape[0] = a.size(0) + b.size(0) + c.size(0);
@@ -31,36 +44,6 @@ tensor concat_rows(const tensor& a, const tensor& b, const tensor& c) {
   data.insert(data.end(), c.values().begin(), c.values().end());
   return tensor(shape, std::move(data));
 }
-
-// Collects the reference kernel's probabilities P[b,h] into [B,H,Nq,Nk] or their mean over h.
-class weights_observer : public attention_observer {
- public:
-  weights_observer(int64_t B, int64_t H, int64_t Nq, int64_t Nk, bool average)
-      : H_(H),
-        average_(average),
-        sum_(static_cast<size_t>(B * (average ? 1 : H) * Nq * Nk)),
-        shape_(average ? shape_t{B, Nq, Nk} : shape_t{B, H, Nq, Nk}) {}
-
-  void on_step(std::string_view step, int64_t b, int64_t h, const double* values, int64_t rows,
-               int64_t cols) override {
-    if (step != "probabilities") return;
-    const int64_t n = rows * cols;
-    double* dst = sum_.data() + (average_ ? b : b * H_ + h) * n;
-    for (int64_t x = 0; x < n; ++x)
-      dst[x] += average_ ? values[x] / static_cast<double>(H_) : values[x];
-  }
-  tensor weights() const {
-    tensor w(shape_);
-    for (int64_t x = 0; x < w.numel(); ++x) w[x] = static_cast<float>(sum_[static_cast<size_t>(x)]);
-    return w;
-  }
-
- private:
-  int64_t H_;
-  bool average_;
-  std::vector<double> sum_;
-  shape_t shape_;
-};
 
 }  // namespace
 
@@ -179,9 +162,39 @@ sdpa_options multihead_attention::attention_options(const mha_options& options, 
   return sdpa;
 }
 
+tensor_view mha_result::q_heads() const {
+  return detail::as_heads(q, heads);
+}
+tensor_view mha_result::k_heads() const {
+  return detail::as_heads(k, kv_heads);
+}
+tensor_view mha_result::v_heads() const {
+  return detail::as_heads(v, kv_heads);
+}
+tensor_view mha_result::out_heads() const {
+  return detail::as_heads(concat, heads);
+}
+
+void multihead_attention::project(const tensor& query, const tensor& key, const tensor& value,
+                                  const projection_names& names, int64_t rope_start,
+                                  const mha_options& options, mha_result& r) const {
+  // Q = query·W_Q^T + b_Q (likewise K, V), [B,N,heads·hd], read as heads by the views.
+  r.heads = num_heads_;
+  r.kv_heads = kv_heads();
+  r.q = q_proj_.forward(query, names.query);
+  r.k = k_proj_.forward(key, names.key);
+  r.v = v_proj_.forward(value, names.value);
+  if (options.rope) {
+    apply_rope_in_place(detail::as_heads(r.q, r.heads), rope_start, *options.rope);
+    apply_rope_in_place(detail::as_heads(r.k, r.kv_heads), rope_start, *options.rope);
+  }
+  r.concat = tensor({query.size(0), query.size(1), embed_dim()});
+  r.lse = tensor({query.size(0), num_heads_, query.size(1)});
+}
+
 mha_result multihead_attention::forward(const tensor& query, const tensor& key, const tensor& value,
                                         const mha_options& options) const {
-  const int64_t E = embed_dim(), H = num_heads_, Hkv = kv_heads();
+  const int64_t E = embed_dim(), H = num_heads_;
   const std::string shapes = " (query " + to_string(query.shape()) + ", key " +
                              to_string(key.shape()) + ", value " + to_string(value.shape()) + ")";
   if (query.rank() != 3 || query.size(2) != E)
@@ -196,30 +209,19 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
   const int64_t B = query.size(0), Nq = query.size(1), Nk = key.size(1);
 
   mha_result r;
-  // Q = query·W_Q^T + b_Q (likewise K, V), each split into heads [B,H,N,hd].
-  r.q = detail::split_heads(q_proj_.forward(query, "query"), H);
-  r.k = detail::split_heads(k_proj_.forward(key, "key"), Hkv);
-  r.v = detail::split_heads(v_proj_.forward(value, "value"), Hkv);
-  if (options.rope) {
-    r.q = apply_rope(r.q, 0, *options.rope);
-    r.k = apply_rope(r.k, 0, *options.rope);
-  }
-
+  project(query, key, value, {"query", "key", "value"}, 0, options, r);
   const sdpa_options sdpa = attention_options(options, B, Nq, Nk);
+  const sdpa_output_views heads_out{detail::as_heads(r.concat, H), r.lse};
   if (options.need_weights == attention_weights::none) {
-    r.attention = sdpa_forward(r.q, r.k, r.v, sdpa);
+    sdpa_forward_into(r.q_heads(), r.k_heads(), r.v_heads(), heads_out, sdpa);
   } else {
-    // The probabilities come from the reference kernel's observer: the very P it multiplies V by.
-    attention_params p = make_attention_params(r.q, r.k, r.v, sdpa);
-    r.attention = {tensor({B, H, Nq, p.dv}), tensor({B, H, Nq})};
-    p.o = r.attention.out.data();
-    p.lse = r.attention.lse.data();
-    weights_observer observer(B, H, Nq, Nk, options.need_weights == attention_weights::averaged);
-    sdpa_forward_reference(p, &observer);
-    r.weights = observer.weights();
+    // P from the reference kernel: the very P it multiplies V by.
+    tensor P = sdpa_forward_with_weights(r.q_heads(), r.k_heads(), r.v_heads(), heads_out, sdpa);
+    if (options.need_weights == attention_weights::averaged) P = average_heads(P);
+    r.weights = std::move(P);
   }
   // out = concat_h(head_h)·W_O^T + b_O.
-  r.out = out_proj_.forward(detail::merge_heads(r.attention.out), "attention output");
+  r.out = out_proj_.forward(r.concat, "attention output");
   return r;
 }
 
@@ -240,16 +242,13 @@ mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,
   if (options.dropout_p != 0.0f)
     throw error("forward_step: dropout_p must be 0 (decoding runs without dropout)");
   mha_result r;
-  r.q = detail::split_heads(q_proj_.forward(x, "x"), num_heads_);
-  r.k = detail::split_heads(k_proj_.forward(x, "x"), kv_heads());
-  r.v = detail::split_heads(v_proj_.forward(x, "x"), kv_heads());
-  if (options.rope) {
-    r.q = apply_rope(r.q, cache.length(), *options.rope);
-    r.k = apply_rope(r.k, cache.length(), *options.rope);
-  }
-  cache.append(r.k, r.v);
-  r.attention = cache.attend(r.q, options.impl, options.threads);
-  r.out = out_proj_.forward(detail::merge_heads(r.attention.out), "attention output");
+  project(x, x, x, {"x", "x", "x"}, cache.length(), options, r);
+  cache.append(r.k_heads(), r.v_heads());
+  sdpa_options sdpa;
+  sdpa.impl = options.impl;
+  sdpa.threads = options.threads;
+  cache.attend_into(r.q_heads(), {detail::as_heads(r.concat, num_heads_), r.lse}, sdpa);
+  r.out = out_proj_.forward(r.concat, "attention output");
   return r;
 }
 

@@ -1,10 +1,10 @@
 // Backward of nn.MultiheadAttention, the forward's lines in reverse. Legend: B batch, Nq queries,
 // Nk keys, E embed dim, H query heads, Hkv key/value heads, hd head dim.
 //   out = concat·W_O^T + b_O          ->  d concat = out_proj.backward(concat, d out)
-//   concat = merge_heads(O)            ->  dO = split_heads(d concat)
 //   O = softmax(Q·K^T/√hd + mask)·V    ->  dQ, dK, dV = sdpa_backward(Q, K, V, O, lse, dO)
-//   Q = split_heads(query·W_Q^T + b_Q) ->  d query = q_proj.backward(query, merge_heads(dQ)); K, V
-//   alike
+//   Q = heads of (query·W_Q^T + b_Q)   ->  d query = q_proj.backward(query, dQ); K, V alike
+// The heads are strided views of [B,N,heads·hd] buffers on both sides: O and dO of concat and
+// d concat, Q, K, V of the projections, dQ, dK, dV written into [B,N,heads·hd] gradients.
 #include <tuple>
 
 #include "heads.hpp"
@@ -25,17 +25,20 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
   if (options.rope)
     throw error("mha backward: rotary embeddings (rope) are not differentiated yet");
   const int64_t B = query.size(0), Nq = query.size(1), Nk = key.size(1);
-  const tensor d_concat =
-      out_proj_.backward(detail::merge_heads(forward.attention.out), grad_out, grads.out);
+  const tensor d_concat = out_proj_.backward(forward.concat, grad_out, grads.out);
 
   const sdpa_options sdpa = attention_options(options, B, Nq, Nk);  // the forward's
-  const sdpa_gradients d = sdpa_backward(forward.q, forward.k, forward.v, forward.attention,
-                                         detail::split_heads(d_concat, num_heads_), sdpa);
+  tensor dq(forward.q.shape()), dk(forward.k.shape()), dv(forward.v.shape());
+  sdpa_backward_into(forward.q_heads(), forward.k_heads(), forward.v_heads(),
+                     {forward.out_heads(), forward.lse}, detail::as_heads(d_concat, num_heads_),
+                     {detail::as_heads(dq, num_heads_), detail::as_heads(dk, kv_heads()),
+                      detail::as_heads(dv, kv_heads())},
+                     sdpa);
 
   mha_input_grads in;
-  in.query = q_proj_.backward(query, detail::merge_heads(d.dq), grads.q);
-  in.key = k_proj_.backward(key, detail::merge_heads(d.dk), grads.k);
-  in.value = v_proj_.backward(value, detail::merge_heads(d.dv), grads.v);
+  in.query = q_proj_.backward(query, dq, grads.q);
+  in.key = k_proj_.backward(key, dk, grads.k);
+  in.value = v_proj_.backward(value, dv, grads.v);
   return in;
 }
 

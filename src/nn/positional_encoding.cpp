@@ -34,13 +34,14 @@ tensor add_positional_encoding(const tensor& x, int64_t start) {
   return out;
 }
 
-tensor apply_rope(const tensor& x, int64_t start, const rope_config& config) {
+void apply_rope_in_place(const mutable_tensor_view& x, int64_t start, const rope_config& config) {
   if (x.rank() != 4 || x.size(3) % 2 != 0)
     throw error("x: expected [B,H,N,hd] with hd even, got " + to_string(x.shape()));
   if (start < 0 || !(config.base > 1.0f))
     throw error("rope: need start >= 0 and base > 1, got start = " + std::to_string(start));
-  const int64_t rows = x.size(0) * x.size(1), N = x.size(2), hd = x.size(3), pairs = hd / 2;
-  tensor out(x.shape());
+  const int64_t B = x.size(0), H = x.size(1), N = x.size(2), hd = x.size(3), pairs = hd / 2;
+  const int64_t sb = x.stride(0), sh = x.stride(1), sn = x.stride(2), sc = x.stride(3);
+  float* data = x.mutable_f32();
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < pairs; ++i) {
       const double theta = std::pow(static_cast<double>(config.base), -2.0 * i / hd);
@@ -48,13 +49,19 @@ tensor apply_rope(const tensor& x, int64_t start, const rope_config& config) {
       const double c = std::cos(angle), s = std::sin(angle);
       const int64_t a = config.layout == rope_layout::half ? i : 2 * i;
       const int64_t b = config.layout == rope_layout::half ? i + pairs : 2 * i + 1;
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t base = (r * N + n) * hd;
-        const double xa = x[base + a], xb = x[base + b];
-        out[base + a] = static_cast<float>(xa * c - xb * s);
-        out[base + b] = static_cast<float>(xb * c + xa * s);
-      }
+      for (int64_t bb = 0; bb < B; ++bb)
+        for (int64_t h = 0; h < H; ++h) {
+          float* row = data + bb * sb + h * sh + n * sn;
+          const double xa = row[a * sc], xb = row[b * sc];
+          row[a * sc] = static_cast<float>(xa * c - xb * s);
+          row[b * sc] = static_cast<float>(xb * c + xa * s);
+        }
     }
+}
+
+tensor apply_rope(const tensor& x, int64_t start, const rope_config& config) {
+  tensor out = x;
+  apply_rope_in_place(out, start, config);
   return out;
 }
 

@@ -4,7 +4,6 @@
 
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
-#include "qkv/reference.hpp"
 
 namespace qkv::nn {
 namespace {
@@ -36,21 +35,6 @@ tensor as_one_head(const tensor& t) {
   const int64_t B = t.rank() == 3 ? t.size(0) : 1;
   return t.reshaped({B, 1, t.size(-2), t.size(-1)});
 }
-
-// Copies the kernel's "probabilities" [N,N] of each batch entry b into P [B, N, N].
-class weights_recorder : public attention_observer {
- public:
-  explicit weights_recorder(tensor& P) : P_(P) {}
-  void on_step(std::string_view step, int64_t b, int64_t, const double* values, int64_t rows,
-               int64_t cols) override {
-    if (step != "probabilities") return;
-    for (int64_t e = 0; e < rows * cols; ++e)
-      P_[b * rows * cols + e] = static_cast<float>(values[e]);
-  }
-
- private:
-  tensor& P_;
-};
 
 sdpa_options options_for(bool causal) {
   sdpa_options options;
@@ -91,15 +75,16 @@ tensor self_attention::forward(const tensor& x, bool causal) const {
 
 self_attention::result self_attention::forward_with_weights(const tensor& x, bool causal) const {
   const qkv_projections p = project(x);
-  const tensor q = as_one_head(p.q), k = as_one_head(p.k), v = as_one_head(p.v);
-  attention_params params = make_attention_params(q, k, v, options_for(causal));
+  const tensor q = as_one_head(p.q);
   shape_t out_shape = x.shape(), weights_shape = x.shape();
   out_shape.back() = d_v();
-  weights_shape.back() = params.Nk;
-  result r{tensor(out_shape), tensor(weights_shape)};
-  params.o = r.out.data();
-  weights_recorder recorder(r.weights);
-  sdpa_forward_reference(params, &recorder);
+  weights_shape.back() = q.size(2);
+  result r{tensor(out_shape), {}};
+  const mutable_tensor_view out(r.out.data(), {q.size(0), 1, q.size(2), d_v()});
+  // P [B,1,N,N] -> [.., N, N].
+  r.weights = sdpa_forward_with_weights(q, as_one_head(p.k), as_one_head(p.v), {out, {}},
+                                        options_for(causal))
+                  .reshaped(weights_shape);
   return r;
 }
 

@@ -1,7 +1,7 @@
-// Part of browser_test.sh: the model view page of a checkpoint. One thumbnail per layer x head;
+// Part of browser_test.sh: the model view page of a checkpoint or a GPT-2 folder. One thumbnail per layer x head;
 // clicking one opens that head in the head view; hovering a query token shows its row of
 // weights, as the page's data has them; the rollout is drawn; no script error or console
-// message; a screenshot is saved. Then the causal SVG heatmap: every text inside the canvas.
+// message; a screenshot is saved. Then an SVG heatmap: every text inside the canvas.
 // Usage: node browser_model_view.js PAGE SVG PROFILE SCREENSHOT
 const { run } = require('./devtools.js');
 const [page, svg, profile, screenshot] = process.argv.slice(2);
@@ -49,6 +49,6 @@ run(profile, async (browser, check) => {
       return b.right > width + 0.5 || b.left < 0 ? t.textContent : null;
     }).filter((t) => t !== null);
   })()`);
-  check(overflow.length === 0, 'every text of the causal SVG is inside its canvas: ' + JSON.stringify(overflow));
+  check(overflow.length === 0, 'every text of the SVG is inside its canvas: ' + JSON.stringify(overflow));
   check(browser.errors().length === 0, 'no script error or console message: ' + JSON.stringify(browser.errors()));
 });

@@ -4,7 +4,8 @@
 # console shows no message, hovering a cell shows its numbers (browser_hover.js, run by node), and
 # a screenshot is saved. The model view of a tiny checkpoint (trained here for 2 steps): a
 # thumbnail per layer x head, clicking opens the head, hovering a token shows its weights, and the
-# causal SVG's texts stay inside it (browser_model_view.js).
+# causal SVG's texts stay inside it (browser_model_view.js). The same for a GPT-2 folder (the
+# golden 2-layer, 2-head folder on its ids) and its SVG.
 # Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
 set -euo pipefail
 qkv=$(readlink -f "$1")
@@ -51,4 +52,11 @@ for i in $(seq 30); do printf 'jane visits africa. jim sees tea! '; done >"$tmp/
 "$qkv" explain --causal --svg "$tmp/causal.svg" >/dev/null
 if node "$(dirname "$0")/browser_model_view.js" "$tmp/model.html" "$tmp/causal.svg" \
   "$tmp/model-profile" "$shots/explain_model_view.png"; then :; else fail=1; fi
+
+echo "GPT-2 folder (qkv explain --model):"
+gpt2="$(dirname "$0")/../data/golden/gpt2/gpt2_tiny_E32_H2_L2"
+"$qkv" explain --model "$gpt2" --ids "$gpt2/input_ids.npy" --html "$tmp/gpt2.html" \
+  --svg "$tmp/gpt2.svg" >/dev/null
+if node "$(dirname "$0")/browser_model_view.js" "$tmp/gpt2.html" "$tmp/gpt2.svg" \
+  "$tmp/gpt2-profile" "$shots/explain_gpt2_model_view.png"; then :; else fail=1; fi
 exit $fail

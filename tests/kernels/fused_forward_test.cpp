@@ -220,7 +220,15 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenFused, ::testing::ValuesIn(testing::load_
                          testing::golden_case_name);
 
 TEST(FusedForward, AutoPicksTheFusedKernel) {
-  EXPECT_TRUE(fused_kernel_available());
+  std::mt19937_64 rng(5);
+  const tensor q = testing::random_tensor({1, 2, 59, 16}, rng);
+  const tensor k = testing::random_tensor({1, 2, 97, 16}, rng);
+  const tensor v = testing::random_tensor({1, 2, 97, 16}, rng);
+  sdpa_options options;
+  options.impl = sdpa_impl::auto_select;
+  const sdpa_result automatic = sdpa_forward(q, k, v, options);
+  options.impl = sdpa_impl::fused;
+  EXPECT_EQ(max_abs_diff(automatic.out, sdpa_forward(q, k, v, options).out), 0.0);
   EXPECT_TRUE(simd_target_available(simd_target::portable));
 }
 

@@ -68,9 +68,9 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenSdpaGrad,
 class output_collector : public attention_observer {
  public:
   std::vector<double> out;
-  void on_step(std::string_view step, int64_t, int64_t, const double* values, int64_t rows,
+  void on_step(attention_step step, int64_t, int64_t, const double* values, int64_t rows,
                int64_t cols) override {
-    if (step == "output") out.insert(out.end(), values, values + rows * cols);
+    if (step == attention_step::output) out.insert(out.end(), values, values + rows * cols);
   }
 };
 

@@ -1,24 +1,27 @@
 // `qkv explain`: self-attention walked through step by step on the embedded "Write a poem"
-// example, a JSON spec file or .npy matrices; or a `qkv train` checkpoint's attention on a text,
-// every layer and head. Rendered for the terminal, as JSON (docs/explain_json.md), as SVG
-// heatmaps or as a self-contained HTML page.
+// example, a JSON spec file or .npy matrices; or the attention of a `qkv train` checkpoint or of
+// a GPT-2 folder on a text, every layer and head. Rendered for the terminal, as JSON
+// (docs/explain_json.md), as SVG heatmaps or as a self-contained HTML page.
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "inputs.hpp"
+#include "model_folder.hpp"
 #include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/attention_map.hpp"
 #include "qkv/explain/checkpoint_trace.hpp"
 #include "qkv/explain/example.hpp"
+#include "qkv/explain/gpt2_trace.hpp"
 #include "qkv/explain/render_html.hpp"
 #include "qkv/explain/render_json.hpp"
 #include "qkv/explain/render_svg.hpp"
@@ -36,6 +39,7 @@ struct explain_args {
   bool causal = false, verbose = false;
   std::optional<float> scale;
   std::string checkpoint, text;  // a character-level GPT and the text it reads
+  std::string model, ids;        // a GPT-2 folder and the ids it reads (or --text)
   int64_t layer = 0, head = 0;
   bool layer_given = false, head_given = false;
 };
@@ -122,11 +126,11 @@ void emit(const explain_args& a, const std::string& shown, const std::function<s
 // head or --layer/--head; a learner's summary by default, the walkthrough with --verbose.
 void run_checkpoint(const explain_args& a) {
   const bool other_inputs = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty() &&
-                              a.spec.empty() && a.tokens.empty());
+                              a.spec.empty() && a.tokens.empty() && a.ids.empty());
   if (other_inputs || a.causal || a.scale)
     throw error(
         "--checkpoint: explains a trained model on --text; it does not combine with "
-        "--x/--wq/--wk/--wv, --spec, --tokens, --scale or --causal (the model is causal)");
+        "--x/--wq/--wk/--wv, --spec, --tokens, --ids, --scale or --causal (the model is causal)");
   if (a.text.empty()) throw error("--text: required with --checkpoint, and must not be empty");
   train::trained_model m;
   try {
@@ -160,12 +164,63 @@ void run_checkpoint(const explain_args& a) {
       [&] { return explain::render_svg(map); }, [&] { return explain::render_model_html(map); });
 }
 
+// The label of token `id` without the folder's tokenizer files: "#id".
+std::string id_label(int64_t id) {
+  return "#" + std::to_string(id);
+}
+
+// --model DIR (--text T | --ids IDS.npy): a GPT-2 folder's attention on the tokens, every layer
+// and head or --layer/--head. Tokens show as their text when the folder has its tokenizer files.
+void run_model(const explain_args& a) {
+  const bool other_inputs = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty() &&
+                              a.spec.empty() && a.tokens.empty() && a.checkpoint.empty());
+  if (other_inputs || a.causal || a.scale || a.verbose)
+    throw error(
+        "--model: explains a GPT-2 folder on --text or --ids; it does not combine with "
+        "--checkpoint, --x/--wq/--wk/--wv, --spec, --tokens, --scale, --verbose or --causal (the "
+        "model is causal)");
+  if (a.text.empty() == a.ids.empty())
+    throw error("--text or --ids: give exactly one with --model (a non-empty text)");
+  const models::gpt2 model = load_model_folder(a.model);
+  // The tokenizer: needed for --text; with --ids, used when the folder has either file (a lone
+  // one is refused as missing its twin).
+  namespace fs = std::filesystem;
+  std::optional<text::gpt2_tokenizer> tokenizer;
+  if (!a.text.empty() || fs::exists(a.model + "/vocab.json") || fs::exists(a.model + "/merges.txt"))
+    tokenizer = load_tokenizer_folder(a.model);
+  const std::vector<int64_t> ids = a.ids.empty() ? tokenizer->encode(a.text) : read_ids_flag(a.ids);
+  check_ids(ids, model.config(), a.ids.empty() ? "--text" : "--ids");
+  std::vector<std::string> tokens;
+  for (const int64_t id : ids)
+    tokens.push_back(tokenizer ? tokenizer->decode(std::span(&id, 1)) : id_label(id));
+  const std::optional<int64_t> layer = a.layer_given ? std::optional(a.layer) : std::nullopt,
+                               head = a.head_given ? std::optional(a.head) : std::nullopt;
+  explain::attention_map map;
+  try {
+    map = explain::map_gpt2(model, ids, std::move(tokens), {layer, head, false});
+  } catch (const error& e) {
+    throw error(std::string("--") + e.what());  // the message names layer or head
+  }
+  map.title = a.model + " reading " +
+              (a.ids.empty() ? "\"" + a.text + "\"" : "the ids of " + a.ids) +
+              (tokenizer ? ", GPT-2's byte-level BPE tokens"
+                         : ", each token shown as #id (the folder has no tokenizer files)");
+  emit(
+      a,
+      a.format == "json" ? explain::render_json(map)
+                         : explain::render_summary(map, {colour_terminal()}),
+      [&] { return explain::render_svg(map); }, [&] { return explain::render_model_html(map); });
+}
+
 void run_explain(const explain_args& a) {
   if (a.format != "text" && a.format != "json")
     throw error("--format: expected text or json, got '" + a.format + "'");
+  if (!a.model.empty()) return run_model(a);
   if (!a.checkpoint.empty()) return run_checkpoint(a);
-  if (!a.text.empty() || a.layer_given || a.head_given)
-    throw error("--text/--layer/--head: need --checkpoint (a model written by qkv train)");
+  if (!a.text.empty() || !a.ids.empty() || a.layer_given || a.head_given)
+    throw error(
+        "--text/--ids/--layer/--head: need --checkpoint (a model written by qkv train) or "
+        "--model (a GPT-2 folder)");
   if (a.verbose) throw error("--verbose: only with --checkpoint (the walkthrough is the default)");
   const explain_inputs in = gather_inputs(a);
   const std::string source = in.source.empty() ? "--x/--wq/--wk/--wv" : in.source;
@@ -204,7 +259,10 @@ void add_explain_command(CLI::App& app) {
       "--checkpoint C --text \"jane visits africa\" [--layer L] [--head H]: a qkv train model's\n"
       "  attention, every layer and head or the ones chosen, one character per token: the word\n"
       "  table and each head's most attended word (--verbose: every step of every head);\n"
-      "  --html: the model view (every layer x head), the head view and the attention rollout.");
+      "  --html: the model view (every layer x head), the head view and the attention rollout.\n"
+      "--model DIR (--text T | --ids IDS.npy) [--layer L] [--head H]: the same views of a GPT-2\n"
+      "  folder (config.json, model.safetensors, vocab.json, merges.txt), one BPE token per row:\n"
+      "  each token's most attended token per head.");
   cmd->add_option("--x", args->x, "encodings X [N, d_model] (.npy)");
   cmd->add_option("--wq", args->wq, "W_Q [d_k, d_model], nn.Linear layout (.npy)");
   cmd->add_option("--wk", args->wk, "W_K [d_k, d_model] (.npy)");
@@ -219,11 +277,15 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--html", args->html, "write a self-contained HTML page");
   cmd->add_option("--checkpoint", args->checkpoint,
                   "explain a character-level model written by qkv train (with --text)");
-  cmd->add_option("--text", args->text, "with --checkpoint: the text the model reads");
+  cmd->add_option("--model", args->model,
+                  "explain a Hugging Face GPT-2 folder (with --text or --ids)");
+  cmd->add_option("--text", args->text, "with --checkpoint or --model: the text the model reads");
+  cmd->add_option("--ids", args->ids,
+                  "with --model: token ids [T] (.npy, <i8 or <i4) instead of --text");
   CLI::Option* layer = add_int(cmd, "--layer", args->layer, {.lo = 0},
-                               "with --checkpoint: one layer (default: all)");
-  CLI::Option* head =
-      add_int(cmd, "--head", args->head, {.lo = 0}, "with --checkpoint: one head (default: all)");
+                               "with --checkpoint or --model: one layer (default: all)");
+  CLI::Option* head = add_int(cmd, "--head", args->head, {.lo = 0},
+                              "with --checkpoint or --model: one head (default: all)");
   cmd->add_flag("--verbose", args->verbose,
                 "with --checkpoint: also every step (Q, K, V, scores, ...) of the shown heads");
   cmd->callback([args, layer, head] {

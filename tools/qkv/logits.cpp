@@ -19,16 +19,8 @@ struct logits_args {
 void run_logits(const logits_args& a) {
   check_output_paths({{"--out", a.out}, {"--attention", a.attention}});
   const models::gpt2 m = load_model_folder(a.model);
-  std::vector<int64_t> ids;
-  if (!a.ids.empty()) {
-    try {
-      ids = io::read_npy_ids(a.ids);
-    } catch (const error& e) {
-      throw error(std::string("--ids: ") + e.what());
-    }
-  } else {
-    ids = load_tokenizer_folder(a.model).encode(a.text);
-  }
+  const std::vector<int64_t> ids =
+      a.ids.empty() ? load_tokenizer_folder(a.model).encode(a.text) : read_ids_flag(a.ids);
   check_ids(ids, m.config(), a.ids.empty() ? "--text" : "--ids");
   const models::gpt2_output out = m.forward(ids, !a.attention.empty(), a.threads);
   output_files files;

@@ -2,6 +2,7 @@
 #include "model_folder.hpp"
 
 #include "qkv/error.hpp"
+#include "qkv/io/npy.hpp"
 
 namespace qkv::cli {
 
@@ -18,6 +19,14 @@ text::gpt2_tokenizer load_tokenizer_folder(const std::string& dir) {
     return text::gpt2_tokenizer::load(dir + "/vocab.json", dir + "/merges.txt");
   } catch (const error& e) {
     throw error(std::string("--model: ") + e.what());
+  }
+}
+
+std::vector<int64_t> read_ids_flag(const std::string& path) {
+  try {
+    return io::read_npy_ids(path);
+  } catch (const error& e) {
+    throw error(std::string("--ids: ") + e.what());
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "qkv/attention.hpp"
 #include "qkv/tensor.hpp"
+#include "qkv/tensor_view.hpp"
 
 namespace qkv::nn {
 
@@ -19,11 +20,15 @@ class kv_cache {
 
   // Appends k [B,Hkv,n,d] and v [B,Hkv,n,dv] as positions length()..length()+n-1. Throws
   // qkv::error (the cache is left unchanged) on a shape mismatch or when they do not fit.
-  void append(const tensor& k, const tensor& v);
+  // k and v may be strided views (the heads of a projection).
+  void append(const tensor_view& k, const tensor_view& v);
   // q [B,Hq,n,d] (Hq a multiple of Hkv), the queries of the last n cached positions: attention
-  // over the length() cached keys, bottom-right causal. Returns O [B,Hq,n,dv] and lse.
-  sdpa_result attend(const tensor& q, sdpa_impl impl = sdpa_impl::auto_select,
-                     int threads = 0) const;
+  // over the length() cached keys, bottom-right causal, through sdpa_forward with `options`
+  // (kernel, threads, scale; no causal flag nor mask of its own). O [B,Hq,n,dv] and lse.
+  sdpa_result attend(const tensor_view& q, const sdpa_options& options = {}) const;
+  // The same, written into the caller's views.
+  void attend_into(const tensor_view& q, const sdpa_output_views& out,
+                   const sdpa_options& options = {}) const;
   // Forgets every position (keeps the room).
   void clear() { length_ = 0; }
   // Keeps only the first `length` positions (e.g. to roll back rejected draft tokens).
@@ -33,6 +38,7 @@ class kv_cache {
   int64_t capacity() const { return keys_.size(2); }
 
  private:
+  void require_queries(const tensor_view& q) const;
   tensor keys_, values_;  // [B,Hkv,capacity,d], [B,Hkv,capacity,dv]; positions >= length_ unused
   int64_t length_ = 0;
 };

@@ -1,5 +1,5 @@
-// nn.MultiheadAttention(E, H, batch_first=True): project queries, keys and values, split E into
-// H heads of hd = E/H, attend per head through qkv::sdpa_forward, concatenate, project out.
+// nn.MultiheadAttention(E, H, batch_first=True): project queries, keys and values, read E as
+// H heads of hd = E/H, attend per head through qkv's dispatcher, concatenate, project out.
 // GQA (Hkv < H key/value heads, each shared by H/Hkv query heads) is an option beyond PyTorch.
 #pragma once
 
@@ -45,12 +45,23 @@ struct mha_options {
   uint64_t dropout_seed = 0;
 };
 
-// The output and the activations a backward pass will need.
+// The output and the activations a backward pass will need. The heads are never copied apart:
+// the projections keep PyTorch's [B,N,heads·hd] layout (head h in columns h·hd..(h+1)·hd), the
+// attention reads them as strided [B,heads,N,hd] views and writes its per-head outputs straight
+// into `concat` [B,Nq,H·hd], the out projection's input.
 struct mha_result {
   tensor out;                     // [B,Nq,E]
   std::optional<tensor> weights;  // the softmax probabilities, when asked for
-  tensor q, k, v;                 // projected heads: [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd]
-  sdpa_result attention;          // per-head output [B,H,Nq,hd] and lse [B,H,Nq]
+  tensor q, k, v;                 // projections (after RoPE): [B,Nq,E], [B,Nk,Hkv·hd] twice
+  tensor concat;                  // concat_h(head_h) [B,Nq,E]
+  tensor lse;                     // [B,H,Nq]
+  int64_t heads = 0, kv_heads = 0;
+
+  // [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd], [B,H,Nq,hd]: views of q, k, v and concat.
+  tensor_view q_heads() const;
+  tensor_view k_heads() const;
+  tensor_view v_heads() const;
+  tensor_view out_heads() const;
 };
 
 // Gradients of the projections' parameters (multihead_attention_backward.cpp).
@@ -111,6 +122,15 @@ class multihead_attention {
   const linear& out_proj() const { return out_proj_; }
 
  private:
+  // The inputs' names in messages.
+  struct projection_names {
+    const char *query, *key, *value;
+  };
+  // r.q, r.k, r.v: the projections (RoPE from position rope_start when asked), and room for
+  // r.concat and r.lse.
+  void project(const tensor& query, const tensor& key, const tensor& value,
+               const projection_names& names, int64_t rope_start, const mha_options& options,
+               mha_result& r) const;
   // The sdpa options of one forward (and of its backward): causal flag, masks for B batches and
   // Nq x Nk scores, kernel, threads, attention dropout.
   sdpa_options attention_options(const mha_options& options, int64_t B, int64_t Nq,

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "qkv/tensor.hpp"
+#include "qkv/tensor_view.hpp"
 
 namespace qkv::nn {
 
@@ -29,5 +30,8 @@ struct rope_config {
 // x [B,H,N,hd] (hd even), positions start..start+N-1. Then q'·k' depends on positions only
 // through their difference.
 tensor apply_rope(const tensor& x, int64_t start, const rope_config& config = {});
+// The same in place on a strided view (the heads of a projection, as the MHA layer reads them).
+void apply_rope_in_place(const mutable_tensor_view& x, int64_t start,
+                         const rope_config& config = {});
 
 }  // namespace qkv::nn
