@@ -1,5 +1,6 @@
-// Part of browser_test.sh: the model view page of a checkpoint or a GPT-2 folder. One thumbnail per layer x head;
-// clicking one opens that head in the head view; hovering a query token shows its row of
+// Part of browser_test.sh: the model view page of a checkpoint or a GPT-2 folder. One thumbnail
+// per layer x head; clicking one opens that head in the head view, with its word table when the
+// page has words (else its most attended tokens); hovering a query token shows its row of
 // weights, as the page's data has them; the rollout is drawn; no script error or console
 // message; a screenshot is saved. Then an SVG heatmap: every text inside the canvas.
 // Usage: node browser_model_view.js PAGE SVG PROFILE SCREENSHOT
@@ -20,6 +21,14 @@ run(profile, async (browser, check) => {
   check(title === `Head view: Layer ${layer}, head ${head}`, 'clicking a thumbnail opens its head: ' + title);
   check(await p.evaluate(`document.querySelector('canvas.thumb.selected').dataset.layer === '${layer}'`),
         'the opened thumbnail is marked');
+  // A checkpoint's page has words: the opened head shows its word table, one row per word.
+  const summary = await p.evaluate(`document.getElementById('head-summary').querySelector('h3').textContent`);
+  const wordRows = await p.evaluate(`document.querySelectorAll('#head-summary table.heat tbody tr').length`);
+  if ((data.words || []).length)
+    check(summary.startsWith('Word table') && wordRows === data.words.length,
+          `the opened head shows its word table (${wordRows} rows): ` + summary);
+  else
+    check(summary.startsWith('Most attended token'), 'the opened head shows its most attended tokens: ' + summary);
 
   const i = Math.min(6, data.tokens.length - 1);
   await p.hover(await p.centre(`#queries .token[data-index="${i}"]`));

@@ -3,8 +3,8 @@
 # The walkthrough page: its script runs, the heatmap cells and the numbers are in the DOM, the
 # console shows no message, hovering a cell shows its numbers (browser_hover.js, run by node), and
 # a screenshot is saved. The model view of a tiny checkpoint (trained here for 2 steps): a
-# thumbnail per layer x head, clicking opens the head, hovering a token shows its weights, and the
-# causal SVG's texts stay inside it (browser_model_view.js). The same for a GPT-2 folder (the
+# thumbnail per layer x head, clicking opens the head (with its word table), hovering a token shows
+# its weights, and the causal SVG's texts stay inside it (browser_model_view.js). The same for a GPT-2 folder (the
 # golden 2-layer, 2-head folder on its ids) and its SVG.
 # Usage: browser_test.sh QKV_EXECUTABLE SCREENSHOT_DIR
 set -euo pipefail

@@ -34,6 +34,12 @@ std::string gpt3_encoder_dir() {
 }
 
 bool copy_gpt2_tokenizer_files(const std::string& dir) {
+  // GPT-2's tokenizer gives ids up to 50256: a model of another vocabulary would refuse them.
+  if (std::ifstream config(dir + "/config.json");
+      config && nlohmann::json::parse(config).value("vocab_size", int64_t{0}) != 50257) {
+    ADD_FAILURE() << dir << ": GPT-2's tokenizer files belong only in a folder of vocab_size 50257";
+    return false;
+  }
   const std::string package = gpt3_encoder_dir();
   if (package.empty()) return false;
   namespace fs = std::filesystem;

