@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(cmake g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
           libopenblas-openmp-dev libdnnl-dev libhwy-dev libcli11-dev nlohmann-json3-dev libicu-dev libxml2-utils
           libopenmpi-dev openmpi-bin
+          clang libclang-rt-dev libomp-dev
           chromium nodejs
           python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-torch
           python3-venv python3-pip python3-setuptools

@@ -23,11 +23,17 @@ std::string to_string(const shape_t& shape) {
 }
 
 int64_t element_count(const shape_t& shape) {
+  // Checked: a shape read from a file can have any sizes, and a product that wrapped around would
+  // size an allocation smaller than the loops that later run over it. Any zero size gives 0.
   int64_t n = 1;
+  bool overflow = false;
   for (int64_t s : shape) {
     if (s < 0) throw error("shape " + to_string(shape) + " has a negative size");
-    n *= s;
+    overflow = overflow || __builtin_mul_overflow(n, s, &n);
   }
+  for (int64_t s : shape)
+    if (s == 0) return 0;
+  if (overflow) throw error("shape " + to_string(shape) + " has more elements than fit in 64 bits");
   return n;
 }
 

@@ -14,7 +14,8 @@ using shape_t = std::vector<int64_t>;
 
 // "[2, 8, 64]": for error messages.
 std::string to_string(const shape_t& shape);
-// Number of elements of a shape (1 for rank 0). Throws on a negative size.
+// Number of elements of a shape (1 for rank 0). Throws on a negative size and on a product
+// beyond int64 (checked: shapes come from files).
 int64_t element_count(const shape_t& shape);
 // Row-major (C order) strides, in elements.
 shape_t contiguous_strides(const shape_t& shape);

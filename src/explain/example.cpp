@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "io/strict_json.hpp"
 #include "qkv/error.hpp"
 #include "write_a_poem.hpp"
 
@@ -85,7 +86,7 @@ float checked_scale(double scale, const std::string& what) {
 
 example parse_example(const std::string& json_text, const std::string& source) {
   try {
-    const nlohmann::json spec = nlohmann::json::parse(json_text);
+    const nlohmann::json spec = io::parse_json_strictly(json_text);
     if (!spec.is_object()) throw error("expected a JSON object");
     for (const auto& [key, value] : spec.items())
       if (!is_known(key))

@@ -118,6 +118,11 @@ attention_trace trace_self_attention(const nn::self_attention& layer, const tens
                                      std::vector<std::string> tokens, bool causal,
                                      std::optional<float> scale) {
   if (x.rank() != 2) throw error("x: expected X [N, d_model], got shape " + to_string(x.shape()));
+  // Counted against X, the input the labels name, before the projections make q out of it.
+  if (!tokens.empty() && static_cast<int64_t>(tokens.size()) != x.size(0))
+    throw error("tokens", std::to_string(tokens.size()) + " labels given for the " +
+                              std::to_string(x.size(0)) + " rows of X " + to_string(x.shape()) +
+                              ", one label per row");
   const nn::qkv_projections p = layer.project(x);
   attention_trace trace = trace_attention(p.q, p.k, p.v, std::move(tokens), causal, scale);
   trace.x = head_matrix(x, 0);

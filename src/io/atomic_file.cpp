@@ -1,4 +1,4 @@
-// Whole-or-nothing file writes (temporary file, fsync, rename).
+// Whole files: regular files read, whole-or-nothing writes (temporary file, fsync, rename).
 #include "qkv/io/atomic_file.hpp"
 
 #include <fcntl.h>
@@ -12,6 +12,54 @@
 #include "qkv/error.hpp"
 
 namespace qkv::io {
+
+namespace {
+
+// What a file is, for "not a regular file" messages.
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+[[noreturn]] void cannot_read(const std::string& path, int err) {
+  throw error("cannot read '" + path + "': " + std::strerror(err));
+}
+
+}  // namespace
+
+std::string read_regular_file(const std::string& path) {
+  // stat before open: opening a FIFO with no writer would block forever.
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) cannot_read(path, errno);
+  if (!S_ISREG(st.st_mode))
+    throw error("'" + path + "' is " + kind_of(st.st_mode) + ", not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) cannot_read(path, errno);
+  // Checked again on the open file: the path may have been replaced between stat and open.
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw error("'" + path + "' is not a regular file");
+  }
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      cannot_read(path, saved);
+    }
+    if (n == 0) break;  // the file shrank while being read: what is there is what was read
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  bytes.resize(done);
+  return bytes;
+}
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
   std::string tmp = path + ".tmp.XXXXXX";

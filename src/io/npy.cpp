@@ -1,16 +1,14 @@
-// .npy reading and writing. The header is a Python dict literal; we parse just the three keys
-// NumPy writes ('descr', 'fortran_order', 'shape') and refuse anything we cannot honour.
+// .npy reading and writing. The header is a Python dict literal; we parse exactly what NumPy
+// writes (the keys 'descr', 'fortran_order' and 'shape', each once, and nothing else) and refuse
+// anything we cannot honour, so that no file is ever read as something it is not.
 #include "qkv/io/npy.hpp"
 
 #include <bit>
 #include <cstring>
-#include <fstream>
-#include <iterator>
-#include <sstream>
+#include <optional>
 
 #include "qkv/error.hpp"
 #include "qkv/io/atomic_file.hpp"
-#include "read_file.hpp"
 
 static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
 
@@ -23,43 +21,138 @@ constexpr char magic[] = "\x93NUMPY";
   throw error("'" + path + "': " + why);
 }
 
-// The value that follows `'key':` in the header dict, up to the next top-level comma or brace.
-std::string header_value(const std::string& path, const std::string& header,
-                         const std::string& key) {
-  const size_t at = header.find("'" + key + "'");
-  if (at == std::string::npos) refuse(path, "not a .npy file: header has no '" + key + "'");
-  size_t pos = header.find(':', at);
-  if (pos == std::string::npos) refuse(path, "not a .npy file: malformed header");
-  ++pos;
-  while (pos < header.size() && header[pos] == ' ') ++pos;
-  size_t end = pos;
-  if (pos < header.size() && header[pos] == '(') {
-    end = header.find(')', pos);
-    if (end == std::string::npos) refuse(path, "not a .npy file: malformed shape");
-    return header.substr(pos, end - pos + 1);
-  }
-  while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
-  std::string value = header.substr(pos, end - pos);
-  while (!value.empty() && value.back() == ' ') value.pop_back();
-  return value;
-}
+// The header dict, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, read by a
+// small recursive-descent parser over Python's literal syntax for the three values NumPy writes.
+class header_parser {
+ public:
+  header_parser(const std::string& path, const std::string& text) : path_(path), text_(text) {}
 
-shape_t parse_shape(const std::string& path, const std::string& text) {
-  shape_t shape;
-  std::string inner = text.substr(1, text.size() - 2);
-  std::stringstream ss(inner);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t b = item.find_first_not_of(' ');
-    if (b == std::string::npos) continue;
-    item = item.substr(b);
-    char* end = nullptr;
-    const long long n = std::strtoll(item.c_str(), &end, 10);
-    if (end == item.c_str() || n < 0) refuse(path, "malformed shape " + text);
-    shape.push_back(n);
+  struct fields {
+    std::string descr;
+    bool fortran_order = false;
+    shape_t shape;
+  };
+
+  fields parse() {
+    std::optional<std::string> descr;
+    std::optional<bool> fortran;
+    std::optional<shape_t> shape;
+    expect('{');
+    while (!accept('}')) {
+      const std::string key = string_literal();
+      expect(':');
+      const auto once = [&](bool seen) {
+        if (seen) fail("header gives '" + key + "' twice");
+      };
+      if (key == "descr") {
+        once(descr.has_value());
+        descr = string_literal();
+      } else if (key == "fortran_order") {
+        once(fortran.has_value());
+        fortran = boolean_literal();
+      } else if (key == "shape") {
+        once(shape.has_value());
+        shape = shape_tuple();
+      } else {
+        fail("unexpected key '" + key +
+             "' in the header (a .npy header has descr, "
+             "fortran_order and shape)");
+      }
+      if (!accept(',')) {
+        expect('}');
+        break;
+      }
+    }
+    skip_space();
+    if (pos_ != text_.size()) fail("unexpected text after the header dict");
+    if (!descr || !fortran || !shape)
+      fail(std::string("header has no '") +
+           (!descr     ? "descr"
+            : !fortran ? "fortran_order"
+                       : "shape") +
+           "'");
+    return {*descr, *fortran, *shape};
   }
-  return shape;
-}
+
+ private:
+  [[noreturn]] void fail(const std::string& why) {
+    refuse(path_, "not a valid .npy header: " + why);
+  }
+
+  void skip_space() {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t'))
+      ++pos_;
+  }
+  bool accept(char c) {
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == c) return ++pos_, true;
+    return false;
+  }
+  void expect(char c) {
+    if (!accept(c)) fail(std::string("expected '") + c + "' at offset " + std::to_string(pos_));
+  }
+  bool accept_word(const char* word) {
+    skip_space();
+    const size_t n = std::strlen(word);
+    if (text_.compare(pos_, n, word) != 0) return false;
+    pos_ += n;
+    return true;
+  }
+
+  // '...' or "..." without escapes (NumPy's keys and dtype strings have none).
+  std::string string_literal() {
+    skip_space();
+    if (pos_ >= text_.size() || (text_[pos_] != '\'' && text_[pos_] != '"'))
+      fail("expected a quoted string at offset " + std::to_string(pos_));
+    const char quote = text_[pos_++];
+    const size_t end = text_.find(quote, pos_);
+    if (end == std::string::npos) fail("unterminated string");
+    std::string value = text_.substr(pos_, end - pos_);
+    if (value.find('\\') != std::string::npos) fail("escaped string '" + value + "'");
+    pos_ = end + 1;
+    return value;
+  }
+
+  bool boolean_literal() {
+    if (accept_word("True")) return true;
+    if (accept_word("False")) return false;
+    fail("fortran_order must be True or False");
+  }
+
+  // (), (5,), (2, 3) or (2, 3,): decimal integers >= 0 only; a 1-tuple needs its comma.
+  shape_t shape_tuple() {
+    expect('(');
+    shape_t shape;
+    bool comma_after_last = false;
+    while (!accept(')')) {
+      skip_space();
+      const size_t begin = pos_;
+      int64_t n = 0;
+      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+        if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, text_[pos_] - '0', &n))
+          fail("shape entry " + text_.substr(begin, pos_ - begin + 1) + "... exceeds int64");
+        ++pos_;
+      }
+      if (pos_ == begin)
+        fail("shape entries must be integers >= 0, at offset " + std::to_string(pos_));
+      if (pos_ < text_.size() && std::strchr(".eEjL_xXoObB", text_[pos_]) != nullptr)
+        fail("shape entry at offset " + std::to_string(begin) + " is not a plain integer");
+      shape.push_back(n);
+      comma_after_last = accept(',');
+      if (!comma_after_last) {
+        expect(')');
+        break;
+      }
+    }
+    if (shape.size() == 1 && !comma_after_last) fail("shape (n) is not a tuple; write (n,)");
+    return shape;
+  }
+
+  const std::string& path_;
+  const std::string& text_;
+  size_t pos_ = 0;
+};
 
 // The header of a .npy file: dtype, shape and where the data starts.
 struct npy_header {
@@ -68,8 +161,8 @@ struct npy_header {
   size_t data_start = 0;
 };
 
-npy_header parse_header(const std::string& path, const std::string& bytes) {
-  if (bytes.size() < 10 || bytes.compare(0, 6, magic, 6) != 0)
+npy_header parse_header(std::string_view bytes, const std::string& path) {
+  if (bytes.size() < 10 || bytes.compare(0, 6, std::string_view(magic, 6)) != 0)
     refuse(path, "not a .npy file (no \\x93NUMPY magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, header_start = 0;
@@ -86,34 +179,41 @@ npy_header parse_header(const std::string& path, const std::string& bytes) {
   } else {
     refuse(path, "unsupported .npy format version " + std::to_string(major) + " (1 to 3 are read)");
   }
-  if (bytes.size() < header_start + header_len) refuse(path, "truncated .npy header");
-  const std::string header = bytes.substr(header_start, header_len);
-
-  std::string descr = header_value(path, header, "descr");
-  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"'))
-    descr = descr.substr(1, descr.size() - 2);
-  if (header_value(path, header, "fortran_order") != "False")
+  if (bytes.size() - header_start < header_len) refuse(path, "truncated .npy header");
+  const std::string header(bytes.substr(header_start, header_len));
+  auto [descr, fortran_order, shape] = header_parser(path, header).parse();
+  if (fortran_order)
     refuse(path,
            "Fortran-order arrays are not supported; save with C order (np.ascontiguousarray)");
-  return {descr, parse_shape(path, header_value(path, header, "shape")), header_start + header_len};
+  return {std::move(descr), std::move(shape), header_start + header_len};
 }
 
-// The bytes of n items of `item` bytes after the header; refuses a truncated file.
-const char* data_of(const std::string& path, const std::string& bytes, const npy_header& h,
+// The data of h.shape's elements of `item` bytes each. Its size must be exactly what the header
+// says; it is compared by division, before anything is allocated, since n * item could wrap.
+const char* data_of(std::string_view bytes, const std::string& path, const npy_header& h,
                     size_t item) {
-  const size_t need = static_cast<size_t>(element_count(h.shape)) * item;
-  if (bytes.size() - h.data_start < need)
-    refuse(path, "truncated data: shape " + to_string(h.shape) + " of " + h.descr + " needs " +
-                     std::to_string(need) + " bytes, the file holds " +
-                     std::to_string(bytes.size() - h.data_start));
+  int64_t n = 0;
+  try {
+    n = element_count(h.shape);
+  } catch (const error& e) {
+    refuse(path, e.what());
+  }
+  const size_t have = bytes.size() - h.data_start;
+  const std::string what = "shape " + to_string(h.shape) + " of " + h.descr;
+  if (static_cast<uint64_t>(n) > have / item)
+    refuse(path, "truncated data: " + what + " needs " + std::to_string(n) + " x " +
+                     std::to_string(item) + " bytes, the file holds " + std::to_string(have));
+  const size_t need = static_cast<size_t>(n) * item;
+  if (have != need)
+    refuse(path, "the file holds " + std::to_string(have - need) + " bytes after the data of " +
+                     what + " (" + std::to_string(need) + " bytes): not what its header says");
   return bytes.data() + h.data_start;
 }
 
 }  // namespace
 
-npy_array read_npy(const std::string& path) {
-  const std::string bytes = detail::read_file(path);
-  const npy_header h = parse_header(path, bytes);
+npy_array parse_npy(std::string_view bytes, const std::string& path) {
+  const npy_header h = parse_header(bytes, path);
   const std::string& descr = h.descr;
   const shape_t& shape = h.shape;
   size_t item = 0;
@@ -127,10 +227,9 @@ npy_array read_npy(const std::string& path) {
     refuse(path, "big-endian dtype '" + descr + "' is not supported; convert with astype('<f4')");
   else
     refuse(path, "unsupported dtype '" + descr + "' (supported: <f4, <f8, |b1)");
-
+  const char* data = data_of(bytes, path, h, item);
   const int64_t n = element_count(shape);
   const size_t need = static_cast<size_t>(n) * item;
-  const char* data = data_of(path, bytes, h, item);
   if (descr == "|b1") {
     bool_tensor t(shape);
     for (int64_t i = 0; i < n; ++i) t[i] = data[i] != 0;
@@ -149,14 +248,18 @@ npy_array read_npy(const std::string& path) {
   return t;
 }
 
+npy_array read_npy(const std::string& path) {
+  return parse_npy(read_regular_file(path), path);
+}
+
 std::vector<int64_t> read_npy_ids(const std::string& path) {
-  const std::string bytes = detail::read_file(path);
-  const npy_header h = parse_header(path, bytes);
+  const std::string bytes = read_regular_file(path);
+  const npy_header h = parse_header(bytes, path);
   if (h.descr != "<i8" && h.descr != "<i4")
     refuse(path, "token ids must be <i8 or <i4, got dtype '" + h.descr + "'");
   if (h.shape.size() != 1) refuse(path, "token ids must have shape [T], got " + to_string(h.shape));
   const size_t item = h.descr == "<i8" ? 8 : 4;
-  const char* data = data_of(path, bytes, h, item);
+  const char* data = data_of(bytes, path, h, item);
   std::vector<int64_t> ids(static_cast<size_t>(h.shape[0]));
   for (size_t i = 0; i < ids.size(); ++i) {
     if (item == 8) {

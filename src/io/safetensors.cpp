@@ -1,6 +1,7 @@
-// .safetensors reading and writing. The header is parsed with nlohmann-json; every entry is
-// checked (dtype, shape, byte range) before any data is converted, so that a corrupt file is
-// refused with a message naming the tensor instead of being read out of bounds.
+// .safetensors reading and writing. The header is parsed with nlohmann-json (a key given twice is
+// refused); every entry is checked (dtype, shape, byte range, all sizes with checked arithmetic)
+// before any data is converted, so that a corrupt file is refused with a message naming the
+// tensor instead of being read out of bounds or misread.
 #include "qkv/io/safetensors.hpp"
 
 #include <algorithm>
@@ -8,13 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "qkv/error.hpp"
 #include "qkv/io/atomic_file.hpp"
+#include "strict_json.hpp"
 
 static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
 
@@ -81,7 +81,8 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
   const auto& shape = j["shape"];
   if (!shape.is_array()) refuse(source, where + ": shape must be an array");
   for (const auto& s : shape) {
-    if (!s.is_number_unsigned()) refuse(source, where + ": shape entries must be integers >= 0");
+    if (!s.is_number_unsigned() || s.get<uint64_t>() > uint64_t{INT64_MAX})
+      refuse(source, where + ": shape entries must be integers in [0, 2^63)");
     e.shape.push_back(s.get<int64_t>());
   }
   const auto& offsets = j["data_offsets"];
@@ -91,17 +92,19 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
   if (e.end < e.begin) refuse(source, where + ": data_offsets end < begin");
-  // Overflow-safe element count: shapes that cannot fit in memory are refused, not wrapped.
-  uint64_t count = 1;
-  for (int64_t s : e.shape) {
-    if (s != 0 && count > (uint64_t{1} << 62) / static_cast<uint64_t>(s))
-      refuse(source, where + ": shape " + to_string(e.shape) + " is too large");
-    count *= static_cast<uint64_t>(s);
+  // Checked sizes: a shape whose element or byte count wraps around is refused, never wrapped.
+  int64_t count = 0;
+  try {
+    count = element_count(e.shape);
+  } catch (const error& x) {
+    refuse(source, where + ": " + x.what());
   }
-  if (count * static_cast<uint64_t>(dtype_bytes(e.dtype)) != e.end - e.begin)
+  const uint64_t item = static_cast<uint64_t>(dtype_bytes(e.dtype));
+  if (static_cast<uint64_t>(count) > (e.end - e.begin) / item ||
+      static_cast<uint64_t>(count) * item != e.end - e.begin)
     refuse(source, where + ": " + std::to_string(e.end - e.begin) + " bytes of data for " +
                        e.dtype + " of shape " + to_string(e.shape) + " (needs " +
-                       std::to_string(count * dtype_bytes(e.dtype)) + ")");
+                       std::to_string(count) + " x " + std::to_string(item) + ")");
   return e;
 }
 
@@ -116,7 +119,9 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
                        std::to_string(bytes.size()) + " bytes)");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.substr(8, header_length));
+    header = parse_json_strictly(bytes.substr(8, header_length));
+  } catch (const error& e) {
+    refuse(source, std::string("header: ") + e.what());
   } catch (const nlohmann::json::exception& e) {
     refuse(source, std::string("header is not valid JSON: ") + e.what());
   }
@@ -126,30 +131,42 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
   std::vector<entry> entries;
   for (const auto& [name, value] : header.items())
     if (name != "__metadata__") entries.push_back(parse_entry(source, name, value));
+  if (const auto it = header.find("__metadata__"); it != header.end()) {
+    if (!it->is_object()) refuse(source, "__metadata__ must be an object of strings");
+    for (const auto& [key, value] : it->items())
+      if (!value.is_string()) refuse(source, "__metadata__ entry '" + key + "' is not a string");
+  }
   if (meta) {
     meta->clear();
-    if (const auto it = header.find("__metadata__"); it != header.end()) {
-      if (!it->is_object()) refuse(source, "__metadata__ must be an object of strings");
-      for (const auto& [key, value] : it->items()) {
-        if (!value.is_string()) refuse(source, "__metadata__ entry '" + key + "' is not a string");
-        (*meta)[key] = value.get<std::string>();
-      }
-    }
+    if (const auto it = header.find("__metadata__"); it != header.end())
+      for (const auto& [key, value] : it->items()) (*meta)[key] = value.get<std::string>();
   }
-  // Byte ranges: inside the data and pairwise disjoint (sorted by begin, each starts at or after
-  // the previous end).
-  std::sort(entries.begin(), entries.end(),
-            [](const entry& a, const entry& b) { return a.begin < b.begin; });
-  const entry* furthest = nullptr;  // the entry seen so far whose data ends last
+  // Byte ranges tile the data exactly, as the format requires: sorted by begin, each starts where
+  // the previous one ended, and the last ends with the file. So no two overlap, none lies outside
+  // the data, and no bytes are left over (a file is one thing, not a safetensors and more).
+  std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expected = 0;
+  const entry* previous = nullptr;
   for (const entry& e : entries) {
     if (e.end > data.size())
       refuse(source, "tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " +
                          std::to_string(e.end) + "] out of range: the file holds " +
                          std::to_string(data.size()) + " bytes of data (truncated?)");
-    if (furthest && e.begin < furthest->end && e.end > e.begin)
-      refuse(source, "tensors '" + furthest->name + "' and '" + e.name + "' overlap in the data");
-    if (!furthest || e.end > furthest->end) furthest = &e;
+    if (e.begin < expected)
+      refuse(source, "tensors '" + previous->name + "' and '" + e.name + "' overlap in the data");
+    if (e.begin > expected)
+      refuse(source, "tensor '" + e.name + "': data_offsets begin at " + std::to_string(e.begin) +
+                         ", leaving bytes [" + std::to_string(expected) + ", " +
+                         std::to_string(e.begin) + ") of the data unused");
+    expected = e.end;
+    previous = &e;
   }
+  if (expected != data.size())
+    refuse(source, "the data holds " + std::to_string(data.size() - expected) +
+                       " bytes after the last tensor's (" + std::to_string(expected) +
+                       "): not what its header says");
 
   named_tensors out;
   for (const entry& e : entries) {
@@ -169,10 +186,7 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
 }
 
 named_tensors read_safetensors(const std::string& path, metadata* meta) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw error("cannot read '" + path + "'");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_safetensors(bytes, path, meta);
+  return parse_safetensors(read_regular_file(path), path, meta);
 }
 
 std::string serialize_safetensors(const named_tensors& tensors, const metadata& meta) {

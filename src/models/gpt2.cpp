@@ -3,9 +3,9 @@
 // forward pass over one sequence and the cached decoding step.
 #include "qkv/models/gpt2.hpp"
 
-#include "io/read_file.hpp"
 #include "nn/residual.hpp"
 #include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
 #include "qkv/nn/state_dict.hpp"
 
 namespace qkv::models {
@@ -43,7 +43,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 gpt2 gpt2::load(const std::string& dir) {
   const std::string config_path = dir + "/config.json", weights_path = dir + "/model.safetensors";
-  const gpt2_config c = parse_gpt2_config(io::detail::read_file(config_path), config_path);
+  const gpt2_config c = parse_gpt2_config(io::read_regular_file(config_path), config_path);
   return from_tensors(c, io::read_safetensors(weights_path), weights_path);
 }
 

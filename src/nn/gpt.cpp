@@ -41,12 +41,15 @@ uint64_t attention_dropout_seed(uint64_t seed, uint64_t step, size_t layer) {
 }  // namespace
 
 gpt::gpt(const gpt_config& c, std::mt19937_64& rng) : config_(c) {
-  if (c.vocab < 1 || c.context < 1 || c.embed < 1 || c.heads < 1 || c.embed % c.heads != 0 ||
-      c.layers < 1)
-    throw error("gpt: need vocab, context, embed, layers >= 1 and heads dividing embed, got V = " +
-                std::to_string(c.vocab) + ", T = " + std::to_string(c.context) +
-                ", E = " + std::to_string(c.embed) + ", H = " + std::to_string(c.heads) +
-                ", L = " + std::to_string(c.layers));
+  // Each size named on its own, so that a caller can say which of its flags is wrong.
+  for (const auto& [name, value] :
+       {std::pair{"vocab", c.vocab}, std::pair{"context", c.context}, std::pair{"embed", c.embed},
+        std::pair{"layers", c.layers}, std::pair{"heads", c.heads}})
+    if (value < 1) throw error(name, "must be >= 1, got " + std::to_string(value));
+  if (c.embed % c.heads != 0)
+    throw error("heads", "H = " + std::to_string(c.heads) +
+                             " must divide the embedding width E = " + std::to_string(c.embed) +
+                             " (embed)");
   if (!(c.attention_dropout >= 0.0f && c.attention_dropout < 1.0f))
     throw error("attention_dropout: must be in [0, 1), got " + std::to_string(c.attention_dropout));
   const int64_t E = c.embed;

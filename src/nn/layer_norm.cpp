@@ -19,7 +19,9 @@ QKV_VECTOR_CLONES void layer_norm_rows(float* y, const float* x, const float* we
   for (int64_t r = 0; r < R; ++r) {
     const float* in = x + r * E;
     float* out = y + r * E;
-    const auto [m, inv_std] = detail::layer_norm_statistics(in, E, eps);
+    // Plain locals, not a structured binding: clang 14 cannot use one in an OpenMP region.
+    const detail::row_statistics stats = detail::layer_norm_statistics(in, E, eps);
+    const float m = stats.mean, inv_std = stats.inv_std;
 #pragma omp simd
     for (int64_t e = 0; e < E; ++e) out[e] = (in[e] - m) * inv_std * weight[e] + bias[e];
   }

@@ -24,7 +24,9 @@ QKV_VECTOR_CLONES void layer_norm_backward_rows(float* dx, float* dw, float* db,
     const float* in = x + row * E;
     const float* d = dy + row * E;
     float* out = dx + row * E;
-    const auto [m, r] = detail::layer_norm_statistics(in, E, eps);
+    // Plain locals, not a structured binding: clang 14 cannot use one in an OpenMP region.
+    const detail::row_statistics stats = detail::layer_norm_statistics(in, E, eps);
+    const float m = stats.mean, r = stats.inv_std;
     // mean(g) and mean(g ⊙ x̂) with g = dy ⊙ w, x̂ = (x − μ)·r.
     double sum_g = 0.0, sum_gx = 0.0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)

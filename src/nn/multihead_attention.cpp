@@ -60,6 +60,7 @@ multihead_attention::multihead_attention(linear q_proj, linear k_proj, linear v_
                              to_string(v_proj_.weight().shape()) + ", out_proj " +
                              to_string(out_proj_.weight().shape()) + ")";
   if (out_proj_.in_features() != E) throw error("out_proj: weight must be [E,E]" + shapes);
+  if (E < 1) throw error("out_proj: embed_dim E must be >= 1" + shapes);
   if (num_heads < 1 || E % num_heads != 0)
     throw error("num_heads: H = " + std::to_string(num_heads) +
                 " must divide embed_dim E = " + std::to_string(E));
@@ -68,7 +69,7 @@ multihead_attention::multihead_attention(linear q_proj, linear k_proj, linear v_
   const int64_t hd = E / num_heads, kv_rows = k_proj_.out_features();
   if (v_proj_.out_features() != kv_rows)
     throw error("v_proj: must have as many output rows as k_proj (Hkv·hd)" + shapes);
-  if (kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
+  if (kv_rows < hd || kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
     throw error("k_proj: output rows must be Hkv·hd with Hkv dividing H = " +
                 std::to_string(num_heads) + " and hd = " + std::to_string(hd) + shapes);
   const bool bias = q_proj_.bias().has_value();
@@ -97,6 +98,7 @@ multihead_attention::multihead_attention(const mha_config& c, std::mt19937_64& r
 multihead_attention multihead_attention::load(state_dict_reader& reader, const std::string& prefix,
                                               int64_t num_heads) {
   const int64_t E = reader.shape_of(prefix + "out_proj.weight", 2)[0];
+  if (E < 1) reader.fail("tensor '" + prefix + "out_proj.weight' gives embed_dim E = 0; E >= 1");
   if (num_heads < 1 || E % num_heads != 0)
     throw error("num_heads: H = " + std::to_string(num_heads) + " must divide embed_dim E = " +
                 std::to_string(E) + " (from " + prefix + "out_proj.weight)");
@@ -112,7 +114,7 @@ multihead_attention multihead_attention::load(state_dict_reader& reader, const s
     wq = reader.take(prefix + "q_proj_weight", {E, E});
     const shape_t k_shape = reader.shape_of(prefix + "k_proj_weight", 2);
     kv_rows = k_shape[0];
-    if (kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
+    if (kv_rows < hd || kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
       reader.fail("tensor '" + prefix + "k_proj_weight' has shape " + to_string(k_shape) +
                   ": rows must be Hkv·hd with hd = " + std::to_string(hd) +
                   " and Hkv dividing H = " + std::to_string(num_heads));

@@ -9,8 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "io/read_file.hpp"
 #include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
 
 namespace qkv::text {
 namespace {
@@ -52,8 +52,8 @@ uint64_t pair_key(int64_t left, int64_t right) {
 
 gpt2_tokenizer gpt2_tokenizer::load(const std::string& vocab_json_path,
                                     const std::string& merges_path) {
-  const std::string vocab = io::detail::read_file(vocab_json_path);
-  return parse(vocab, io::detail::read_file(merges_path), vocab_json_path, merges_path);
+  const std::string vocab = io::read_regular_file(vocab_json_path);
+  return parse(vocab, io::read_regular_file(merges_path), vocab_json_path, merges_path);
 }
 
 gpt2_tokenizer gpt2_tokenizer::parse(std::string_view vocab_json, std::string_view merges,

@@ -4,10 +4,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "qkv/error.hpp"
+#include "qkv/io/atomic_file.hpp"
 #include "qkv/nn/counter_rng.hpp"
 
 namespace qkv::train {
@@ -34,11 +33,11 @@ std::vector<std::string> fortune_files(const std::string& dir) {
 std::string read_text_files(const std::vector<std::string>& paths) {
   std::string text;
   for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw error("--corpus: cannot read '" + path + "'");
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    text += bytes.str();
+    try {
+      text += io::read_regular_file(path);
+    } catch (const error& e) {
+      throw error(std::string("--corpus: ") + e.what());
+    }
   }
   return text;
 }

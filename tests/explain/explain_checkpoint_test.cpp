@@ -244,7 +244,7 @@ TEST_F(ExplainCheckpoint, bad_input_exits_2_naming_the_argument_without_output_f
       {{"--checkpoint", dir.file("missing.safetensors"), "--text", sentence}, "--checkpoint"},
       {{"--checkpoint", dir.file("corrupt.safetensors"), "--text", sentence}, "--checkpoint"},
       {{"--checkpoint", checkpoint(), "--text", sentence, "--layer", "2"}, "--layer"},
-      {{"--checkpoint", checkpoint(), "--text", sentence, "--layer", "-1"}, "2 layers"},
+      {{"--checkpoint", checkpoint(), "--text", sentence, "--layer", "-1"}, "--layer"},
       {{"--checkpoint", checkpoint(), "--text", sentence, "--head", "2"}, "2 heads"},
       {{"--checkpoint", checkpoint(), "--text", ""}, "--text"},
       {{"--checkpoint", checkpoint(), "--text", "jane visits Zanzibar"}, "--text"},

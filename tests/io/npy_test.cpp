@@ -2,6 +2,8 @@
 // dtype, and refusal of what we cannot read.
 #include "qkv/io/npy.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -9,21 +11,15 @@
 
 #include "qkv/error.hpp"
 #include "support/cli.hpp"
+#include "support/raw_files.hpp"
 
 namespace qkv::io {
 namespace {
 
 // Writes a .npy file by hand: header version `major`, `dict` padded, then `data`.
-void write_file(const std::string& path, int major, std::string dict, const std::string& data) {
-  const size_t prefix = major == 1 ? 10 : 12;
-  dict.append((64 - (prefix + dict.size() + 1) % 64) % 64, ' ');
-  dict += '\n';
-  std::string bytes = "\x93NUMPY";
-  bytes += static_cast<char>(major);
-  bytes += '\0';
-  const uint32_t len = static_cast<uint32_t>(dict.size());
-  bytes.append(reinterpret_cast<const char*>(&len), major == 1 ? 2 : 4);
-  std::ofstream(path, std::ios::binary) << bytes << dict << data;
+void write_file(const std::string& path, int major, const std::string& dict,
+                const std::string& data) {
+  std::ofstream(path, std::ios::binary) << testing::npy_bytes(dict, data, major);
 }
 
 TEST(Npy, FloatRoundTripKeepsShapeAndBits) {
@@ -105,6 +101,65 @@ TEST(Npy, RefusesWhatItCannotRead) {
   std::ofstream(dir.file("empty.npy"));
   EXPECT_THROW(read_npy(dir.file("empty.npy")), error);
   EXPECT_THROW(read_npy(dir.file("absent.npy")), error);
+}
+
+// Headers NumPy would read differently, or not at all, and sizes that wrap around: refused by the
+// parser itself, with the reason.
+TEST(Npy, RefusesMisleadingHeadersAndWrappingSizes) {
+  const auto header = [](const std::string& dict, size_t bytes) {
+    return testing::npy_bytes(dict, std::string(bytes, '\0'));
+  };
+  const auto refused = [&](const std::string& dict, size_t bytes, const std::string& needle) {
+    try {
+      parse_npy(header(dict, bytes), "x.npy");
+      ADD_FAILURE() << dict << " was accepted";
+    } catch (const error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("x.npy"), std::string::npos) << e.what();
+    }
+  };
+  const std::string f4 = "{'descr': '<f4', 'fortran_order': False, 'shape': ";
+  refused(f4 + "(1, 2, 4.9, 8), }", 256, "not a plain integer");
+  refused("{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8,
+          "'descr' twice");
+  refused(f4 + "(2,), 'shape': (2,), }", 8, "'shape' twice");
+  refused(f4 + "(2,), 'extra': 0, }", 8, "unexpected key 'extra'");
+  refused("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", 8, "True or False");
+  refused(f4 + "(2,), } trailing", 8, "after the header dict");
+  refused(f4 + "(5), }", 20, "(n,)");
+  refused(f4 + "(-1,), }", 4, "integers >= 0");
+  refused(f4 + "(2147483648, 2147483648, 4, 1), }", 16, "64 bits");
+  refused(f4 + "(1, 1, 7, 7905747460161236407), }", 4, "64 bits");
+  refused(f4 + "(4611686018427387904,), }", 4, "truncated");
+  refused(f4 + "(99999999999999999999,), }", 4, "exceeds int64");
+  refused(f4 + "(2,), }", 12, "bytes after the data");
+  // The accepted neighbours: a 1-tuple with its comma, a trailing comma, double quotes, ().
+  EXPECT_EQ(std::get<tensor>(parse_npy(header(f4 + "(3,), }", 12), "ok")).shape(), (shape_t{3}));
+  EXPECT_EQ(std::get<tensor>(parse_npy(header(f4 + "(1, 3,)}", 12), "ok")).shape(),
+            (shape_t{1, 3}));
+  EXPECT_EQ(std::get<tensor>(parse_npy(header("{\"descr\": \"<f4\", \"fortran_order\": False, "
+                                              "\"shape\": ()}",
+                                              4),
+                                       "ok"))
+                .numel(),
+            1);
+}
+
+TEST(Npy, ReadsRegularFilesOnly) {
+  testing::temp_dir dir;
+  const auto refused = [](const std::string& path, const std::string& needle) {
+    try {
+      read_npy(path);
+      ADD_FAILURE() << path << " was accepted";
+    } catch (const error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused(dir.path(), "a directory");
+  refused("/dev/zero", "a device");
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0644), 0);
+  refused(dir.file("fifo"), "a FIFO");  // returns at once: a FIFO is never opened
+  refused(dir.file("absent.npy"), "No such file");
 }
 
 }  // namespace

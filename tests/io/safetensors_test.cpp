@@ -12,17 +12,14 @@
 #include "support/cli.hpp"
 #include "support/golden.hpp"
 #include "support/random.hpp"
+#include "support/raw_files.hpp"
 
 namespace qkv::io {
 namespace {
 
 // A file from a JSON header and raw data bytes, exactly as given (no validation).
 std::string raw_file(const nlohmann::json& header, const std::string& data) {
-  const std::string json = header.dump();
-  std::string bytes(8, '\0');
-  const uint64_t n = json.size();
-  std::memcpy(bytes.data(), &n, 8);
-  return bytes + json + data;
+  return testing::safetensors_bytes(header.dump(), data);
 }
 
 template <typename T>
@@ -119,6 +116,31 @@ TEST(Safetensors, RefusesCorruptFiles) {
   // Wrong dtype.
   expect_refused(raw_file({{"ids", entry("I64", {2}, 0, 16)}}, data), {"'ids'", "I64"});
   expect_refused(raw_file({{"a", entry("F32", {-1}, 0, 16)}}, data), {"'a'", "shape"});
+  // Byte ranges must tile the data: a gap before a tensor, bytes after the last one.
+  expect_refused(raw_file({{"a", entry("F32", {2}, 8, 16)}}, data.substr(0, 16)),
+                 {"'a'", "unused"});
+  expect_refused(raw_file({{"a", entry("F32", {2}, 0, 8)}}, data.substr(0, 12)), {"4 bytes after"});
+  // Shapes whose element or byte count wraps around in 64 bits, and entries beyond int64.
+  expect_refused(raw_file({{"a", entry("F32", {1ll << 31, 1ll << 31, 4, 1}, 0, 0)}}, ""),
+                 {"'a'", "64 bits"});
+  expect_refused(raw_file({{"a", entry("F32", {1ll << 62}, 0, 0)}}, ""), {"'a'", "needs"});
+  expect_refused(
+      raw_file(
+          {{"a", {{"dtype", "F32"}, {"shape", {uint64_t{1} << 63}}, {"data_offsets", {0, 4}}}}},
+          data.substr(0, 4)),
+      {"'a'", "[0, 2^63)"});
+  expect_refused(raw_file({{"__metadata__", 3}}, ""), {"__metadata__"});
+}
+
+// A key given twice, which JSON parsers resolve silently (the last one wins), is refused: a
+// duplicated tensor name, or a duplicated field inside an entry.
+TEST(Safetensors, RefusesKeysGivenTwice) {
+  const std::string twice_name = R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, )"
+                                 R"("a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})";
+  const std::string twice_shape =
+      R"({"a": {"dtype": "F32", "shape": [1], "shape": [2], "data_offsets": [0, 8]}})";
+  for (const std::string& header : {twice_name, twice_shape})
+    expect_refused(testing::safetensors_bytes(header, std::string(8, '\0')), {"twice"});
 }
 
 TEST(Safetensors, UnreadableOrUnwritablePathsAreErrors) {

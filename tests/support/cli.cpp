@@ -21,13 +21,15 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-cli_result run_qkv(const std::vector<std::string>& args) {
+cli_result run_qkv(const std::vector<std::string>& args, const environment& env,
+                   unsigned timeout_seconds) {
   const std::string exe = QKV_CLI;
   if (exe.empty()) throw std::runtime_error("the qkv command was not built (QKV_BUILD_TOOLS=OFF)");
-  return run_program(exe, args);
+  return run_program(exe, args, env, timeout_seconds);
 }
 
-cli_result run_program(const std::string& exe, const std::vector<std::string>& args) {
+cli_result run_program(const std::string& exe, const std::vector<std::string>& args,
+                       const environment& env, unsigned timeout_seconds) {
   temp_dir io;
   const std::string out_path = io.file("stdout"), err_path = io.file("stderr");
   std::vector<char*> argv;
@@ -43,6 +45,8 @@ cli_result run_program(const std::string& exe, const std::vector<std::string>& a
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+    if (timeout_seconds > 0) alarm(timeout_seconds);  // a pending alarm survives execv
     execv(exe.c_str(), argv.data());
     _exit(127);
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qkv::testing {
@@ -11,10 +12,17 @@ struct cli_result {
   std::string out, err;
 };
 
-// Runs the qkv executable (QKV_CLI) with `args`, no shell involved; waits for it.
-cli_result run_qkv(const std::vector<std::string>& args);
+// Environment variables set for the child, on top of the test's own environment.
+using environment = std::vector<std::pair<std::string, std::string>>;
+
+// Runs the qkv executable (QKV_CLI) with `args`, no shell involved; waits for it. A non-zero
+// `timeout_seconds` ends the child with SIGALRM (exit code 128 + 14) if it runs longer: for
+// inputs that could make it hang.
+cli_result run_qkv(const std::vector<std::string>& args, const environment& env = {},
+                   unsigned timeout_seconds = 0);
 // Runs the program at path `exe` (e.g. mpirun) likewise.
-cli_result run_program(const std::string& exe, const std::vector<std::string>& args);
+cli_result run_program(const std::string& exe, const std::vector<std::string>& args,
+                       const environment& env = {}, unsigned timeout_seconds = 0);
 // Runs qkv with `args` after setting `flag` to `value` (its value replaced, or the pair appended
 // when absent) and expects a refusal: exit code 2, every needle in stderr, none of `outputs`.
 void expect_refused(std::vector<std::string> args, const std::string& flag,

@@ -136,7 +136,7 @@ TEST_F(SdpaModifierErrors, WindowSideBelowMinusOne) {
 
 TEST_F(SdpaModifierErrors, SoftcapNotFiniteOrNotPositive) {
   for (const char* c : {"0", "-1", "inf", "nan"})
-    expect_refused("--softcap", c, {"--softcap", "finite and > 0"});
+    expect_refused("--softcap", c, {"--softcap", "finite", "> 0"});
 }
 
 TEST_F(SdpaModifierErrors, SlopesAndSinksNotOnePerHeadOrNotFinite) {

@@ -91,7 +91,8 @@ TEST(SdpaRingCli, SameFilesAsSingleProcess) {
   }
 }
 
-TEST(SdpaRingCli, DenseMaskRefusedOnEveryRank) {
+// A bad input is refused on every rank (exit code 2) and said once, by rank 0.
+TEST(SdpaRingCli, DenseMaskRefusedOnceForEveryRank) {
   temp_dir dir;
   std::mt19937_64 rng(12);
   for (const char* name : {"q", "k", "v"})
@@ -100,8 +101,8 @@ TEST(SdpaRingCli, DenseMaskRefusedOnEveryRank) {
   const auto r =
       run_ring(2, {"--q", dir.file("q.npy"), "--k", dir.file("k.npy"), "--v", dir.file("v.npy"),
                    "--mask", dir.file("m.npy"), "-o", dir.file("out.npy")});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(count(r.err, "a dense mask is refused with --ring"), 2u) << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count(r.err, "a dense mask is refused with --ring"), 1u) << r.err;
   EXPECT_FALSE(testing::file_exists(dir.file("out.npy")));
 }
 
@@ -113,8 +114,24 @@ TEST(SdpaRingCli, SequenceTooShortForZigzag) {
   const auto r =
       run_ring(3, {"--q", dir.file("q.npy"), "--k", dir.file("k.npy"), "--v", dir.file("v.npy"),
                    "--ring-layout", "zigzag", "-o", dir.file("out.npy")});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(count(r.err, "--q: a sequence of 5 rows is too short for 3 ranks"), 3u) << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count(r.err, "--q: a sequence of 5 rows is too short for 3 ranks"), 1u) << r.err;
+  EXPECT_FALSE(testing::file_exists(dir.file("out.npy")));
+}
+
+// Started by mpirun without --ring, each rank would run the whole command and write the same
+// files: refused before anything runs, said once.
+TEST(SdpaRingCli, MpirunWithoutRingIsRefusedOnce) {
+  temp_dir dir;
+  std::mt19937_64 rng(14);
+  for (const char* name : {"q", "k", "v"})
+    io::write_npy(dir.file(std::string(name) + ".npy"), testing::random_tensor({1, 1, 4, 4}, rng));
+  const auto r = testing::run_program(
+      QKV_MPIEXEC, {"--allow-run-as-root", "--oversubscribe", "-np", "2", QKV_CLI, "sdpa", "--q",
+                    dir.file("q.npy"), "--k", dir.file("k.npy"), "--v", dir.file("v.npy"), "-o",
+                    dir.file("out.npy")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count(r.err, "without --ring"), 1u) << r.err;
   EXPECT_FALSE(testing::file_exists(dir.file("out.npy")));
 }
 

@@ -114,16 +114,16 @@ TEST(TrainCli, BadFlagsAreRefusedNamingThem) {
   const std::vector<std::string> outputs{dir.file("c.safetensors"), dir.file("p.svg")};
   for (const auto& [flag, value, needle] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"--lr", "nan", "--lr: must be finite and > 0, got nan"},
+           {"--lr", "nan", "--lr: expected a finite number"},
            {"--lr", "-1", "--lr: must be finite and > 0, got -1"},
            {"--min-lr", "-1", "--min-lr: must be finite and >= 0"},
-           {"--weight-decay", "nan", "--weight-decay: must be finite and >= 0"},
-           {"--clip", "nan", "--clip: must be finite and > 0"},
-           {"--minutes", "nan", "--minutes: must be finite and >= 0"},
+           {"--weight-decay", "nan", "--weight-decay: expected a finite number"},
+           {"--clip", "nan", "--clip: expected a finite number"},
+           {"--minutes", "nan", "--minutes: expected a finite number >= 0"},
            {"--warmup", "-5", "--warmup: must be in [0, 2^24], got -5"},
            {"--steps", "0", "--steps: must be >= 1, got 0"},
            {"--steps", "-5", "--steps: must be >= 1, got -5"},
-           {"--stop-at", "-3", "--stop-at: must be >= 0"},
+           {"--stop-at", "-3", "--stop-at: expected an integer >= 0"},
            {"--dropout", "-0.5", "--dropout: must be in [0, 1), got -0.5"},
            {"--dropout", "1.5", "--dropout: must be in [0, 1), got 1.5"},
            {"--attention-dropout", "1", "--attention-dropout: must be in [0, 1)"},

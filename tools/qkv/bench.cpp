@@ -13,8 +13,10 @@
 #include "bench/runner.hpp"
 #include "bench_ring.hpp"
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
+#include "qkv/threads.hpp"
 
 namespace qkv::cli {
 namespace {
@@ -37,18 +39,8 @@ std::vector<std::string> split(const std::string& text) {
 
 std::vector<int> parse_threads(const std::string& text) {
   std::vector<int> threads;
-  for (const std::string& t : split(text)) {
-    size_t used = 0;
-    int n = 0;
-    try {
-      n = std::stoi(t, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != t.size() || n < 1)
-      throw error("--threads: expected a list of counts >= 1 like 1,2, got '" + text + "'");
-    threads.push_back(n);
-  }
+  for (const std::string& t : split(text))
+    threads.push_back(static_cast<int>(parse_int("--threads", t, {1, thread_limit})));
   return threads;
 }
 
@@ -204,7 +196,9 @@ void add_bench_command(CLI::App& app) {
                 "also GPT-2 small (random weights): a generation step and a 1024-token prefill");
   cmd->add_option("--format", a->format, "table or json (one object per line)")
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "thread counts, e.g. 1,2 (default: every core)");
+  cmd->add_option("--threads", a->threads,
+                  "thread counts, e.g. 1,2, each in [1, " + std::to_string(thread_limit) +
+                      "] (default: every core)");
   cmd->add_option("--shape", a->shape, "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal]");
   cmd->add_option("--impl", a->impl,
                   "implementations among peak,sgemm,blas,fused,reference,mha "

@@ -8,14 +8,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "commands.hpp"
+#include "inputs.hpp"
 #include "model_folder.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/explain/attention_map.hpp"
@@ -37,7 +37,7 @@ namespace {
 struct explain_args {
   std::string x, wq, wk, wv, tokens, spec, format = "text", svg, html;
   bool causal = false, verbose = false;
-  std::optional<double> scale;
+  std::optional<float> scale;
   std::string checkpoint, text;  // a character-level GPT and the text it reads
   std::string model, ids;        // a GPT-2 folder and the ids it reads (or --text)
   int64_t layer = 0, head = 0;
@@ -49,14 +49,6 @@ struct explain_inputs : explain::example {
   std::string source;
 };
 
-tensor read_matrix(const std::string& flag, const std::string& path) {
-  try {
-    return io::read_npy_float(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
-}
-
 explain_inputs gather_inputs(const explain_args& a) {
   const bool any_npy = !(a.x.empty() && a.wq.empty() && a.wk.empty() && a.wv.empty());
   if (any_npy && !a.spec.empty())
@@ -67,22 +59,24 @@ explain_inputs gather_inputs(const explain_args& a) {
          {std::pair{"--x", &a.x}, {"--wq", &a.wq}, {"--wk", &a.wk}, {"--wv", &a.wv}})
       if (path->empty())
         throw error(std::string(flag) + ": missing; --x, --wq, --wk and --wv go together");
-    in.x = read_matrix("--x", a.x);
-    in.wq = read_matrix("--wq", a.wq);
-    in.wk = read_matrix("--wk", a.wk);
-    in.wv = read_matrix("--wv", a.wv);
+    in.x = read_float_input("--x", a.x);
+    in.wq = read_float_input("--wq", a.wq);
+    in.wk = read_float_input("--wk", a.wk);
+    in.wv = read_float_input("--wv", a.wv);
   } else if (!a.spec.empty()) {
-    std::ifstream file(a.spec, std::ios::binary);
-    if (!file) throw error("--spec: cannot read " + a.spec);
-    std::ostringstream text;
-    text << file.rdbuf();
+    std::string text;
+    try {
+      text = io::read_regular_file(a.spec);
+    } catch (const error& e) {
+      throw error(std::string("--spec: ") + e.what());
+    }
     const std::string source = "--spec " + a.spec;
-    in = {explain::parse_example(text.str(), source), source};
+    in = {explain::parse_example(text, source), source};
   } else {
     in = {explain::write_a_poem(), "the embedded example"};
   }
   if (!a.tokens.empty()) in.tokens = a.tokens;
-  if (a.scale) in.scale = explain::checked_scale(*a.scale, "--scale");
+  if (a.scale) in.scale = *a.scale;
   return in;
 }
 
@@ -120,8 +114,10 @@ void emit(const explain_args& a, const std::string& shown, const std::function<s
   output_files outputs;
   const std::string svg_text = a.svg.empty() ? "" : svg();
   const std::string html_text = a.html.empty() ? "" : html();
-  outputs.add(a.svg, [&](const std::string& p) { io::write_file_atomically(p, svg_text); });
-  outputs.add(a.html, [&](const std::string& p) { io::write_file_atomically(p, html_text); });
+  outputs.add("--svg", a.svg,
+              [&](const std::string& p) { io::write_file_atomically(p, svg_text); });
+  outputs.add("--html", a.html,
+              [&](const std::string& p) { io::write_file_atomically(p, html_text); });
   outputs.commit();
   std::fwrite(shown.data(), 1, shown.size(), stdout);
 }
@@ -273,7 +269,8 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--wv", args->wv, "W_V [d_v, d_model] (.npy)");
   cmd->add_option("--tokens", args->tokens, "token labels, one per row of X: \"a b c\"");
   cmd->add_option("--spec", args->spec, "a JSON file with tokens, encodings and the weights");
-  cmd->add_option("--scale", args->scale, "the score scale (default 1/sqrt(d_k), or the spec's)");
+  add_real(cmd, "--scale", args->scale, {.lo = 0, .lo_closed = false},
+           "the score scale (default 1/sqrt(d_k), or the spec's)");
   cmd->add_flag("--causal", args->causal, "masked self-attention: a token sees only earlier ones");
   cmd->add_option("--format", args->format, "text or json")->capture_default_str();
   cmd->add_option("--svg", args->svg, "write the attention heatmaps as SVG");
@@ -285,10 +282,10 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--text", args->text, "with --checkpoint or --model: the text the model reads");
   cmd->add_option("--ids", args->ids,
                   "with --model: token ids [T] (.npy, <i8 or <i4) instead of --text");
-  CLI::Option* layer = cmd->add_option("--layer", args->layer,
-                                       "with --checkpoint or --model: one layer (default: all)");
-  CLI::Option* head = cmd->add_option("--head", args->head,
-                                      "with --checkpoint or --model: one head (default: all)");
+  CLI::Option* layer = add_int(cmd, "--layer", args->layer, {.lo = 0},
+                               "with --checkpoint or --model: one layer (default: all)");
+  CLI::Option* head = add_int(cmd, "--head", args->head, {.lo = 0},
+                              "with --checkpoint or --model: one head (default: all)");
   cmd->add_flag("--verbose", args->verbose,
                 "with --checkpoint: also every step (Q, K, V, scores, ...) of the shown heads");
   cmd->callback([args, layer, head] {

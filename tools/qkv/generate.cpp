@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "generate_model.hpp"
+#include "numbers.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/counter_rng.hpp"
 #include "qkv/train/trainer.hpp"
@@ -34,9 +35,6 @@ int32_t start_of_text(const train::vocabulary& vocab) {
 }
 
 void run_generate(const generate_args& a) {
-  if (!(a.temperature >= 0.0 && std::isfinite(a.temperature)))
-    throw error("--temperature: must be finite and >= 0, got " + std::to_string(a.temperature));
-  if (a.tokens < 0 || a.top_k < 0) throw error("--tokens/--top-k: must be >= 0");
   if (a.checkpoint.empty() == a.model.empty())
     throw error("--checkpoint or --model: give exactly one");
   if (!a.model.empty())
@@ -74,14 +72,11 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--prompt", a->prompt,
                   "text to continue (default: for a checkpoint none, the text starts as after a "
                   "line break; for --model \"Write a poem\")");
-  cmd->add_option("--tokens", a->tokens, "tokens to generate (bytes for a checkpoint)")
-      ->capture_default_str();
-  cmd->add_option("--temperature", a->temperature, "softmax temperature (0: greedy)")
-      ->capture_default_str();
-  cmd->add_option("--top-k", a->top_k, "sample among the k likeliest (0: all)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "sampling seed")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "threads (0: the default rule)");
+  add_int(cmd, "--tokens", a->tokens, {.lo = 0}, "tokens to generate (bytes for a checkpoint)");
+  add_real(cmd, "--temperature", a->temperature, {.lo = 0}, "softmax temperature (0: greedy)");
+  add_int(cmd, "--top-k", a->top_k, {.lo = 0}, "sample among the k likeliest (0: all)");
+  add_uint64(cmd, "--seed", a->seed, "sampling seed, in [0, 2^64)");
+  add_threads(cmd, a->threads);
   cmd->callback([a] { run_generate(*a); });
 }
 

@@ -4,7 +4,8 @@
 #include <string>
 
 #include "commands.hpp"
-#include "layer_inputs.hpp"
+#include "inputs.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
@@ -61,14 +62,15 @@ void load_run_write(const layer_args& a, const nn::transformer_layer_config& con
     reader.finish();
     out = forward(layer);
   } catch (const error& e) {
-    throw error(to_flag_message(e.what(), renames));
+    throw error(flag_message(e, renames));
   }
   output_files outputs;
-  outputs.add(a.out, [&](const std::string& p) { io::write_npy(p, out); });
+  outputs.add("--out", a.out, [&](const std::string& p) { io::write_npy(p, out); });
   outputs.commit();
 }
 
 void run_encoder(const layer_args& a) {
+  check_output_paths({{"--out", a.out}});
   const nn::layer_run_options run{parse_sdpa_impl(a.impl, "--impl"), a.threads};
   const nn::transformer_layer_config config = config_of(a);
   const nn::state_dict weights = read_weights("--weights", a.weights);
@@ -79,6 +81,7 @@ void run_encoder(const layer_args& a) {
 }
 
 void run_decoder(const layer_args& a) {
+  check_output_paths({{"--out", a.out}});
   const nn::layer_run_options run{parse_sdpa_impl(a.impl, "--impl"), a.threads};
   const nn::transformer_layer_config config = config_of(a);
   const nn::state_dict weights = read_weights("--weights", a.weights);
@@ -94,15 +97,15 @@ void run_decoder(const layer_args& a) {
 // The flags both layers share.
 void add_common(CLI::App* cmd, layer_args& a) {
   cmd->add_option("--weights", a.weights, "the layer's state_dict (.safetensors)")->required();
-  cmd->add_option("--heads", a.heads, "number of heads (nhead; divides d_model)")->required();
+  add_int(cmd, "--heads", a.heads, {.lo = 1}, "number of heads (nhead; divides d_model)")
+      ->required();
   cmd->add_option("-o,--out", a.out, "output (.npy, written <f4)")->required();
   cmd->add_flag("--norm-first", a.norm_first, "pre-norm (norm_first=True)");
   cmd->add_option("--activation", a.activation, "relu or gelu (erf form)")->capture_default_str();
-  cmd->add_option("--eps", a.eps, "layer_norm_eps")->capture_default_str();
+  add_real(cmd, "--eps", a.eps, {.lo = 0, .lo_closed = false}, "layer_norm_eps (finite, > 0)");
   cmd->add_option("--impl", a.impl, "attention kernel: reference, fused or auto")
       ->capture_default_str();
-  cmd->add_option("--threads", a.threads, "threads (0 = QKV_NUM_THREADS, else all cores)")
-      ->capture_default_str();
+  add_threads(cmd, a.threads);
 }
 
 }  // namespace

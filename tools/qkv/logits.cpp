@@ -3,6 +3,7 @@
 // optionally every head's attention weights [L, H, T, T].
 #include "commands.hpp"
 #include "model_folder.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
@@ -16,15 +17,17 @@ struct logits_args {
 };
 
 void run_logits(const logits_args& a) {
+  check_output_paths({{"--out", a.out}, {"--attention", a.attention}});
   const models::gpt2 m = load_model_folder(a.model);
   const std::vector<int64_t> ids =
       a.ids.empty() ? load_tokenizer_folder(a.model).encode(a.text) : read_ids_flag(a.ids);
   check_ids(ids, m.config(), a.ids.empty() ? "--text" : "--ids");
   const models::gpt2_output out = m.forward(ids, !a.attention.empty(), a.threads);
   output_files files;
-  files.add(a.out, [&](const std::string& p) { io::write_npy(p, out.logits); });
+  files.add("--out", a.out, [&](const std::string& p) { io::write_npy(p, out.logits); });
   if (out.attention)
-    files.add(a.attention, [&](const std::string& p) { io::write_npy(p, *out.attention); });
+    files.add("--attention", a.attention,
+              [&](const std::string& p) { io::write_npy(p, *out.attention); });
   files.commit();
 }
 
@@ -45,7 +48,7 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "logits [T, vocab] (.npy, written <f4)")->required();
   cmd->add_option("--attention", a->attention,
                   "every head's attention weights [layers, heads, T, T] (.npy)");
-  cmd->add_option("--threads", a->threads, "threads (0 = QKV_NUM_THREADS, else all cores)");
+  add_threads(cmd, a->threads);
   cmd->callback([a, ids, text] {
     if (ids->count() + text->count() != 1) throw error("--ids or --text: give exactly one");
     run_logits(*a);

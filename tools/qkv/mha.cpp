@@ -4,7 +4,8 @@
 #include <string>
 
 #include "commands.hpp"
-#include "layer_inputs.hpp"
+#include "inputs.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
@@ -15,33 +16,69 @@ namespace qkv::cli {
 namespace {
 
 struct mha_args {
-  std::string weights, query, key, value, out, key_padding_mask, attn_mask, attn_weights,
+  std::string weights, prefix, query, key, value, out, key_padding_mask, attn_mask, attn_weights,
       impl = "auto";
   int64_t heads = 0;
   bool causal = false, per_head = false;
   int threads = 0;
 };
 
+// The tensors of `weights` whose names start with `prefix`, the prefix taken off: one module out
+// of a larger model's state_dict (e.g. "layers.0.self_attn.").
+nn::state_dict module_weights(const nn::state_dict& weights, const std::string& prefix,
+                              const std::string& path) {
+  if (prefix.empty()) return weights;
+  nn::state_dict module;
+  for (const auto& [name, t] : weights)
+    if (name.rfind(prefix, 0) == 0) module.emplace(name.substr(prefix.size()), t);
+  if (module.empty())
+    throw error("--prefix: no tensor of '" + path + "' has a name starting with '" + prefix +
+                "' (its first name is '" + (weights.empty() ? "" : weights.begin()->first) + "')");
+  return module;
+}
+
+// PyTorch's unbatched call: query [Nq,E] (key and value likewise rank 2, the key padding mask
+// [Nk]) runs as a batch of one; the outputs lose the batch axis again.
+tensor batch_of_one(const tensor& t) {
+  shape_t s = t.shape();
+  s.insert(s.begin(), 1);
+  return t.reshaped(s);
+}
+tensor unbatched(const tensor& t) {
+  return t.reshaped(shape_t(t.shape().begin() + 1, t.shape().end()));
+}
+
 void run_mha(const mha_args& a) {
   if (a.key.empty() != a.value.empty())
     throw error("--key/--value: give both (cross-attention) or neither (self-attention)");
   if (a.per_head && a.attn_weights.empty()) throw error("--per-head: needs --attn-weights A.npy");
+  check_output_paths({{"--out", a.out}, {"--attn-weights", a.attn_weights}});
   nn::mha_options options;
   options.impl = parse_sdpa_impl(a.impl, "--impl");
-  if (a.threads < 0)
-    throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
   options.threads = a.threads;
   options.masks.is_causal = a.causal;
   if (!a.attn_weights.empty())
     options.need_weights =
         a.per_head ? nn::attention_weights::per_head : nn::attention_weights::averaged;
 
-  const nn::state_dict weights = read_weights("--weights", a.weights);
-  const tensor query = read_float_input("--query", a.query);
-  const tensor key = a.key.empty() ? query : read_float_input("--key", a.key);
-  const tensor value = a.value.empty() ? query : read_float_input("--value", a.value);
-  if (!a.key_padding_mask.empty())
-    options.masks.key_padding_mask = read_bool_input("--key-padding-mask", a.key_padding_mask);
+  const nn::state_dict weights =
+      module_weights(read_weights("--weights", a.weights), a.prefix, a.weights);
+  tensor query = read_float_input("--query", a.query);
+  tensor key = a.key.empty() ? query : read_float_input("--key", a.key);
+  tensor value = a.value.empty() ? query : read_float_input("--value", a.value);
+  const bool unbatched_call = query.rank() == 2;
+  if (unbatched_call) {
+    for (const auto& [flag, t] : {std::pair{"--key", &key}, {"--value", &value}})
+      if (t->rank() != 2)
+        throw error(std::string(flag) + ": expected [Nk, E] like the unbatched query " +
+                    to_string(query.shape()) + ", got " + to_string(t->shape()));
+    query = batch_of_one(query), key = batch_of_one(key), value = batch_of_one(value);
+  }
+  if (!a.key_padding_mask.empty()) {
+    bool_tensor m = read_bool_input("--key-padding-mask", a.key_padding_mask);
+    if (unbatched_call && m.rank() == 1) m = m.reshaped({1, m.shape()[0]});
+    options.masks.key_padding_mask = std::move(m);
+  }
   mask_file attn = read_mask_input("--attn-mask", a.attn_mask);
   options.masks.attn_mask = std::move(attn.boolean);
   options.masks.attn_mask_additive = std::move(attn.additive);
@@ -53,12 +90,17 @@ void run_mha(const mha_args& a) {
     reader.finish();
     r = mha.forward(query, key, value, options);
   } catch (const error& e) {
-    throw error(to_flag_message(e.what(), {{"num_heads", "heads"}}));
+    throw error(flag_message(e, {{"num_heads", "heads"}}));
+  }
+  if (unbatched_call) {
+    r.out = unbatched(r.out);
+    if (r.weights) r.weights = unbatched(*r.weights);
   }
   output_files outputs;
-  outputs.add(a.out, [&](const std::string& p) { io::write_npy(p, r.out); });
+  outputs.add("--out", a.out, [&](const std::string& p) { io::write_npy(p, r.out); });
   if (r.weights)
-    outputs.add(a.attn_weights, [&](const std::string& p) { io::write_npy(p, *r.weights); });
+    outputs.add("--attn-weights", a.attn_weights,
+                [&](const std::string& p) { io::write_npy(p, *r.weights); });
   outputs.commit();
 }
 
@@ -71,13 +113,16 @@ void add_mha_command(CLI::App& app) {
   cmd->add_option("--weights", args->weights,
                   "state_dict (.safetensors): in_proj_weight, in_proj_bias, out_proj.weight, ...")
       ->required();
-  cmd->add_option("--heads", args->heads, "number of heads H (divides E)")->required();
-  cmd->add_option("--query", args->query, "query X [B,Nq,E] (.npy)")->required();
-  cmd->add_option("-o,--out", args->out, "output [B,Nq,E] (.npy, written <f4)")->required();
+  cmd->add_option("--prefix", args->prefix,
+                  "take the tensors whose names start with this, e.g. layers.0.self_attn.");
+  add_int(cmd, "--heads", args->heads, {.lo = 1}, "number of heads H (divides E)")->required();
+  cmd->add_option("--query", args->query, "query [B,Nq,E], or [Nq,E] unbatched (.npy)")->required();
+  cmd->add_option("-o,--out", args->out, "output [B,Nq,E] ([Nq,E] unbatched; .npy, written <f4)")
+      ->required();
   cmd->add_option("--key", args->key, "key [B,Nk,kdim] (cross-attention; default: the query)");
   cmd->add_option("--value", args->value, "value [B,Nk,vdim] (cross-attention)");
   cmd->add_option("--key-padding-mask", args->key_padding_mask,
-                  "bool [B,Nk]: true = ignore this key (PyTorch)");
+                  "bool [B,Nk] ([Nk] unbatched): true = ignore this key (PyTorch)");
   cmd->add_option("--attn-mask", args->attn_mask,
                   "bool [Nq,Nk] or [B*H,Nq,Nk]: true = NOT allowed (PyTorch); or float, added");
   cmd->add_flag("--causal", args->causal, "top-left causal, combined with --attn-mask by AND");
@@ -87,8 +132,7 @@ void add_mha_command(CLI::App& app) {
                 "--attn-weights per head [B,H,Nq,Nk] (average_attn_weights=False)");
   cmd->add_option("--impl", args->impl, "attention kernel: reference, fused or auto")
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "threads (0 = QKV_NUM_THREADS, else all cores)")
-      ->capture_default_str();
+  add_threads(cmd, args->threads);
   cmd->callback([args] { run_mha(*args); });
 }
 

@@ -1,11 +1,12 @@
 // `qkv sdpa`: scaled dot-product attention over .npy files (DESIGN section 5), forward and,
 // with --grad-out, backward.
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <variant>
 
 #include "commands.hpp"
+#include "inputs.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
@@ -14,21 +15,8 @@
 
 namespace qkv::cli {
 
-tensor read_input(const std::string& flag, const std::string& path) {
-  try {
-    return io::read_npy_float(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
-}
-
 attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) {
-  io::npy_array m;
-  try {
-    m = io::read_npy(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
+  io::npy_array m = read_npy_input(flag, path);
   attention_mask mask;
   if (auto* b = std::get_if<bool_tensor>(&m))
     mask.boolean = std::move(*b);
@@ -37,35 +25,39 @@ attention_mask read_sdpa_mask(const std::string& flag, const std::string& path) 
   return mask;
 }
 
-std::string as_flag_message(std::string what) {
-  if (what.rfind("grad_out", 0) == 0) what.replace(0, 8, "grad-out");
-  if (what.rfind("dropout_p", 0) == 0) what.replace(0, 9, "dropout");
-  if (what.rfind("alibi_slopes", 0) == 0) what.replace(0, 12, "alibi");
-  return "--" + what;
+std::string sdpa_flag_message(const error& e) {
+  return flag_message(e, {{"dropout_p", "dropout"}, {"alibi_slopes", "alibi"}});
+}
+
+std::vector<output_path> sdpa_outputs(const sdpa_args& a) {
+  return {{"--out", a.out}, {"--lse", a.lse}, {"--dq", a.dq},
+          {"--dk", a.dk},   {"--dv", a.dv},   {"--dsinks", a.dsinks}};
 }
 
 void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
   if (!a.window.empty()) {
     // LEFT,RIGHT: two integers; their range (>= -1) is the library's rule.
+    const auto refuse = [&] {
+      return error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" +
+                   a.window + "'");
+    };
     const size_t comma = a.window.find(',');
+    if (comma == std::string::npos) throw refuse();
+    const auto side = [&](const std::string& text) {
+      try {
+        return parse_int("--window", text, {});
+      } catch (const error&) {
+        throw refuse();
+      }
+    };
     sdpa_options::attention_window w;
-    size_t used_left = 0, used_right = 0;
-    try {
-      if (comma == std::string::npos) throw std::invalid_argument("no comma");
-      const std::string left = a.window.substr(0, comma), right = a.window.substr(comma + 1);
-      w.left = std::stoll(left, &used_left);
-      w.right = std::stoll(right, &used_right);
-      if (used_left != left.size() || used_right != right.size())
-        throw std::invalid_argument("trailing characters");
-    } catch (const std::logic_error&) {
-      throw error("--window: expected LEFT,RIGHT (two integers, -1 = unbounded), got '" + a.window +
-                  "'");
-    }
+    w.left = side(a.window.substr(0, comma));
+    w.right = side(a.window.substr(comma + 1));
     options.window = w;
   }
   options.softcap = a.softcap;
-  if (!a.alibi.empty()) options.alibi_slopes = read_input("--alibi", a.alibi);
-  if (!a.sinks.empty()) options.sinks = read_input("--sinks", a.sinks);
+  if (!a.alibi.empty()) options.alibi_slopes = read_float_input("--alibi", a.alibi);
+  if (!a.sinks.empty()) options.sinks = read_float_input("--sinks", a.sinks);
   if (!a.dsinks.empty() && a.sinks.empty())
     throw error("--dsinks: needs --sinks S.npy (the gradient of the sinks)");
   if (!a.dsinks.empty() && a.grad_out.empty())
@@ -76,26 +68,28 @@ namespace {
 
 void run_sdpa(const sdpa_args& a) {
   const bool backward = !a.grad_out.empty();
-  if (backward && (a.dq.empty() || a.dk.empty() || a.dv.empty()))
-    throw error("--grad-out: needs all of --dq, --dk and --dv");
+  if (backward && a.dq.empty() && a.dk.empty() && a.dv.empty())
+    throw error("--grad-out: give at least one of --dq, --dk and --dv to write");
   if (!backward && !(a.dq.empty() && a.dk.empty() && a.dv.empty()))
     throw error("--dq/--dk/--dv: need --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
+  if (a.ring_layout_given && !a.ring)
+    throw error("--ring-layout: only means something with --ring (ring attention over MPI)");
 
   sdpa_options options;
   options.scale = a.scale;
   options.causal = parse_causal_mode(a.causal, "--causal");
   options.impl = parse_sdpa_impl(a.impl, "--impl");
   options.threads = a.threads;
-  if (a.threads < 0)
-    throw error("--threads: must be >= 0 (0 = default), got " + std::to_string(a.threads));
   options.dropout_p = a.dropout;
   options.dropout_seed = a.dropout_seed;
   read_sdpa_modifiers(a, options);
   if (a.ring && a.dropout != 0.0f)
     throw error("--dropout: not supported with --ring (the ranks see key positions locally)");
-  if (a.ring) return run_sdpa_ring(a, options);
+  if (a.ring) return run_sdpa_ring(a, options);  // which checks the outputs on rank 0
+  check_output_paths(sdpa_outputs(a));
 
-  const tensor q = read_input("--q", a.q), k = read_input("--k", a.k), v = read_input("--v", a.v);
+  const tensor q = read_float_input("--q", a.q), k = read_float_input("--k", a.k),
+               v = read_float_input("--v", a.v);
   if (!a.mask.empty()) options.mask = read_sdpa_mask("--mask", a.mask);
 
   sdpa_result result;
@@ -103,19 +97,20 @@ void run_sdpa(const sdpa_args& a) {
   try {
     result = sdpa_forward(q, k, v, options);
     if (backward)
-      grads = sdpa_backward(q, k, v, result, read_input("--grad-out", a.grad_out), options);
+      grads = sdpa_backward(q, k, v, result, read_float_input("--grad-out", a.grad_out), options);
   } catch (const error& e) {
-    throw error(as_flag_message(e.what()));
+    throw error(sdpa_flag_message(e));
   }
 
   output_files outputs;
-  outputs.add(a.out, [&](const std::string& p) { io::write_npy(p, result.out); });
-  outputs.add(a.lse, [&](const std::string& p) { io::write_npy(p, result.lse); });
+  outputs.add("--out", a.out, [&](const std::string& p) { io::write_npy(p, result.out); });
+  outputs.add("--lse", a.lse, [&](const std::string& p) { io::write_npy(p, result.lse); });
   if (grads) {
-    outputs.add(a.dq, [&](const std::string& p) { io::write_npy(p, grads->dq); });
-    outputs.add(a.dk, [&](const std::string& p) { io::write_npy(p, grads->dk); });
-    outputs.add(a.dv, [&](const std::string& p) { io::write_npy(p, grads->dv); });
-    outputs.add(a.dsinks, [&](const std::string& p) { io::write_npy(p, grads->dsinks); });
+    outputs.add("--dq", a.dq, [&](const std::string& p) { io::write_npy(p, grads->dq); });
+    outputs.add("--dk", a.dk, [&](const std::string& p) { io::write_npy(p, grads->dk); });
+    outputs.add("--dv", a.dv, [&](const std::string& p) { io::write_npy(p, grads->dv); });
+    outputs.add("--dsinks", a.dsinks,
+                [&](const std::string& p) { io::write_npy(p, grads->dsinks); });
   }
   outputs.commit();
 }
@@ -134,25 +129,25 @@ void add_sdpa_command(CLI::App& app) {
                   "mask broadcasting to [B,Hq,Nq,Nk]: bool (true = may attend) or float (added)");
   cmd->add_option("--causal", args->causal, "causal mask: none, top-left or bottom-right")
       ->capture_default_str();
-  cmd->add_option("--scale", args->scale, "score scale (default 1/sqrt(d)); finite and > 0");
+  add_real(cmd, "--scale", args->scale, {.lo = 0, .lo_closed = false},
+           "score scale (default 1/sqrt(d)); finite and > 0");
   cmd->add_option("--lse", args->lse, "write the logsumexp of each score row [B,Hq,Nq]");
   cmd->add_option("--impl", args->impl, "kernel: reference, fused or auto")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "threads (0 = QKV_NUM_THREADS, else all cores)")
-      ->capture_default_str();
-  cmd->add_option("--grad-out", args->grad_out, "G [B,Hq,Nq,dv]: backward of L = sum(OUT * G)");
+  add_threads(cmd, args->threads);
+  cmd->add_option("--grad-out", args->grad_out,
+                  "G [B,Hq,Nq,dv]: backward of L = sum(OUT * G); writes any of --dq, --dk, --dv");
   cmd->add_option("--dq", args->dq, "write dL/dQ [B,Hq,Nq,d]");
   cmd->add_option("--dk", args->dk, "write dL/dK [B,Hkv,Nk,d]");
   cmd->add_option("--dv", args->dv, "write dL/dV [B,Hkv,Nk,dv]");
-  cmd->add_option("--dropout", args->dropout,
-                  "attention dropout p in [0, 1): OUT = (P * M/(1-p)) * V, M a mask of keeps")
-      ->capture_default_str();
-  cmd->add_option("--dropout-seed", args->dropout_seed,
-                  "seed of the dropout mask (the same seed gives the same mask)")
-      ->capture_default_str();
+  add_real(cmd, "--dropout", args->dropout, {.lo = 0, .hi = 1, .hi_closed = false},
+           "attention dropout p in [0, 1): OUT = (P * M/(1-p)) * V, M a mask of keeps");
+  add_uint64(cmd, "--dropout-seed", args->dropout_seed,
+             "seed of the dropout mask, in [0, 2^64) (the same seed gives the same mask)");
   cmd->add_option("--window", args->window,
                   "sliding window LEFT,RIGHT: query i sees keys i+o-LEFT..i+o+RIGHT, o = Nk-Nq, "
                   "-1 = unbounded side");
-  cmd->add_option("--softcap", args->softcap, "logit softcap C: S = C*tanh(S/C); finite and > 0");
+  add_real(cmd, "--softcap", args->softcap, {.lo = 0, .lo_closed = false},
+           "logit softcap C: S = C*tanh(S/C); finite and > 0");
   cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
   cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
   cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
@@ -161,7 +156,10 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--ring-layout", args->ring_layout,
                   "with --ring: contiguous or zigzag shards (zigzag balances causal work)")
       ->capture_default_str();
-  cmd->callback([args] { run_sdpa(*args); });
+  cmd->callback([args, cmd] {
+    args->ring_layout_given = cmd->count("--ring-layout") > 0;
+    run_sdpa(*args);
+  });
 }
 
 }  // namespace qkv::cli

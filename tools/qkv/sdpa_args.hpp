@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "output_files.hpp"
 #include "qkv/attention.hpp"
+#include "qkv/error.hpp"
 
 namespace qkv::cli {
 
@@ -22,15 +25,16 @@ struct sdpa_args {
   std::string alibi, sinks, dsinks;        // ALiBi slopes [Hq], sinks [Hq], d sinks output
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
   std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
+  bool ring_layout_given = false;
 };
 
-// A float .npy input; errors name `flag`.
-tensor read_input(const std::string& flag, const std::string& path);
 // An sdpa mask file (bool: true = may attend; float: added); errors name `flag`.
 attention_mask read_sdpa_mask(const std::string& flag, const std::string& path);
-// Library messages start with the argument's name (q, k, v, mask, scale, grad_out, ...):
-// name the command-line flag instead.
-std::string as_flag_message(std::string what);
+// A library error in the words of `qkv sdpa`'s flags (grad_out -> --grad-out, dropout_p ->
+// --dropout).
+std::string sdpa_flag_message(const error& e);
+// The outputs this command writes (their paths checked together before any work).
+std::vector<output_path> sdpa_outputs(const sdpa_args& a);
 
 // The score modifiers of --window, --softcap, --alibi and --sinks into `options`; errors name
 // the flag. Reads the two .npy files (on every rank under --ring).

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "inputs.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
@@ -86,19 +87,21 @@ struct whole_inputs {
 
 // Root: reads and checks every input with the single-process rules (same messages).
 whole_inputs read_whole_inputs(const sdpa_args& a, const sdpa_options& options, input_header& h) {
+  check_output_paths(sdpa_outputs(a));
   whole_inputs in;
-  in.q = read_input("--q", a.q), in.k = read_input("--k", a.k), in.v = read_input("--v", a.v);
+  in.q = read_float_input("--q", a.q), in.k = read_float_input("--k", a.k),
+  in.v = read_float_input("--v", a.v);
   sdpa_options check = options;
   if (!a.mask.empty()) check.mask = read_sdpa_mask("--mask", a.mask);
   attention_params p;
   try {
     p = make_attention_params(in.q, in.k, in.v, check);
   } catch (const error& e) {
-    throw error(as_flag_message(e.what()));
+    throw error(sdpa_flag_message(e));
   }
   if (!check.mask.empty()) in.key_bias = key_padding_bias(check.mask, p.B, p.Nk);
   if (!a.grad_out.empty()) {
-    in.grad_out = read_input("--grad-out", a.grad_out);
+    in.grad_out = read_float_input("--grad-out", a.grad_out);
     const shape_t out_shape = {p.B, p.Hq, p.Nq, p.dv};
     if (in.grad_out.shape() != out_shape)
       throw error("--grad-out: expected the output's shape [B,Hq,Nq,dv] = " + to_string(out_shape) +
@@ -158,7 +161,7 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
     result = ring::ring_forward(comm, q, k, v, ring);
     if (h.backward) grads = ring::ring_backward(comm, q, k, v, result, g, ring);
   } catch (const error& e) {
-    throw error(as_flag_message(e.what()));
+    throw error(sdpa_flag_message(e));
   }
   const auto gather = [&](const tensor& t, const shape_t& shape) {
     return ring::gather_sequence(comm, root, t, shape, 2, layout);
@@ -173,13 +176,14 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
   problem.clear();
   if (rank == root) try {
       output_files outputs;
-      outputs.add(a.out, [&](const std::string& path) { io::write_npy(path, out); });
-      outputs.add(a.lse, [&](const std::string& path) { io::write_npy(path, lse); });
+      outputs.add("--out", a.out, [&](const std::string& path) { io::write_npy(path, out); });
+      outputs.add("--lse", a.lse, [&](const std::string& path) { io::write_npy(path, lse); });
       if (h.backward) {
-        outputs.add(a.dq, [&](const std::string& path) { io::write_npy(path, dq); });
-        outputs.add(a.dk, [&](const std::string& path) { io::write_npy(path, dk); });
-        outputs.add(a.dv, [&](const std::string& path) { io::write_npy(path, dv); });
-        outputs.add(a.dsinks, [&](const std::string& path) { io::write_npy(path, grads.dsinks); });
+        outputs.add("--dq", a.dq, [&](const std::string& path) { io::write_npy(path, dq); });
+        outputs.add("--dk", a.dk, [&](const std::string& path) { io::write_npy(path, dk); });
+        outputs.add("--dv", a.dv, [&](const std::string& path) { io::write_npy(path, dv); });
+        outputs.add("--dsinks", a.dsinks,
+                    [&](const std::string& path) { io::write_npy(path, grads.dsinks); });
       }
       outputs.commit();
     } catch (const error& e) {
@@ -191,22 +195,24 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
 }  // namespace
 
 void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options) {
+  // Refused before MPI starts: the command's error handler then reports once, from rank 0.
   if (options.impl == sdpa_impl::reference)
     throw error("--impl: --ring runs the fused kernel on each block; use fused or auto");
   const ring::shard_layout layout = ring::parse_shard_layout(a.ring_layout, "--ring-layout");
   const mpi_session mpi;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   try {
     run_ring(MPI_COMM_WORLD, a, options, layout);
   } catch (const error& e) {
-    // The same verdict on every rank: each says it now, before MPI_Finalize (a fence in
-    // mpi_session's destructor), because mpirun ends the whole job at the first non-zero exit.
+    // The same verdict on every rank: said once, by rank 0, now, before MPI_Finalize (a fence in
+    // mpi_session's destructor). Rank 0's exit code 2 is the job's; the others leave quietly.
+    if (rank != root) throw already_reported{0};
     std::fprintf(stderr, "qkv: error: %s\n", e.what());
     std::fflush(stderr);
     throw already_reported{2};
   } catch (const std::exception& e) {
     // A failure on this rank alone: the others would wait for it forever, so end the job.
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     std::fprintf(stderr, "qkv: internal error on rank %d: %s\n", rank, e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);
   }

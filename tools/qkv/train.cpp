@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "output_files.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/atomic_file.hpp"
@@ -90,8 +91,8 @@ std::string default_plot_path(const std::string& checkpoint) {
 
 void save(const train::trainer& t, const train_args& a) {
   output_files outputs;
-  outputs.add(a.checkpoint, [&](const std::string& path) { t.save(path); });
-  outputs.add(a.plot, [&](const std::string& path) {
+  outputs.add("--checkpoint", a.checkpoint, [&](const std::string& path) { t.save(path); });
+  outputs.add("--plot", a.plot, [&](const std::string& path) {
     io::write_file_atomically(
         path, train::loss_plot_svg(t.train_curve(), t.eval_curve(), "qkv train: loss per byte"));
   });
@@ -102,14 +103,6 @@ void save(const train::trainer& t, const train_args& a) {
 void check_arguments(train_args& a) {
   if (std::string why = train::train_config_violation(a.config); !why.empty())
     throw error("--" + why);
-  for (const auto& [value, name] : {std::pair{a.eval_every, "--eval-every"},
-                                    std::pair{a.checkpoint_every, "--checkpoint-every"},
-                                    std::pair{a.progress_every, "--progress-every"}})
-    if (value < 1) throw error(std::string(name) + ": must be >= 1, got " + std::to_string(value));
-  if (a.stop_at < 0)
-    throw error("--stop-at: must be >= 0 (0: the last step), got " + std::to_string(a.stop_at));
-  if (!(std::isfinite(a.minutes) && a.minutes >= 0))
-    throw error("--minutes: must be finite and >= 0 (0: no limit), got " + shown(a.minutes));
   if (a.resume && a.overwrite)
     throw error("--overwrite: contradicts --resume (which continues the checkpoint)");
   if (a.plot.empty()) a.plot = default_plot_path(a.checkpoint);
@@ -279,45 +272,40 @@ void add_train_command(CLI::App& app) {
   train::train_config& c = a->config;
   CLI::App* cmd = app.add_subcommand("train", "Train a byte-level GPT on a text corpus");
   cmd->add_option("--corpus", a->corpus, "text file (default: /usr/share/games/fortunes/*)");
-  cmd->add_option("--layers", c.model.layers, "transformer blocks L")->capture_default_str();
-  cmd->add_option("--heads", c.model.heads, "attention heads H")->capture_default_str();
-  cmd->add_option("--embed", c.model.embed, "model width E")->capture_default_str();
-  cmd->add_option("--context", c.model.context, "context length T")->capture_default_str();
-  cmd->add_option("--dropout", c.model.dropout, "residual dropout p")->capture_default_str();
-  cmd->add_option("--attention-dropout", c.model.attention_dropout,
-                  "dropout p on the attention weights")
-      ->capture_default_str();
-  cmd->add_option("--batch", c.batch, "sequences per step B")->capture_default_str();
-  cmd->add_option("--steps", c.steps, "total steps (the schedule's length)")->capture_default_str();
-  cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr", c.min_lr, "final learning rate")->capture_default_str();
-  cmd->add_option("--warmup", c.warmup, "warm-up steps")->capture_default_str();
-  cmd->add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--clip", c.clip, "gradient-norm clipping")->capture_default_str();
-  cmd->add_option("--seed", c.seed, "seed of the initialisation, batches and dropout")
-      ->capture_default_str();
-  cmd->add_option("--eval-batches", c.eval_batches, "held-out batches per evaluation")
-      ->capture_default_str();
-  cmd->add_option("--eval-every", a->eval_every, "steps between evaluations")
-      ->capture_default_str();
+  // Numbers are parsed by one rule (numbers.hpp); the model's and the schedule's ranges are
+  // train_config_violation's, which checks a checkpoint's values the same way.
+  add_int(cmd, "--layers", c.model.layers, {}, "transformer blocks L");
+  add_int(cmd, "--heads", c.model.heads, {}, "attention heads H");
+  add_int(cmd, "--embed", c.model.embed, {}, "model width E");
+  add_int(cmd, "--context", c.model.context, {}, "context length T");
+  add_real(cmd, "--dropout", c.model.dropout, {}, "residual dropout p");
+  add_real(cmd, "--attention-dropout", c.model.attention_dropout, {},
+           "dropout p on the attention weights");
+  add_int(cmd, "--batch", c.batch, {}, "sequences per step B");
+  add_int(cmd, "--steps", c.steps, {}, "total steps (the schedule's length)");
+  add_real(cmd, "--lr", c.lr, {}, "peak learning rate");
+  add_real(cmd, "--min-lr", c.min_lr, {}, "final learning rate");
+  add_int(cmd, "--warmup", c.warmup, {}, "warm-up steps");
+  add_real(cmd, "--weight-decay", c.weight_decay, {}, "AdamW weight decay");
+  add_real(cmd, "--clip", c.clip, {}, "gradient-norm clipping");
+  add_uint64(cmd, "--seed", c.seed, "seed of the initialisation, batches and dropout");
+  add_int(cmd, "--eval-batches", c.eval_batches, {}, "held-out batches per evaluation");
+  add_int(cmd, "--eval-every", a->eval_every, {.lo = 1}, "steps between evaluations");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint file (.safetensors)")
       ->capture_default_str();
-  cmd->add_option("--checkpoint-every", a->checkpoint_every, "steps between checkpoints")
-      ->capture_default_str();
+  add_int(cmd, "--checkpoint-every", a->checkpoint_every, {.lo = 1}, "steps between checkpoints");
   cmd->add_flag("--resume", a->resume,
                 "continue the run saved in --checkpoint (--steps, --lr, --min-lr, --warmup, "
                 "--weight-decay and --clip may change)");
   cmd->add_flag("--overwrite", a->overwrite, "replace an existing --checkpoint with a new run");
-  cmd->add_option("--stop-at", a->stop_at, "stop (with a checkpoint) after this step");
-  cmd->add_option("--minutes", a->minutes,
-                  "stop (with a checkpoint) before this much wall time (0: no limit)")
-      ->capture_default_str();
+  add_int(cmd, "--stop-at", a->stop_at, {.lo = 0}, "stop (with a checkpoint) after this step");
+  add_real(cmd, "--minutes", a->minutes, {.lo = 0},
+           "stop (with a checkpoint) before this much wall time (0: no limit)");
   cmd->add_option("--plot", a->plot,
                   "loss curve (.svg; default: beside the checkpoint, NAME-loss.svg)");
-  cmd->add_option("--progress-every", a->progress_every,
-                  "steps between progress lines when not a terminal")
-      ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "threads (0: QKV_NUM_THREADS, else every core)");
+  add_int(cmd, "--progress-every", a->progress_every, {.lo = 1},
+          "steps between progress lines when not a terminal");
+  add_threads(cmd, a->threads);
   cmd->callback([a, cmd] {
     for (const CLI::Option* o : cmd->get_options())
       if (o->count() > 0) a->given.push_back(o->get_name());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -13,7 +14,12 @@ namespace qkv::io {
 // A .npy array as read: float data (from <f4 or <f8) or a boolean array (|b1).
 using npy_array = std::variant<tensor, bool_tensor>;
 
+// Reads a regular file (see read_regular_file). Refused, naming `path`: a header that is not
+// exactly NumPy's dict (each key once, no other key, integer shape entries), a shape whose element
+// or byte count overflows, and data shorter or longer than the shape says.
 npy_array read_npy(const std::string& path);
+// The same from the bytes of a whole file; `path` names it in messages.
+npy_array parse_npy(std::string_view bytes, const std::string& path);
 // Reads a float array; a boolean file is refused (the message names `path`).
 tensor read_npy_float(const std::string& path);
 // Reads token ids: a 1-D <i8 or <i4 array [T]. Anything else is refused naming `path`.

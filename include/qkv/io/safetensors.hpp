@@ -16,11 +16,12 @@ using named_tensors = std::map<std::string, tensor>;
 // The header's "__metadata__" object: text entries (the format allows strings only).
 using metadata = std::map<std::string, std::string>;
 
-// Reads every tensor of the file. Refuses (naming `path` and, where it applies, the tensor) a
-// header length beyond the file, a header that is not a JSON object of tensor entries, an
-// unsupported dtype, a byte range that does not match the shape, lies outside the data or
-// overlaps another tensor's. With `meta`, also returns the "__metadata__" entries (refusing a
-// value that is not a string).
+// Reads every tensor of the regular file `path`. Refuses (naming `path` and, where it applies,
+// the tensor) a header length beyond the file, a header that is not a JSON object of tensor
+// entries, a key given twice, an unsupported dtype, a shape whose size overflows, a
+// "__metadata__" that is not an object of strings, and byte ranges that do not match their
+// shapes or do not tile the data exactly (overlaps, gaps, bytes left over, ranges outside the
+// file). With `meta`, also returns the "__metadata__" entries.
 named_tensors read_safetensors(const std::string& path, metadata* meta = nullptr);
 // The same from the bytes of a whole file; `source` names it in messages.
 named_tensors parse_safetensors(std::string_view bytes, const std::string& source,
