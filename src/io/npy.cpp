@@ -237,7 +237,7 @@ npy_array parse_npy(std::string_view bytes, const std::string& path) {
   }
   tensor t(shape);
   if (item == 4) {
-    std::memcpy(t.data(), data, need);
+    if (need != 0) std::memcpy(t.data(), data, need);  // an empty tensor's data() may be null
   } else {
     for (int64_t i = 0; i < n; ++i) {
       double x;
