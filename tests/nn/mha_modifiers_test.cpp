@@ -1,6 +1,6 @@
 // The score modifiers through nn::multihead_attention: the fused and reference kernels agree with
-// every modifier set, a windowed KV-cache decode equals the full windowed pass, the sinks'
-// gradient passes finite differences, and the backward stays exact under additive masks of
+// every modifier set (the windowed KV-cache decode is in kv_cache_test.cpp), the sinks' gradient
+// passes finite differences, and the backward stays exact under additive masks of
 // -1e9 and finfo(float32).min (the layer keeps the softmax's row statistics for its backward).
 #include <gtest/gtest.h>
 
@@ -28,16 +28,6 @@ mha_options all_modifiers(int64_t H, std::mt19937_64& rng) {
   return o;
 }
 
-// Rows [begin, begin + n) of x [B,N,E].
-tensor tokens(const tensor& x, int64_t begin, int64_t n) {
-  const int64_t B = x.size(0), N = x.size(1), E = x.size(2);
-  tensor out({B, n, E});
-  for (int64_t b = 0; b < B; ++b)
-    std::copy(x.data() + (b * N + begin) * E, x.data() + (b * N + begin + n) * E,
-              out.data() + b * n * E);
-  return out;
-}
-
 TEST(MhaModifiers, FusedEqualsReferenceAndTheModifiersChangeTheOutput) {
   std::mt19937_64 rng(31);
   const multihead_attention mha({.embed_dim = 24, .num_heads = 6, .kv_heads = 2}, rng);
@@ -51,37 +41,6 @@ TEST(MhaModifiers, FusedEqualsReferenceAndTheModifiersChangeTheOutput) {
   EXPECT_LE(max_abs_diff(fused, reference), 2e-5 * std::max(1.0, max_abs(reference)));
   const tensor plain = mha.forward(x, x, x, {.masks = {.is_causal = true}}).out;
   EXPECT_GT(max_abs_diff(plain, reference), 1e-3);  // the modifiers reached the kernel
-}
-
-TEST(MhaModifiers, WindowedDecodeStepsEqualTheFullWindowedPass) {
-  std::mt19937_64 rng(32);
-  const multihead_attention mha({.embed_dim = 16, .num_heads = 4, .kv_heads = 2}, rng);
-  const int64_t B = 2, N = 41, E = 16;
-  const tensor x = testing::random_tensor({B, N, E}, rng);
-  mha_options o = all_modifiers(4, rng);
-  for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
-    o.impl = impl;
-    mha_options full_o = o;
-    full_o.masks.is_causal = true;
-    const tensor full = mha.forward(x, x, x, full_o).out;
-    // A prefill of 9 tokens, then one token per step, then a chunk of 4.
-    kv_cache cache = mha.make_cache(B, N);
-    tensor decoded({B, N, E});
-    int64_t at = 0;
-    std::vector<int64_t> chunks = {9};
-    chunks.insert(chunks.end(), N - 13, 1);
-    chunks.push_back(4);
-    for (int64_t n : chunks) {
-      const tensor y = mha.forward_step(tokens(x, at, n), cache, o).out;
-      for (int64_t b = 0; b < B; ++b)
-        std::copy(y.data() + b * n * E, y.data() + (b + 1) * n * E,
-                  decoded.data() + (b * N + at) * E);
-      at += n;
-    }
-    ASSERT_EQ(at, N);
-    EXPECT_LE(max_abs_diff(decoded, full), 2e-5 * std::max(1.0, max_abs(full)))
-        << (impl == sdpa_impl::fused ? "fused" : "reference");
-  }
 }
 
 TEST(MhaModifiers, SinksGradientPassesFiniteDifferences) {
