@@ -1,4 +1,4 @@
-// Google Benchmark suite over the standard shapes of `qkv bench` (DESIGN section 7): the fused
+// Google Benchmark suite over the standard shapes of `qkv bench` (docs/benchmarks.md): the fused
 // kernel and the BLAS composition, forward, with GFLOP/s from the same formula (shapes.hpp).
 // `qkv bench` is the side-by-side report; this suite suits benchmark's filters and repetitions.
 #include <benchmark/benchmark.h>

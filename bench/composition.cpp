@@ -25,7 +25,7 @@ blas_composition::blas_composition(const bench_shape& shape, int threads)
 
 double blas_composition::workspace_bytes(const bench_shape& s, bool backward) {
   const double matrix = 4.0 * static_cast<double>(s.Nq) * static_cast<double>(s.Nk);
-  return matrix * static_cast<double>(s.B * s.Hq) + (backward ? matrix : 0.0);
+  return matrix * static_cast<double>(s.B) * static_cast<double>(s.Hq) + (backward ? matrix : 0.0);
 }
 
 void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v, tensor& out) {

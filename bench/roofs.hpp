@@ -9,8 +9,8 @@
 namespace qkv::bench {
 
 // The side n of the square sgemm (M = N = K = n, 2·n^3 FLOPs) closest to `flops`: a multiple of
-// 64, at least 1024 (DESIGN section 7), at most 4096: sgemm's GFLOP/s is flat long before that,
-// and the N = 32768 row would otherwise time a 2-TFLOP product.
+// 64, at least 1024 (docs/contracts.md section 6), at most 4096: sgemm's GFLOP/s is flat long
+// before that, and the N = 32768 row would otherwise time a 2-TFLOP product.
 int64_t sgemm_side(double flops);
 
 // Median ms of C = A·B with n x n fp32 matrices on `threads` threads.

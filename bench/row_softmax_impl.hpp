@@ -12,7 +12,7 @@
 namespace qkv::bench::detail {
 
 // One row of n >= 1 visible scores in place: P_j = exp(scale·(s_j - m)) / sum_j exp(...), with
-// m the row maximum, subtracted so that exp never overflows (DESIGN section 2).
+// m the row maximum, subtracted so that exp never overflows (docs/contracts.md section 1).
 template <typename V>
 void softmax_row(float* s, int64_t n, float scale) {
   using reg = typename V::reg;

@@ -74,9 +74,11 @@ inputs make_inputs(const bench_shape& s, bool backward) {
 }
 
 // Q, K, V, O and lse; for the backward also dO, dQ, dK, dV.
+// In doubles: a --shape's product may be beyond int64.
 double io_bytes(const bench_shape& s, bool backward) {
-  const double q = double(s.B * s.Hq * s.Nq * s.d), kv = double(s.B * s.Hkv * s.Nk * (s.d + s.dv));
-  const double o = double(s.B * s.Hq * s.Nq * (s.dv + 1));
+  const double bq = double(s.B) * double(s.Hq) * double(s.Nq);
+  const double q = bq * double(s.d), o = bq * double(s.dv + 1);
+  const double kv = double(s.B) * double(s.Hkv) * double(s.Nk) * double(s.d + s.dv);
   return 4.0 * (backward ? 2.0 * (q + kv + o) : q + kv + o);
 }
 
@@ -104,15 +106,18 @@ class runner {
  private:
   void run_shape(const bench_shape& s, int T, const std::string& pass) {
     const bool backward = pass == "backward";
-    const double flops = backward ? backward_flops(s) : forward_flops(s);
-    const inputs in = make_inputs(s, backward);
+    // A shape whose inputs alone are beyond the limit is skipped whole (its sgemm row too),
+    // before anything is allocated or its FLOPs counted.
+    const bool too_large = io_bytes(s, backward) > config_.max_bytes;
+    const double flops = too_large ? 0.0 : backward ? backward_flops(s) : forward_flops(s);
+    const inputs in = too_large ? inputs{} : make_inputs(s, backward);
     std::optional<double> roof_gflops, blas_ms;
     for (const std::string& impl : all_impls) {
       if (impl == "mha" || impl == "peak" || !contains(config_.impls, impl)) continue;
       bench_row row;
       row.impl = impl, row.pass = pass, row.shape = s, row.threads = T, row.flops = flops;
       const double need =
-          impl == "sgemm"  ? 0.0
+          impl == "sgemm" && !too_large ? 0.0
           : impl == "blas" ? io_bytes(s, backward) + blas_composition::workspace_bytes(s, backward)
                            : io_bytes(s, backward);
       if (need > config_.max_bytes) {

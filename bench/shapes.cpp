@@ -1,4 +1,4 @@
-// The standard benchmark shapes, the --shape parser and the FLOP count (DESIGN section 7).
+// The standard benchmark shapes, the --shape parser and the FLOP count (docs/benchmarks.md).
 #include "shapes.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
-// The attention shapes `qkv bench` measures (DESIGN section 7) and the one FLOP formula every
-// row's GFLOP/s comes from. Legend: B batch, Hq/Hkv query/key-value heads, Nq queries, Nk keys,
-// d query/key head dim, dv value head dim.
+// The attention shapes `qkv bench` measures (docs/contracts.md section 6) and the one FLOP formula
+// every row's GFLOP/s comes from. Legend: B batch, Hq/Hkv query/key-value heads, Nq queries, Nk
+// keys, d query/key head dim, dv value head dim.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,8 @@ struct bench_shape {
 
 // Query-key pairs visible under the causal mode and the window, per batch and head.
 int64_t visible_pairs(const bench_shape& s);
-// DESIGN section 7: forward 2·(d+dv)·(visible pairs) per batch and head; backward 2.5x that.
+// docs/contracts.md section 6: forward 2·(d+dv)·(visible pairs) per batch and head; backward 2.5x
+// that.
 double forward_flops(const bench_shape& s);
 double backward_flops(const bench_shape& s);
 // Bytes of K and V, the data a decode step must read: B·Hkv·Nk·(d+dv)·4.
@@ -34,7 +35,7 @@ bench_shape parse_shape(const std::string& text, const std::string& argument = "
 // "B=1 Hq=8 Hkv=8 Nq=512 Nk=512 d=64 dv=64 top-left": for notes and tables.
 std::string describe(const bench_shape& s);
 
-// DESIGN section 7's standard shapes (with their causal variants) and the --quick subset.
+// The standard shapes of docs/benchmarks.md (with their causal variants) and the --quick subset.
 std::vector<bench_shape> standard_shapes();
 std::vector<bench_shape> quick_shapes();
 

@@ -17,9 +17,10 @@ const char* to_string(simd_target target);
 // the CPU lacks is a qkv::error.
 simd_target resolve_simd_target(simd_target requested);
 
-// The same contract as sdpa_forward_reference (DESIGN section 2; p.o written, p.lse when
-// non-null), within DESIGN section 3's fused tolerance. Uses resolve_thread_count(p.threads)
-// threads. `target` forces a SIMD target (tests); throws qkv::error if the CPU lacks it.
+// The same contract as sdpa_forward_reference (docs/contracts.md section 1; p.o written, p.lse when
+// non-null), within the fused tolerance of docs/contracts.md section 3. Uses
+// resolve_thread_count(p.threads) threads. `target` forces a SIMD target (tests); throws qkv::error
+// if the CPU lacks it.
 void sdpa_forward_fused(const attention_params& p, simd_target target = simd_target::automatic);
 
 // The fused backward (FlashAttention-2's): writes g.dq, g.dk, g.dv and (when non-null) g.dsinks,

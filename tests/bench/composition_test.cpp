@@ -1,5 +1,6 @@
 // The baselines of `qkv bench` compute attention, not just FLOPs: the BLAS composition forward
-// and backward against the reference kernel (DESIGN section 3 tolerances), and the FLOP count,
+// and backward against the reference kernel (docs/contracts.md section 3 tolerances), and the FLOP
+// count,
 // --shape parser and peak-memory probe the rows rely on.
 #include "bench/composition.hpp"
 

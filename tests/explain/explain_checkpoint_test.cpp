@@ -62,7 +62,7 @@ rows_t json_weights(const nlohmann::json& head) {
   return head.at("weights").get<rows_t>();
 }
 
-// max|diff| <= 1e-5·max(1, max|expected|) (DESIGN section 3), and every row sums to 1.
+// max|diff| <= 1e-5·max(1, max|expected|) (docs/contracts.md section 3), and every row sums to 1.
 void expect_weights(const rows_t& actual, const rows_t& expected) {
   ASSERT_EQ(actual.size(), expected.size());
   double worst = 0;

@@ -1,5 +1,6 @@
-// `qkv explain --format json` (DESIGN section 5) on random matrices of awkward sizes, against an
-// independent float64 computation of every step; and the multi-head layout of render_json.
+// `qkv explain --format json` (docs/contracts.md section 5) on random matrices of awkward sizes,
+// against an independent float64 computation of every step; and the multi-head layout of
+// render_json.
 #include <gtest/gtest.h>
 
 #include <cmath>

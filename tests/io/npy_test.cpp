@@ -1,5 +1,5 @@
-// .npy reading and writing (DESIGN section 4): round trips, every accepted header version and
-// dtype, and refusal of what we cannot read.
+// .npy reading and writing (docs/contracts.md section 4): round trips, every accepted header
+// version and dtype, and refusal of what we cannot read.
 #include "qkv/io/npy.hpp"
 
 #include <sys/stat.h>

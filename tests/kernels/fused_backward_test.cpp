@@ -1,7 +1,7 @@
-// The fused backward against the reference backward with DESIGN section 3's gradient tolerance
-// (max|diff| <= max(1e-4·max(1, max|ref|), 2·e_naive)), on awkward shapes, every mask kind, GQA,
-// fully masked rows and scores of ±1e4; its ring property (K/V in parts, global O and lse); and
-// every golden sdpa_grad case through the library.
+// The fused backward against the reference backward with docs/contracts.md section 3's gradient
+// tolerance (max|diff| <= max(1e-4·max(1, max|ref|), 2·e_naive)), on awkward shapes, every mask
+// kind, GQA, fully masked rows and scores of ±1e4; its ring property (K/V in parts, global O and
+// lse); and every golden sdpa_grad case through the library.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -98,12 +98,12 @@ inputs make_inputs(const bwd_case& c, uint64_t seed) {
 }
 
 // The backward a user would write in plain fp32: its error against the reference is e_naive of
-// DESIGN section 3.
+// docs/contracts.md section 3.
 sdpa_gradients naive_fp32_backward(const inputs& in) {
   return testing::sdpa_backward_naive_fp32(in.q, in.k, in.v, in.dout, in.options);
 }
 
-// DESIGN section 3, gradients: max|got - ref| <= max(1e-4·max(1, max|ref|), 2·e_naive).
+// docs/contracts.md section 3, gradients: max|got - ref| <= max(1e-4·max(1, max|ref|), 2·e_naive).
 void expect_gradients_close(const sdpa_gradients& got, const sdpa_gradients& ref,
                             const sdpa_gradients& naive, const std::string& what) {
   for (const auto& [name, x, r, n] : {std::tuple{"dQ", &got.dq, &ref.dq, &naive.dq},
@@ -115,7 +115,7 @@ void expect_gradients_close(const sdpa_gradients& got, const sdpa_gradients& ref
   }
 }
 
-// Every dQ row of a query that sees no key is exactly zero (DESIGN section 2).
+// Every dQ row of a query that sees no key is exactly zero (docs/contracts.md section 1).
 void expect_hidden_rows_zero(const sdpa_result& fwd, const tensor& dq) {
   const int64_t rows = fwd.lse.numel(), d = dq.size(3);
   for (int64_t r = 0; r < rows; ++r) {

@@ -1,6 +1,7 @@
 // The fused forward kernel against the float64 reference on awkward shapes, every mask kind,
 // GQA/MQA, fully masked rows and huge scores, on every SIMD target this CPU runs and on 1 and
-// 2 threads, within DESIGN section 3's fused tolerance; and against every PyTorch golden case.
+// 2 threads, within docs/contracts.md section 3's fused tolerance; and against every PyTorch golden
+// case.
 #include "qkv/fused.hpp"
 
 #include <gtest/gtest.h>
@@ -32,9 +33,9 @@ constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 using testing::fused_forward_on;
 using testing::runnable_targets;
 
-// DESIGN section 3: max|diff| <= max(2e-5·max(1, max|ref|), 2·e_naive), e_naive the error of
-// the naive fp32 composition against the reference on the same inputs. `floor` = 0 drops the
-// max(1, ·) floor (golden category g_tiny, outputs near 1e-30).
+// docs/contracts.md section 3: max|diff| <= max(2e-5·max(1, max|ref|), 2·e_naive), e_naive the
+// error of the naive fp32 composition against the reference on the same inputs. `floor` = 0 drops
+// the max(1, ·) floor (golden category g_tiny, outputs near 1e-30).
 double fused_tolerance(const tensor& ref, const tensor& naive, double floor = 1.0) {
   return std::max(2e-5 * std::max(floor, max_abs(ref)), 2.0 * max_abs_diff(naive, ref));
 }

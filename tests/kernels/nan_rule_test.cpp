@@ -166,7 +166,8 @@ TEST(NanRule, BackwardGivesNaNGradientsToPoisonedRows) {
 }
 
 // Huge negative additive masks and a saturating scale: the fused forward and backward against the
-// reference within DESIGN section 3's fused rule (twice the naive fp32 error), on every target.
+// reference within docs/contracts.md section 3's fused rule (twice the naive fp32 error), on every
+// target.
 struct huge_case {
   std::string name;
   float fill;          // the mask value

@@ -1,5 +1,5 @@
-// The reference kernels against PyTorch's golden data (DESIGN section 3 tolerances), against
-// finite differences, and on the edge cases DESIGN section 2 defines.
+// The reference kernels against PyTorch's golden data (docs/contracts.md section 3 tolerances),
+// against finite differences, and on the edge cases docs/contracts.md section 1 defines.
 #include "qkv/reference.hpp"
 
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
 // The score modifiers (sliding window, softcap, ALiBi, sinks) in the fused kernels against the
 // float64 reference, forward and backward, alone and combined, on awkward shapes (1, 3, 59, 97,
 // 1025; GQA; Nq != Nk; windows narrower and wider than a tile, windows that leave rows without a
-// key), on every SIMD target this CPU runs and on 1 and 2 threads, within DESIGN section 3's
-// fused tolerance; finite differences of the reference backward with sinks and softcap; every
+// key), on every SIMD target this CPU runs and on 1 and 2 threads, within docs/contracts.md section
+// 3's fused tolerance; finite differences of the reference backward with sinks and softcap; every
 // golden sdpa_ext and sdpa_ext_grad case through the library with both kernels.
 #include <gtest/gtest.h>
 
@@ -76,7 +76,7 @@ inputs make_inputs(const modifier_case& c) {
   return in;
 }
 
-// DESIGN section 3: max|diff| <= max(bound·max(1, max|ref|), 2·e_naive).
+// docs/contracts.md section 3: max|diff| <= max(bound·max(1, max|ref|), 2·e_naive).
 double tolerance(const tensor& ref, const tensor& naive, double bound) {
   return std::max(bound * std::max(1.0, max_abs(ref)), 2.0 * max_abs_diff(naive, ref));
 }
@@ -225,9 +225,9 @@ TEST(ScoreModifiers, ReferenceBackwardMatchesFiniteDifferences) {
 
 class GoldenScoreModifiers : public ::testing::TestWithParam<testing::golden_case> {};
 
-// DESIGN section 3 against the float64 data, for the reference and the fused kernel: out, lse
-// (finite entries within the bound, the -inf pattern exact), and with gradients dQ, dK, dV and
-// d sinks.
+// docs/contracts.md section 3 against the float64 data, for the reference and the fused kernel:
+// out, lse (finite entries within the bound, the -inf pattern exact), and with gradients dQ, dK, dV
+// and d sinks.
 TEST_P(GoldenScoreModifiers, BothKernelsMatchFloat64) {
   const testing::golden_case& c = GetParam();
   const tensor q = c.input("q"), k = c.input("k"), v = c.input("v");

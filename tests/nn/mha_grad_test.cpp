@@ -1,6 +1,6 @@
 // The backward of nn::multihead_attention: every golden mha_grad case (PyTorch, float64
-// expectations, DESIGN section 3's 1e-4 gradient tolerance) through both attention kernels, and
-// finite differences on a GQA cross-attention layer with a causal mask.
+// expectations, docs/contracts.md section 3's 1e-4 gradient tolerance) through both attention
+// kernels, and finite differences on a GQA cross-attention layer with a causal mask.
 #include <gtest/gtest.h>
 
 #include <cctype>

@@ -1,5 +1,5 @@
 // The single-head self-attention layer against the StatQuest "Write a poem" example computed by
-// PyTorch (float64 block: DESIGN section 3's 1e-5 tolerance), and its input checks.
+// PyTorch (float64 block: docs/contracts.md section 3's 1e-5 tolerance), and its input checks.
 #include "qkv/nn/self_attention.hpp"
 
 #include <gtest/gtest.h>
@@ -60,7 +60,7 @@ TEST(SelfAttention, CausalHidesLaterTokensAndBatchesIndependently) {
   EXPECT_EQ(r.weights.at({1, 2}), 0.0f);
   const nn::qkv_projections p = layer.project(x);
   EXPECT_FLOAT_EQ(r.out.at({0, 0}), p.v.at({0, 0}));
-  // forward() may run the fused kernel: DESIGN section 3's fused-vs-reference bound.
+  // forward() may run the fused kernel: docs/contracts.md section 3's fused-vs-reference bound.
   const double tolerance = 2e-5 * std::max(1.0, testing::max_abs(r.out));
   // The last token sees every token, so its row equals the unmasked one.
   const tensor full = layer.forward(x);

@@ -45,7 +45,7 @@ TEST(VectorMath, GeluAndItsDerivativeMatchTheErfFormInFloat64) {
     worst_y = std::max(worst_y, std::abs(y[i] - u * phi_cdf(u)) / std::max(1.0, std::abs(u)));
     worst_d = std::max(worst_d, std::abs(d[i] - (phi_cdf(u) + u * pdf)));
   }
-  // Measured 1.6e-7 and 1.9e-7; DESIGN section 3 allows a layer's output 1e-5.
+  // Measured 1.6e-7 and 1.9e-7; docs/contracts.md section 3 allows a layer's output 1e-5.
   EXPECT_LE(worst_y, 4e-7);
   EXPECT_LE(worst_d, 4e-7);
 }

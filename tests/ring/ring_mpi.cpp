@@ -1,7 +1,8 @@
 // Ring attention under MPI: run by ctest as `mpirun -np P qkv_ring_tests` for P = 1..4. Every
 // rank builds the same whole inputs from a seed, runs the ring on its shards, and compares them
-// with the single-process result's shards (DESIGN section 3's fused tolerances). Verdicts are
-// reduced over the ranks first, so every rank takes the same path and none waits forever.
+// with the single-process result's shards (docs/contracts.md section 3's fused tolerances).
+// Verdicts are reduced over the ranks first, so every rank takes the same path and none waits
+// forever.
 #include <gtest/gtest.h>
 #include <mpi.h>
 

@@ -1,5 +1,5 @@
 // Loading the PyTorch golden cases (tests/data/golden, schema in its README) and comparing
-// results with DESIGN section 3's tolerances.
+// results with docs/contracts.md section 3's tolerances.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -64,8 +64,8 @@ bool_tensor bool_tensor_from_json(const nlohmann::json& t);
 // mismatch of non-finite values as +inf.
 double max_abs_diff(const tensor& a, const tensor& b);
 double max_abs(const tensor& a);
-// DESIGN section 3's bound: base · max(1, max|expected|), or base · max|expected| (no floor of
-// 1) for category g_tiny.
+// docs/contracts.md section 3's bound: base · max(1, max|expected|), or base · max|expected| (no
+// floor of 1) for category g_tiny.
 double golden_tolerance(const golden_case& c, const tensor& expected, double base);
 // PyTorch leaves rows with no visible key NaN; our contract gives 0 there.
 tensor nan_to_zero(tensor t);

@@ -1,6 +1,6 @@
 // The naive fp32 composition of attention (scores, softmax, products, all in float, no blocking):
-// the yardstick of DESIGN section 3's fused tolerance, e_naive = its error against the float64
-// reference. Every mask, modifier and dropout option of sdpa_options.
+// the yardstick of docs/contracts.md section 3's fused tolerance, e_naive = its error against the
+// float64 reference. Every mask, modifier and dropout option of sdpa_options.
 #pragma once
 
 #include "qkv/attention.hpp"

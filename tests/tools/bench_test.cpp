@@ -1,5 +1,6 @@
-// `qkv bench` end to end on tiny shapes: the JSON lines carry every key of DESIGN section 5's
-// contract with sensible values, the table prints, and bad options exit 2 with a message.
+// `qkv bench` end to end on tiny shapes: the JSON lines carry every key of docs/contracts.md
+// section 6's contract with sensible values, the table prints, and bad options exit 2 with a
+// message.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -150,12 +151,28 @@ TEST(BenchCli, TableColumnsLineUpOnCausalRows) {
   EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(row[end - 1])) && row[end] == ' ') << r.out;
 }
 
+// Shapes whose inputs are beyond the memory limit (products beyond int64 among them) are skipped
+// with a note, before anything is allocated or counted: no bad_alloc, no endless FLOP count.
+TEST(BenchCli, ShapesBeyondTheMemoryLimitAreSkippedWhole) {
+  for (const char* shape : {"100000,100000,100000,100000,4,4", "1,1,1,99999999999,4,4"}) {
+    const auto r = run_qkv({"bench", "--format", "json", "--shape", shape, "--threads", "1",
+                            "--impl", "sgemm,blas,fused", "--pass", "all"});
+    ASSERT_EQ(r.exit_code, 0) << shape << ": " << r.err;
+    EXPECT_EQ(r.out, "") << shape;
+    size_t notes = 0;
+    for (size_t at = 0; (at = r.err.find("skipped: would need", at)) != std::string::npos; ++at)
+      ++notes;
+    EXPECT_EQ(notes, 6u) << shape << ": " << r.err;  // 3 implementations x 2 passes
+  }
+}
+
 TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--shape", "1,8,3,4,4,8"}, "--shape"}, {{"--shape", "1,2,3"}, "--shape"},
       {{"--threads", "0"}, "--threads"},       {{"--threads", "two"}, "--threads"},
       {{"--impl", "cublas"}, "--impl"},        {{"--pass", "sideways"}, "--pass"},
-      {{"--format", "xml"}, "--format"},       {{"--reps", "0"}, "--reps"}};
+      {{"--format", "xml"}, "--format"},       {{"--reps", "0"}, "--reps"},
+      {{"--reps", "99999999999"}, "--reps"},   {{"--reps", "abc"}, "--reps"}};
   for (const auto& [flags, name] : cases) {
     std::vector<std::string> args = {"bench", "--quick"};
     args.insert(args.end(), flags.begin(), flags.end());

@@ -66,8 +66,9 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
   const auto r = run_qkv(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const tensor out = io::read_npy_float(dir.file("out.npy"));
-  // DESIGN section 3: where fp32 rounding of the inputs decides the answer (a finite -1e9 mask
-  // added to O(1) scores rounds to -1e9 exactly), an fp32 kernel is compared with PyTorch's fp32.
+  // docs/contracts.md section 3: where fp32 rounding of the inputs decides the answer (a finite
+  // -1e9 mask added to O(1) scores rounds to -1e9 exactly), an fp32 kernel is compared with
+  // PyTorch's fp32.
   const bool fp32_decides = impl == "fused" && c.id.find("finite_neg1e9") != std::string::npos;
   const tensor expected = nan_to_zero(c.expected(fp32_decides ? "out_float32" : "out_float64"));
   EXPECT_LE(max_abs_diff(out, expected),

@@ -1,7 +1,7 @@
 // `qkv sdpa --grad-out ... --impl fused` beyond the golden cases (which sdpa_cli_test.cpp runs
 // with each kernel): shapes spanning several tiles, GQA, masks, rows without a visible key and
 // attention dropout (--dropout, --dropout-seed), against the library's reference backward
-// (DESIGN section 3 gradient bound, without the 2·e_naive allowance).
+// (docs/contracts.md section 3 gradient bound, without the 2·e_naive allowance).
 #include <gtest/gtest.h>
 
 #include <limits>

@@ -72,7 +72,8 @@ TEST_P(SdpaModifiersCommand, MatchesFloat64) {
   }
   const auto r = testing::run_qkv(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // DESIGN section 3: 1e-5·max(1, max|expected|); lse over its finite entries, -inf exact.
+  // docs/contracts.md section 3: 1e-5·max(1, max|expected|); lse over its finite entries, -inf
+  // exact.
   const tensor out = io::read_npy_float(dir.file("out.npy")), want = c.expected("out_float64");
   EXPECT_LE(max_abs_diff(out, want), 1e-5 * std::max(1.0, max_abs(want)));
   const tensor lse = io::read_npy_float(dir.file("lse.npy")), want_lse = c.expected("lse_float64");

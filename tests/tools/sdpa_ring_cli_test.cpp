@@ -1,5 +1,6 @@
-// `mpirun -np P qkv sdpa --ring`: the same whole output files as `qkv sdpa` (DESIGN section 5,
-// section 3's tolerances), and bad input refused on every rank with exit code 2 and no file.
+// `mpirun -np P qkv sdpa --ring`: the same whole output files as `qkv sdpa` (docs/contracts.md
+// section 5, section 3's tolerances), and bad input refused on every rank with exit code 2 and no
+// file.
 #if defined(QKV_WITH_MPI) && defined(QKV_MPIEXEC)
 
 #include <gtest/gtest.h>

@@ -210,9 +210,9 @@ void add_bench_command(CLI::App& app) {
                   "wall, or cpu: the process's CPU time / threads (a loaded machine; "
                   "docs/benchmarks.md)")
       ->capture_default_str();
-  cmd->add_option("--reps", a->reps,
-                  "timed repetitions per row after one warm-up (default 5, --quick 3; "
-                  "3 for rows slower than 2 s, 1 beyond 20 s)");
+  add_int(cmd, "--reps", a->reps, {.lo = 1},
+          "timed repetitions per row after one warm-up (default 5, --quick 3; "
+          "3 for rows slower than 2 s, 1 beyond 20 s)");
   cmd->add_flag("--ring", a->ring,
                 "ring attention over MPI: P ranks x 1 thread vs 1 rank x P threads, MPI wait "
                 "time, peak memory per rank (runs mpirun itself)");

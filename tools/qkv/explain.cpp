@@ -156,7 +156,7 @@ void run_checkpoint(const explain_args& a) {
   } catch (const error& e) {
     throw error(std::string("--") + e.what());  // the message names text, layer or head
   }
-  map.title = a.checkpoint + " reading \"" + a.text + "\", one character per token";
+  map.title = a.checkpoint + " reading \"" + a.text + "\", one byte per token";
   emit(
       a,
       a.format == "json" ? explain::render_json(map)
@@ -257,7 +257,7 @@ void add_explain_command(CLI::App& app) {
       "  \"W_v_weight\" [d_out][d_model], optional \"scale\", \"title\", \"description\"} as in\n"
       "  tests/data/examples/statquest_write_a_poem.json (docs/attention.md lists the keys).\n"
       "--checkpoint C --text \"jane visits africa\" [--layer L] [--head H]: a qkv train model's\n"
-      "  attention, every layer and head or the ones chosen, one character per token: the word\n"
+      "  attention, every layer and head or the ones chosen, one byte per token: the word\n"
       "  table and each head's most attended word (--verbose: every step of every head);\n"
       "  --html: the model view (every layer x head), the head view and the attention rollout.\n"
       "--model DIR (--text T | --ids IDS.npy) [--layer L] [--head H]: the same views of a GPT-2\n"
@@ -276,7 +276,7 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--svg", args->svg, "write the attention heatmaps as SVG");
   cmd->add_option("--html", args->html, "write a self-contained HTML page");
   cmd->add_option("--checkpoint", args->checkpoint,
-                  "explain a character-level model written by qkv train (with --text)");
+                  "explain a byte-level model written by qkv train (with --text)");
   cmd->add_option("--model", args->model,
                   "explain a Hugging Face GPT-2 folder (with --text or --ids)");
   cmd->add_option("--text", args->text, "with --checkpoint or --model: the text the model reads");

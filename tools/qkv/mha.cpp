@@ -1,5 +1,5 @@
 // `qkv mha`: torch.nn.MultiheadAttention(E, H, batch_first=True) over .npy files, with its
-// state_dict in a .safetensors file (DESIGN section 5).
+// state_dict in a .safetensors file (docs/contracts.md section 5).
 #include <memory>
 #include <string>
 

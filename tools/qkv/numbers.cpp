@@ -123,6 +123,16 @@ CLI::Option* add_int(CLI::App* cmd, const std::string& name, int64_t& value, int
                               [=](const std::string& t) { return parse_int(name, t, range); });
 }
 
+CLI::Option* add_int(CLI::App* cmd, const std::string& name, std::optional<int>& value,
+                     int_range range, const std::string& help) {
+  range.lo = std::max<int64_t>(range.lo, std::numeric_limits<int>::min());
+  range.hi = std::min<int64_t>(range.hi, std::numeric_limits<int>::max());
+  return add_checked<std::optional<int>>(cmd, name, value, help, "",
+                                         [=](const std::string& t) -> std::optional<int> {
+                                           return static_cast<int>(parse_int(name, t, range));
+                                         });
+}
+
 CLI::Option* add_uint64(CLI::App* cmd, const std::string& name, uint64_t& value,
                         const std::string& help) {
   return add_checked<uint64_t>(cmd, name, value, help, std::to_string(value),

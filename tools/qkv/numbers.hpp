@@ -33,6 +33,8 @@ CLI::Option* add_int(CLI::App* cmd, const std::string& name, int& value, int_ran
                      const std::string& help);
 CLI::Option* add_int(CLI::App* cmd, const std::string& name, int64_t& value, int_range range,
                      const std::string& help);
+CLI::Option* add_int(CLI::App* cmd, const std::string& name, std::optional<int>& value,
+                     int_range range, const std::string& help);
 CLI::Option* add_uint64(CLI::App* cmd, const std::string& name, uint64_t& value,
                         const std::string& help);
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, float& value, real_range range,

@@ -1,5 +1,5 @@
-// `qkv sdpa`: scaled dot-product attention over .npy files (DESIGN section 5), forward and,
-// with --grad-out, backward.
+// `qkv sdpa`: scaled dot-product attention over .npy files (docs/contracts.md section 5), forward
+// and, with --grad-out, backward.
 #include <optional>
 #include <string>
 #include <variant>

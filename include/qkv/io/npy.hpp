@@ -1,5 +1,5 @@
-// NumPy .npy files (format versions 1.0 to 3.0), DESIGN section 4: little-endian <f4, <f8
-// (read as fp32) and |b1, C order. Anything else is refused with a qkv::error naming the file.
+// NumPy .npy files (format versions 1.0 to 3.0), docs/contracts.md section 4: little-endian <f4,
+// <f8 (read as fp32) and |b1, C order. Anything else is refused with a qkv::error naming the file.
 #pragma once
 
 #include <string>

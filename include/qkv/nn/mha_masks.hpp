@@ -16,7 +16,7 @@ struct mha_masks {
   bool is_causal = false;  // top-left causal, combined with the masks by AND
 };
 
-// The one sdpa mask (DESIGN section 2) that keeps exactly the keys these masks allow:
+// The one sdpa mask (docs/contracts.md section 1) that keeps exactly the keys these masks allow:
 // key padding [B,Nk] -> [B,1,1,Nk], attn_mask [Nq,Nk] (or [B,H,Nq,Nk]), combined by AND; an
 // additive attn_mask gets -inf at padded keys. is_causal is not included (sdpa's causal flag).
 // `prefix` names the arguments in messages (e.g. "src_" for src_key_padding_mask).

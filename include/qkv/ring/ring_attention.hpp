@@ -26,8 +26,8 @@ struct ring_stats {
 };
 
 struct ring_options {
-  std::optional<float> scale;                      // default 1/sqrt(d); finite and > 0
-  causal_mode causal = causal_mode::none;          // in global positions (DESIGN section 2)
+  std::optional<float> scale;              // default 1/sqrt(d); finite and > 0
+  causal_mode causal = causal_mode::none;  // in global positions (docs/contracts.md section 1)
   shard_layout layout = shard_layout::contiguous;  // zigzag balances causal work
   // This rank's shard of a key padding mask, [B,nk] or [B,1,1,nk] (B may be 1): boolean
   // (true = may attend) or float (added to S). A dense [Nq,Nk] mask is refused: it would break
