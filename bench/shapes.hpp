@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ bool is_decode(const bench_shape& s);
 bench_shape parse_shape(const std::string& text, const std::string& argument = "--shape");
 // "B=1 Hq=8 Hkv=8 Nq=512 Nk=512 d=64 dv=64 top-left": for notes and tables.
 std::string describe(const bench_shape& s);
+// gtest prints a shape as describe() does.
+inline void PrintTo(const bench_shape& s, std::ostream* os) {
+  *os << describe(s);
+}
 
 // The standard shapes of docs/benchmarks.md (with their causal variants) and the --quick subset.
 std::vector<bench_shape> standard_shapes();

@@ -16,7 +16,7 @@ def scaled_dot_product_attention(
     query: ArrayLike, key: ArrayLike, value: ArrayLike, attn_mask: Optional[ArrayLike] = ...,
     dropout_p: float = ..., is_causal: bool = ..., scale: Optional[float] = ...,
     enable_gqa: bool = ..., *, causal_alignment: Alignment = ...,
-    window: Optional[Tuple[int, int]] = ..., softcap: Optional[float] = ...,
+    window: Optional[Tuple[Optional[int], Optional[int]]] = ..., softcap: Optional[float] = ...,
     alibi_slopes: Optional[ArrayLike] = ..., sinks: Optional[ArrayLike] = ...,
     return_lse: bool = ..., impl: Impl = ..., threads: int = ...,
     dropout_seed: int = ...) -> Union[Array, Tuple[Array, Array]]: ...
@@ -24,10 +24,11 @@ def scaled_dot_product_attention_backward(
     grad_out: ArrayLike, query: ArrayLike, key: ArrayLike, value: ArrayLike, out: ArrayLike,
     lse: ArrayLike, *, attn_mask: Optional[ArrayLike] = ..., dropout_p: float = ...,
     is_causal: bool = ..., scale: Optional[float] = ..., enable_gqa: bool = ...,
-    causal_alignment: Alignment = ..., window: Optional[Tuple[int, int]] = ...,
+    causal_alignment: Alignment = ..., window: Optional[Tuple[Optional[int], Optional[int]]] = ...,
     softcap: Optional[float] = ..., alibi_slopes: Optional[ArrayLike] = ...,
     sinks: Optional[ArrayLike] = ..., impl: Impl = ..., threads: int = ...,
-    dropout_seed: int = ...) -> Tuple[Array, Array, Array]: ...
+    dropout_seed: int = ...) -> Union[Tuple[Array, Array, Array],
+                                      Tuple[Array, Array, Array, Array]]: ...
 
 class MultiheadAttention:
     def __init__(self, state_dict: Union[Mapping[str, ArrayLike], str, PathLike],

@@ -8,7 +8,7 @@ def scaled_dot_product_attention(
     attn_mask: Optional[torch.Tensor] = ..., dropout_p: float = ..., is_causal: bool = ...,
     scale: Optional[float] = ..., enable_gqa: bool = ..., *,
     causal_alignment: Literal["top-left", "bottom-right"] = ...,
-    window: Optional[Tuple[int, int]] = ..., softcap: Optional[float] = ...,
+    window: Optional[Tuple[Optional[int], Optional[int]]] = ..., softcap: Optional[float] = ...,
     alibi_slopes: Optional[torch.Tensor] = ..., sinks: Optional[torch.Tensor] = ...,
     impl: Literal["auto", "fused", "reference"] = ..., threads: int = ...,
     dropout_seed: int = ...) -> torch.Tensor: ...

@@ -42,6 +42,10 @@ struct bwd_case {
   float dropout = 0.0f;  // attention dropout p
 };
 
+void PrintTo(const bwd_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 struct inputs {
   tensor q, k, v, dout;
   sdpa_options options;

@@ -175,6 +175,10 @@ struct huge_case {
   float scale = 0.0f;  // 0: default
 };
 
+void PrintTo(const huge_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class HugeNegativeMasks : public ::testing::TestWithParam<huge_case> {};
 
 TEST_P(HugeNegativeMasks, FusedMatchesReferenceForwardAndBackward) {

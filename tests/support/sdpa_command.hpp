@@ -1,6 +1,7 @@
 // The `qkv sdpa` command lines the CLI tests share: inputs and outputs as files in a temp_dir.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct golden_cli_case {
   golden_case golden;
   std::string impl;
 };
+inline void PrintTo(const golden_cli_case& c, std::ostream* os) {
+  *os << c.golden.id << " --impl " << c.impl;
+}
 
 // Every golden case of `kinds`, once with each kernel.
 inline std::vector<golden_cli_case> golden_cli_cases(std::initializer_list<const char*> kinds) {

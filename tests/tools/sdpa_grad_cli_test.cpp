@@ -29,6 +29,10 @@ struct grad_cli_case {
   float dropout = 0.0f;  // --dropout P --dropout-seed 99
 };
 
+void PrintTo(const grad_cli_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class SdpaGradCommand : public ::testing::TestWithParam<grad_cli_case> {};
 
 TEST_P(SdpaGradCommand, FusedGradientsMatchTheReferenceBackward) {
