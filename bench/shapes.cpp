@@ -41,7 +41,16 @@ bool is_decode(const bench_shape& s) {
 
 bench_shape parse_shape(const std::string& text, const std::string& argument) {
   const auto fail = [&](const std::string& why) -> bench_shape {
-    throw error(argument + ": '" + text + "' is not B,Hq,Hkv,Nq,Nk,d[,dv][,causal]: " + why);
+    throw error(argument + ": '" + text +
+                "' is not B,Hq,Hkv,Nq,Nk,d[,dv][,causal][,window=LEFT:RIGHT]: " + why);
+  };
+  // A side of the window: an integer >= -1 (-1 = unbounded).
+  const auto window_side = [&](const std::string& f) {
+    int64_t side = 0;
+    const auto [ptr, ec] = std::from_chars(f.data(), f.data() + f.size(), side);
+    if (f.empty() || ec != std::errc() || ptr != f.data() + f.size() || side < -1)
+      fail("each window side must be an integer >= -1 (-1 = unbounded), got '" + f + "'");
+    return side;
   };
   std::vector<std::string> fields;
   std::stringstream in(text);
@@ -51,6 +60,14 @@ bench_shape parse_shape(const std::string& text, const std::string& argument) {
     fields.push_back(f);
   }
   bench_shape s;
+  if (!fields.empty() && fields.back().rfind("window=", 0) == 0) {
+    const std::string w = fields.back().substr(7);
+    const size_t colon = w.find(':');
+    if (colon == std::string::npos) fail("expected window=LEFT:RIGHT, got '" + fields.back() + "'");
+    s.window_left = window_side(w.substr(0, colon));
+    s.window_right = window_side(w.substr(colon + 1));
+    fields.pop_back();
+  }
   if (!fields.empty() && !fields.back().empty() &&
       !std::isdigit(static_cast<unsigned char>(fields.back()[0]))) {
     s.causal = fields.back() == "causal" ? causal_mode::top_left

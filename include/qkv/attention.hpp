@@ -64,16 +64,16 @@ struct sdpa_result {
   // What the backward recomputes P from (attention_params::row_max, row_log_sum), [B,Hq,Nq]
   // each. A result built from out and lse alone (empty tensors here) still works: the backward
   // then takes m = lse, log l = 0, exact except where |lse| is so large that fp32 rounds log l.
-  tensor row_max, row_log_sum;
+  tensor row_max = {}, row_log_sum = {};
 };
 
 // Where sdpa_forward_into writes: O [B,Hq,Nq,dv] and, when given, lse [B,Hq,Nq]. Any strides
 // whose elements do not overlap (e.g. O straight into a [B,Nq,Hq,dv] buffer).
 struct sdpa_output_views {
   mutable_tensor_view out;
-  std::optional<mutable_tensor_view> lse;
+  std::optional<mutable_tensor_view> lse = std::nullopt;
   // The row statistics of sdpa_result (both or neither; only with lse, and with lse's strides).
-  std::optional<mutable_tensor_view> row_max, row_log_sum;
+  std::optional<mutable_tensor_view> row_max = std::nullopt, row_log_sum = std::nullopt;
 };
 
 // What the backward reads of its forward: O [B,Hq,Nq,dv], lse [B,Hq,Nq] and, when kept, the row
@@ -91,16 +91,17 @@ struct sdpa_saved {
 };
 
 struct sdpa_gradients {
-  tensor dq;      // [B,Hq,Nq,d]
-  tensor dk;      // [B,Hkv,Nk,d]
-  tensor dv;      // [B,Hkv,Nk,dv]
-  tensor dsinks;  // [Hq] with sinks, else empty
+  tensor dq;           // [B,Hq,Nq,d]
+  tensor dk;           // [B,Hkv,Nk,d]
+  tensor dv;           // [B,Hkv,Nk,dv]
+  tensor dsinks = {};  // [Hq] with sinks, else empty
 };
 
 // Where sdpa_backward_into writes dQ, dK, dV (overwritten; non-overlapping strides).
 struct sdpa_gradient_views {
   mutable_tensor_view dq, dk, dv;
-  std::optional<mutable_tensor_view> dsinks;  // [Hq], required exactly when options.sinks is set
+  std::optional<mutable_tensor_view> dsinks =
+      std::nullopt;  // [Hq], required exactly when options.sinks is set
 };
 
 // The dispatcher. Every entry point validates every input (a qkv::error naming the argument,

@@ -32,7 +32,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scale: default 1/sqrt(d); must be finite and > 0.
     enable_gqa: allow Hkv < Hq (grouped-query attention: query head h uses kv head
         h // (Hq // Hkv)); as in PyTorch, differing head counts are refused without it.
-    window, softcap, alibi_slopes, sinks: score modifiers (NotImplementedError in this build).
+    window: (left, right): key j is visible only if i + o - left <= j <= i + o + right, with
+        o = Nk - Nq; -1 or None leaves a side unbounded.
+    softcap: c > 0; scores become c * tanh(s / c).
+    alibi_slopes: float32 [Hq]; s -= slope_h * |i + o - j| (constants, no gradient).
+    sinks: float32 [Hq]; one extra logit per head in each softmax denominator, carrying no value.
+        The modifiers apply in the order softcap, ALiBi, masks and window, sinks.
     impl: "auto" (the fused kernel), "fused" or "reference" (float64 accumulation).
     threads: 0 = QKV_NUM_THREADS, else every core.
 
@@ -57,8 +62,9 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse,
     grad_out [B,Hq,Nq,dv]; query, key, value as given to the forward; out [B,Hq,Nq,dv] and
     lse [B,Hq,Nq] as returned by scaled_dot_product_attention(..., return_lse=True); the keyword
     arguments must be the forward's (the same dropout_p and dropout_seed regenerate its mask).
-    Returns (dq [B,Hq,Nq,d], dk [B,Hkv,Nk,d], dv [B,Hkv,Nk,dv]); dk and dv are summed over the
-    query heads that share a kv head. Rows that saw no key get zero gradients.
+    Returns (dq [B,Hq,Nq,d], dk [B,Hkv,Nk,d], dv [B,Hkv,Nk,dv]), and dsinks [Hq] as a fourth
+    element when sinks are given; dk and dv are summed over the query heads that share a kv
+    head. Rows that saw no key get zero gradients.
     """
     options = _qkv.SdpaOptions(attn_mask, dropout_p, is_causal, scale, enable_gqa,
                                causal_alignment, window, softcap, alibi_slopes, sinks, impl,

@@ -90,6 +90,15 @@ shape_t shape_of(const py::buffer_info& info) {
   throw py::type_error(message);
 }
 
+// Whether the kernels can read the buffer where it is (tensor_view's strides count elements).
+bool readable_in_place(const py::buffer_info& info) {
+  if (reinterpret_cast<uintptr_t>(info.ptr) % alignof(float) != 0) return false;
+  for (py::ssize_t d = 0; d < info.ndim; ++d)
+    if (info.strides[d] < 0 || info.strides[d] % info.itemsize != 0) return false;
+  const py::ssize_t last = info.ndim - 1;
+  return info.ndim == 0 || info.shape[last] == 1 || info.strides[last] == info.itemsize;
+}
+
 }  // namespace
 
 input_buffer request_buffer(const std::string& argument, const py::handle& object,
@@ -123,13 +132,25 @@ input_buffer request_buffer(const std::string& argument, const py::handle& objec
   return {std::move(info), type};
 }
 
-tensor float_input(const std::string& argument, const py::handle& object) {
+float_input::float_input(const std::string& argument, const py::handle& object) {
   input_buffer in = request_buffer(argument, object, "float32");
   if (in.type != element_type::float32)
     refuse_type(argument, "float32", in.type == element_type::float16 ? "float16" : "bool");
-  tensor t(shape_of(in.info));
-  gather(in.info, t.data());
-  return t;
+  info_ = std::move(in.info);
+  const shape_t shape = shape_of(info_);
+  if (readable_in_place(info_)) {
+    shape_t strides(info_.strides.begin(), info_.strides.end());
+    for (int64_t& s : strides) s /= static_cast<int64_t>(sizeof(float));
+    view_ = tensor_view(static_cast<const float*>(info_.ptr), shape, std::move(strides));
+  } else {
+    copy_.emplace(shape);
+    gather(info_, copy_->data());
+    view_ = tensor_view(*copy_);
+  }
+}
+
+tensor float_tensor(const std::string& argument, const py::handle& object) {
+  return float_input(argument, object).view().to_tensor();
 }
 
 attention_mask mask_input(const std::string& argument, const py::handle& object) {
@@ -146,6 +167,9 @@ attention_mask mask_input(const std::string& argument, const py::handle& object)
   }
   return mask;
 }
+
+output_array::output_array(const shape_t& shape)
+    : array(shape), view(array.mutable_data(), shape) {}
 
 py::array to_numpy(tensor&& t) {
   auto* owned = new tensor(std::move(t));

@@ -6,8 +6,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
+#include <string>
+
 #include "qkv/attention.hpp"
 #include "qkv/tensor.hpp"
+#include "qkv/tensor_view.hpp"
 
 namespace qkv::python {
 
@@ -27,12 +31,34 @@ struct input_buffer {
 input_buffer request_buffer(const std::string& argument, const py::handle& object,
                             const char* expected);
 
-// A float32 input as the library's tensor (any strides; a copy until the API takes views).
-tensor float_input(const std::string& argument, const py::handle& object);
+// A float32 input as the attention dispatcher reads it: a view of the caller's memory when the
+// kernels can read it in place (aligned, strides >= 0 in whole elements, unit stride along the
+// last dimension), else a view of a contiguous copy held here. The buffer stays exported, so
+// that NumPy refuses to resize or free it, while the input lives.
+class float_input {
+ public:
+  float_input(const std::string& argument, const py::handle& object);
+  const tensor_view& view() const { return view_; }
+  operator const tensor_view&() const { return view_; }  // NOLINT: implicit, for the API calls
+  const shape_t& shape() const { return view_.shape(); }
+
+ private:
+  py::buffer_info info_;
+  std::optional<tensor> copy_;
+  tensor_view view_;
+};
+// A float32 input as an owning tensor (a copy), for the layers that take tensors.
+tensor float_tensor(const std::string& argument, const py::handle& object);
 // A mask with PyTorch SDPA's meanings: bool (true = may attend) or float32 (added to S).
 attention_mask mask_input(const std::string& argument, const py::handle& object);
 
 // A NumPy array that owns `t`'s buffer (no copy).
 py::array to_numpy(tensor&& t);
+// A new C-contiguous float32 NumPy array, and a view through which the library writes into it.
+struct output_array {
+  explicit output_array(const shape_t& shape);
+  py::array_t<float> array;
+  mutable_tensor_view view;
+};
 
 }  // namespace qkv::python

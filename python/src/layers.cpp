@@ -31,7 +31,7 @@ nn::state_dict read_state_dict(const py::object& weights, std::string& source) {
   for (const auto item : weights.attr("items")()) {
     const auto pair = item.cast<py::tuple>();
     const std::string name = py::str(pair[0]);
-    dict[name] = float_input("state_dict['" + name + "']", pair[1]);
+    dict[name] = float_tensor("state_dict['" + name + "']", pair[1]);
   }
   source = "state_dict";
   return dict;
@@ -78,9 +78,9 @@ py::tuple mha_forward(const nn::multihead_attention& layer, const py::object& qu
         average_attn_weights ? nn::attention_weights::averaged : nn::attention_weights::per_head;
   options.impl = parse_sdpa_impl(impl, "impl");
   options.threads = threads;
-  const tensor q = float_input("query", query);
-  const tensor k = key.is_none() ? q : float_input("key", key);
-  const tensor v = value.is_none() ? q : float_input("value", value);
+  const tensor q = float_tensor("query", query);
+  const tensor k = key.is_none() ? q : float_tensor("key", key);
+  const tensor v = value.is_none() ? q : float_tensor("value", value);
   nn::mha_result r;
   {
     py::gil_scoped_release unlocked;
@@ -102,10 +102,10 @@ std::string explain_json(const py::object& x, const py::object& wq, const py::ob
   if (given == 0) {
     in = explain::write_a_poem();
   } else {
-    in.x = float_input("x", x);
-    in.wq = float_input("wq", wq);
-    in.wk = float_input("wk", wk);
-    in.wv = float_input("wv", wv);
+    in.x = float_tensor("x", x);
+    in.wq = float_tensor("wq", wq);
+    in.wk = float_tensor("wk", wk);
+    in.wv = float_tensor("wv", wv);
   }
   if (tokens.empty()) tokens = explain::split_tokens(in.tokens);
   const nn::self_attention layer(std::move(in.wq), std::move(in.wk), std::move(in.wv));

@@ -29,11 +29,33 @@ struct sdpa_call {
   bool enable_gqa = false;
 };
 
-[[noreturn]] void not_in_this_build(const char* argument) {
-  PyErr_SetString(
-      PyExc_NotImplementedError,
-      (std::string(argument) + ": score modifiers are not in this build of qkv").c_str());
-  throw py::error_already_set();
+// window=(left, right): two ints, None or -1 for an unbounded side.
+sdpa_options::attention_window window_input(const py::handle& window) {
+  const auto refuse = [&] {
+    throw error("window: expected (left, right), two ints >= -1 or None (unbounded), got " +
+                std::string(py::str(py::repr(window))));
+  };
+  if (!py::isinstance<py::sequence>(window) || py::isinstance<py::str>(window) ||
+      py::len(window) != 2)
+    refuse();
+  const auto side = [&](const py::handle& x) -> int64_t {
+    if (x.is_none()) return -1;
+    if (py::isinstance<py::bool_>(x) || !py::isinstance<py::int_>(x)) refuse();
+    return x.cast<int64_t>();
+  };
+  const py::sequence pair = py::reinterpret_borrow<py::sequence>(window);
+  return {side(pair[0]), side(pair[1])};
+}
+
+// A Python real number (anything with __float__ but a bool or a string).
+double real_input(const char* argument, const py::handle& x) {
+  const double value = py::isinstance<py::bool_>(x) ? -1.0 : PyFloat_AsDouble(x.ptr());
+  if (py::isinstance<py::bool_>(x) || (value == -1.0 && PyErr_Occurred())) {
+    PyErr_Clear();
+    throw error(std::string(argument) + ": expected a real number, got " +
+                std::string(py::str(py::repr(x))));
+  }
+  return value;
 }
 
 sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causal,
@@ -54,17 +76,17 @@ sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causa
   o.dropout_seed = dropout_seed;
   o.impl = parse_sdpa_impl(impl, "impl");
   o.threads = threads;
-  if (!window.is_none()) not_in_this_build("window");
-  if (!softcap.is_none()) not_in_this_build("softcap");
-  if (!alibi_slopes.is_none()) not_in_this_build("alibi_slopes");
-  if (!sinks.is_none()) not_in_this_build("sinks");
+  if (!window.is_none()) o.window = window_input(window);
+  if (!softcap.is_none()) o.softcap = static_cast<float>(real_input("softcap", softcap));
+  if (!alibi_slopes.is_none()) o.alibi_slopes = float_tensor("alibi_slopes", alibi_slopes);
+  if (!sinks.is_none()) o.sinks = float_tensor("sinks", sinks);
   call.enable_gqa = enable_gqa;
   return call;
 }
 
 // PyTorch refuses differing head counts unless enable_gqa is set; shapes of other ranks are
 // left to the library's own checks.
-void check_gqa(const sdpa_call& call, const tensor& q, const tensor& k) {
+void check_gqa(const sdpa_call& call, const tensor_view& q, const tensor_view& k) {
   if (call.enable_gqa || q.rank() != 4 || k.rank() != 4 || q.size(1) == k.size(1)) return;
   throw error("enable_gqa: query heads Hq (" + std::to_string(q.size(1)) +
               ") differ from key/value heads Hkv (" + std::to_string(k.size(1)) + ") (q " +
@@ -74,46 +96,48 @@ void check_gqa(const sdpa_call& call, const tensor& q, const tensor& k) {
 
 py::object sdpa_forward(const py::object& query, const py::object& key, const py::object& value,
                         const sdpa_call& call, bool return_lse) {
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
+  const float_input q("query", query), k("key", key), v("value", value);
   check_gqa(call, q, k);
-  last_inputs = {q.data(), k.data(), v.data()};
-  sdpa_result r;
+  const attention_params p = make_attention_params(q, k, v, call.options);  // sizes, checked
+  output_array out({p.B, p.Hq, p.Nq, p.dv});
+  std::optional<output_array> lse;
+  if (return_lse) lse.emplace(shape_t{p.B, p.Hq, p.Nq});
+  last_inputs = {q.view().f32(), k.view().f32(), v.view().f32()};
   {
     py::gil_scoped_release unlocked;
-    r = qkv::sdpa_forward(q, k, v, call.options);
+    sdpa_forward_into(q, k, v, {out.view, lse ? std::optional(lse->view) : std::nullopt},
+                      call.options);
   }
-  py::array out = to_numpy(std::move(r.out));
-  if (!return_lse) return out;
-  return py::make_tuple(out, to_numpy(std::move(r.lse)));
+  if (!return_lse) return std::move(out.array);
+  return py::make_tuple(std::move(out.array), std::move(lse->array));
 }
 
 py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, const py::object& key,
                         const py::object& value, const py::object& out, const py::object& lse,
                         const sdpa_call& call) {
-  const tensor dout = float_input("grad_out", grad_out);
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
-  const sdpa_result forward{float_input("out", out), float_input("lse", lse)};
+  const float_input dout("grad_out", grad_out), q("query", query), k("key", key), v("value", value),
+      o("out", out), l("lse", lse);
   check_gqa(call, q, k);
-  sdpa_gradients g;
+  output_array dq(q.shape()), dk(k.shape()), dv(v.shape());
+  std::optional<output_array> dsinks;
+  if (call.options.sinks) dsinks.emplace(call.options.sinks->shape());
   {
     py::gil_scoped_release unlocked;
-    g = qkv::sdpa_backward(q, k, v, forward, dout, call.options);
+    sdpa_backward_into(
+        q, k, v, sdpa_saved(o, l), dout,
+        {dq.view, dk.view, dv.view, dsinks ? std::optional(dsinks->view) : std::nullopt},
+        call.options);
   }
-  return py::make_tuple(to_numpy(std::move(g.dq)), to_numpy(std::move(g.dk)),
-                        to_numpy(std::move(g.dv)));
+  if (!dsinks) return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array));
+  return py::make_tuple(std::move(dq.array), std::move(dk.array), std::move(dv.array),
+                        std::move(dsinks->array));
 }
 
 // Benchmark hook: seconds per call of qkv::sdpa_forward on inputs converted once, timed in C++
 // (the baseline the Python call's overhead is measured against, bench/python_overhead.py).
 std::vector<double> time_forward_in_cpp(const py::object& query, const py::object& key,
                                         const py::object& value, int repeats, int threads) {
-  const tensor q = float_input("query", query);
-  const tensor k = float_input("key", key);
-  const tensor v = float_input("value", value);
+  const float_input q("query", query), k("key", key), v("value", value);
   sdpa_options options;
   options.threads = threads;
   std::vector<double> seconds;

@@ -3,7 +3,7 @@
 // the saved row statistics (fused_backward_tile.hpp), so no N x N matrix is ever held.
 // Legend: B batch, Hq/Hkv query/kv heads, Nq queries, Nk keys, d head dim, dv value dim.
 //
-// Forward (DESIGN section 2): S = scale·Q·K^T + bias, P = softmax_rows(S), O = P·V.
+// Forward (docs/contracts.md section 1): S = scale·Q·K^T + bias, P = softmax_rows(S), O = P·V.
 // Backward:  P = exp((S - m) - log l)    (the saved row statistics; no renormalisation)
 //            dV = P^T·dO                 (from O = P·V)
 //            dP = dO·V^T

@@ -227,8 +227,9 @@ struct fused_forward_kernel {
     float* alpha = l + bk.Br;         // [Br]         exp(m_old - m_new): the tile's rescale of O
     float* poisoned = alpha + bk.Br;  // [Br]         1 once the NaN rule poisons the row
 
-    // Qs = scale·Q: S = scale·Q·K^T (DESIGN 2) with the scale folded into the block once.
-    // In place, the rows past the block's up to its padded size are zero (their S is unused).
+    // Qs = scale·Q: S = scale·Q·K^T (docs/contracts.md section 1) with the scale folded into the
+    // block once. In place, the rows past the block's up to its padded size are zero (their S is
+    // unused).
     if (bk.in_place) std::fill(qs, qs + bk.Br * ldq, 0.0f);
     for (int64_t ri = 0; ri < n_rows; ++ri) {
       const float* q = rows.q_row(ri);

@@ -1,6 +1,6 @@
 // The exact reference attention (float64 accumulation), forward and backward.
 // Legend: B batch, Hq/Hkv query/kv heads, Nq queries, Nk keys, d head dim, dv value dim;
-// i indexes queries, j keys, c head-dim channels. Equations cite DESIGN.md section 2.
+// i indexes queries, j keys, c head-dim channels. Equations: docs/contracts.md section 1.
 #include "qkv/reference.hpp"
 
 #include <cmath>
@@ -34,10 +34,10 @@ struct row_stats {
   double lse() const { return max + log_sum; }
 };
 
-// Whether row (b, h, i) has a visible key whose inputs break the NaN rule (DESIGN section 2 as
-// docs/attention.md states it): a raw score that is not finite or overflows fp32 (which a NaN
-// or Inf in q or k gives), a value row that is not finite, a float mask entry that is NaN or
-// +inf. `raw` holds the row's scale·q·k, `visible` which keys no rule hides.
+// Whether row (b, h, i) has a visible key whose inputs break the NaN rule (docs/contracts.md
+// section 1 as docs/attention.md states it): a raw score that is not finite or overflows fp32
+// (which a NaN or Inf in q or k gives), a value row that is not finite, a float mask entry that is
+// NaN or +inf. `raw` holds the row's scale·q·k, `visible` which keys no rule hides.
 bool row_poisoned(const attention_params& p, int64_t b, int64_t hk, const double* raw,
                   const double* masked, const uint8_t* visible) {
   constexpr double largest = std::numeric_limits<float>::max();

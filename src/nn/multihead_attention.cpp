@@ -150,13 +150,25 @@ void multihead_attention::save(state_dict& dict, const std::string& prefix) cons
   out_proj_.save(dict, prefix + "out_proj.");
 }
 
-sdpa_options multihead_attention::attention_options(const mha_options& options, int64_t B,
-                                                    int64_t Nq, int64_t Nk) const {
+namespace {
+// What a decoding step shares with a full forward: kernel, threads, score modifiers.
+sdpa_options step_options(const mha_options& options) {
   sdpa_options sdpa;
-  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
-  sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
   sdpa.impl = options.impl;
   sdpa.threads = options.threads;
+  sdpa.window = options.window;
+  sdpa.softcap = options.softcap;
+  sdpa.alibi_slopes = options.alibi_slopes;
+  sdpa.sinks = options.sinks;
+  return sdpa;
+}
+}  // namespace
+
+sdpa_options multihead_attention::attention_options(const mha_options& options, int64_t B,
+                                                    int64_t Nq, int64_t Nk) const {
+  sdpa_options sdpa = step_options(options);
+  sdpa.causal = options.masks.is_causal ? causal_mode::top_left : causal_mode::none;
+  sdpa.mask = to_sdpa_mask(options.masks, B, num_heads_, Nq, Nk, options.mask_prefix);
   sdpa.dropout_p = options.dropout_p;
   sdpa.dropout_seed = options.dropout_seed;
   return sdpa;
@@ -190,6 +202,8 @@ void multihead_attention::project(const tensor& query, const tensor& key, const 
   }
   r.concat = tensor({query.size(0), query.size(1), embed_dim()});
   r.lse = tensor({query.size(0), num_heads_, query.size(1)});
+  r.row_max = tensor(r.lse.shape());
+  r.row_log_sum = tensor(r.lse.shape());
 }
 
 mha_result multihead_attention::forward(const tensor& query, const tensor& key, const tensor& value,
@@ -211,7 +225,7 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
   mha_result r;
   project(query, key, value, {"query", "key", "value"}, 0, options, r);
   const sdpa_options sdpa = attention_options(options, B, Nq, Nk);
-  const sdpa_output_views heads_out{detail::as_heads(r.concat, H), r.lse};
+  const sdpa_output_views heads_out{detail::as_heads(r.concat, H), r.lse, r.row_max, r.row_log_sum};
   if (options.need_weights == attention_weights::none) {
     sdpa_forward_into(r.q_heads(), r.k_heads(), r.v_heads(), heads_out, sdpa);
   } else {
@@ -244,10 +258,9 @@ mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,
   mha_result r;
   project(x, x, x, {"x", "x", "x"}, cache.length(), options, r);
   cache.append(r.k_heads(), r.v_heads());
-  sdpa_options sdpa;
-  sdpa.impl = options.impl;
-  sdpa.threads = options.threads;
-  cache.attend_into(r.q_heads(), {detail::as_heads(r.concat, num_heads_), r.lse}, sdpa);
+  cache.attend_into(r.q_heads(),
+                    {detail::as_heads(r.concat, num_heads_), r.lse, r.row_max, r.row_log_sum},
+                    step_options(options));
   r.out = out_proj_.forward(r.concat, "attention output");
   return r;
 }

@@ -29,13 +29,20 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
 
   const sdpa_options sdpa = attention_options(options, B, Nq, Nk);  // the forward's
   tensor dq(forward.q.shape()), dk(forward.k.shape()), dv(forward.v.shape());
-  sdpa_backward_into(forward.q_heads(), forward.k_heads(), forward.v_heads(),
-                     {forward.out_heads(), forward.lse}, detail::as_heads(d_concat, num_heads_),
+  mha_input_grads in;
+  if (options.sinks) in.sinks = tensor(options.sinks->shape());
+  sdpa_saved saved(forward.out_heads(), forward.lse);
+  if (forward.row_max.numel()) {
+    saved.row_max = tensor_view(forward.row_max);
+    saved.row_log_sum = tensor_view(forward.row_log_sum);
+  }
+  sdpa_backward_into(forward.q_heads(), forward.k_heads(), forward.v_heads(), saved,
+                     detail::as_heads(d_concat, num_heads_),
                      {detail::as_heads(dq, num_heads_), detail::as_heads(dk, kv_heads()),
-                      detail::as_heads(dv, kv_heads())},
+                      detail::as_heads(dv, kv_heads()),
+                      options.sinks ? std::optional(mutable_tensor_view(in.sinks)) : std::nullopt},
                      sdpa);
 
-  mha_input_grads in;
   in.query = q_proj_.backward(query, dq, grads.q);
   in.key = k_proj_.backward(key, dk, grads.k);
   in.value = v_proj_.backward(value, dv, grads.v);

@@ -80,8 +80,14 @@ TEST(BenchShapes, ParsesTheShapeFlag) {
   EXPECT_EQ(b.dv, 16);
   EXPECT_EQ(b.causal, causal_mode::bottom_right);
   EXPECT_EQ(parse_shape("1,1,1,4,4,8,causal").causal, causal_mode::top_left);
+  const bench_shape w = parse_shape("1,8,8,8192,8192,64,top-left,window=511:0");
+  EXPECT_EQ(w.causal, causal_mode::top_left);
+  EXPECT_EQ(w.window_left, 511);
+  EXPECT_EQ(w.window_right, 0);
+  EXPECT_EQ(parse_shape("1,1,1,4,4,8,window=-1:2").window_right, 2);
   for (const char* bad :
-       {"", "1,2,3", "1,8,3,4,4,8", "1,1,1,0,4,8", "1,1,1,4,4,8x", "1,1,1,4,4,8,sideways"})
+       {"", "1,2,3", "1,8,3,4,4,8", "1,1,1,0,4,8", "1,1,1,4,4,8x", "1,1,1,4,4,8,sideways",
+        "1,1,1,4,4,8,window=3", "1,1,1,4,4,8,window=-2:0", "1,1,1,4,4,8,window=1:x"})
     EXPECT_THROW(parse_shape(bad), error) << bad;
 }
 

@@ -32,8 +32,8 @@ TEST_P(GoldenSdpa, ReferenceMatchesPyTorchFloat64) {
   const tensor expected = nan_to_zero(c.expected("out_float64"));
   EXPECT_LE(max_abs_diff(r.out, expected), golden_tolerance(c, expected, 1e-5)) << c.id;
   // Rows with no visible key: O = 0 (checked above) and lse = -inf.
-  if (c.json.contains("nan_rows_BHq"))
-    for (const auto& row : c.json["nan_rows_BHq"]) {
+  if (c.data().contains("nan_rows_BHq"))
+    for (const auto& row : c.data()["nan_rows_BHq"]) {
       const int64_t b = row[0], h = row[1], i = row[2];
       EXPECT_EQ(r.lse.at({b, h, i}), -std::numeric_limits<float>::infinity()) << c.id;
     }

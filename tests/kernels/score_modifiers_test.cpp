@@ -34,8 +34,8 @@ struct modifier_case {
   std::string name;
   int64_t B, Hq, Hkv, Nq, Nk, d, dv;
   causal_mode causal = causal_mode::none;
-  std::optional<window> win;
-  std::optional<float> softcap;
+  std::optional<window> win = std::nullopt;
+  std::optional<float> softcap = std::nullopt;
   bool alibi = false, sinks = false, padding = false;
   float stddev = 1.0f;  // of Q and K
 };
@@ -128,9 +128,10 @@ TEST_P(ScoreModifiers, FusedBackwardMatchesReference) {
       EXPECT_LE(max_abs_diff(got.dq, ref.dq), tolerance(ref.dq, naive.dq, 1e-4)) << where;
       EXPECT_LE(max_abs_diff(got.dk, ref.dk), tolerance(ref.dk, naive.dk, 1e-4)) << where;
       EXPECT_LE(max_abs_diff(got.dv, ref.dv), tolerance(ref.dv, naive.dv, 1e-4)) << where;
-      if (c.sinks)
+      if (c.sinks) {
         EXPECT_LE(max_abs_diff(got.dsinks, ref.dsinks), tolerance(ref.dsinks, naive.dsinks, 1e-4))
             << where;
+      }
     }
 }
 

@@ -1,5 +1,6 @@
-// The KV cache: N one-token decoding steps equal the full causal pass; chunked prefill then
-// steps too; the cache is read in place (GQA included); a full cache is a clear error.
+// The KV cache: N one-token decoding steps equal the full causal pass, with the score modifiers
+// too; chunked prefill then steps too; the cache is read in place (GQA included); a full cache is
+// a clear error.
 #include "qkv/nn/kv_cache.hpp"
 
 #include <gtest/gtest.h>
@@ -27,13 +28,13 @@ tensor tokens(const tensor& x, int64_t begin, int64_t n) {
 
 // Decodes x [B,N,E] in chunks of the given sizes and assembles the outputs into [B,N,E].
 tensor decode(const multihead_attention& mha, const tensor& x, const std::vector<int64_t>& chunks,
-              sdpa_impl impl) {
+              const mha_options& options) {
   const int64_t B = x.size(0), N = x.size(1), E = x.size(2);
   kv_cache cache = mha.make_cache(B, N);
   tensor out({B, N, E});
   int64_t at = 0;
   for (int64_t n : chunks) {
-    const tensor y = mha.forward_step(tokens(x, at, n), cache, {.impl = impl}).out;
+    const tensor y = mha.forward_step(tokens(x, at, n), cache, options).out;
     for (int64_t b = 0; b < B; ++b)
       std::copy(y.data() + b * n * E, y.data() + (b + 1) * n * E, out.data() + (b * N + at) * E);
     at += n;
@@ -53,13 +54,40 @@ TEST(KvCache, OneTokenStepsEqualTheFullCausalPass) {
         mha.forward(x, x, x, {.masks = {.is_causal = true}, .impl = sdpa_impl::reference}).out;
     const double tol = 1e-5 * std::max(1.0, max_abs(full));
     for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::auto_select}) {
-      EXPECT_LE(max_abs_diff(decode(mha, x, std::vector<int64_t>(N, 1), impl), full), tol);
+      EXPECT_LE(max_abs_diff(decode(mha, x, std::vector<int64_t>(N, 1), {.impl = impl}), full),
+                tol);
       // A prefill of 10 tokens, then single steps, then a chunk of 3.
       std::vector<int64_t> chunks = {10};
       chunks.insert(chunks.end(), 24, 1);
       chunks.push_back(3);
-      EXPECT_LE(max_abs_diff(decode(mha, x, chunks, impl), full), tol);
+      EXPECT_LE(max_abs_diff(decode(mha, x, chunks, {.impl = impl}), full), tol);
     }
+  }
+}
+
+// softcap, ALiBi, a window narrower than the sequence and sinks, for 4 heads: one-token steps
+// (whose windowed steps read only the window's cached keys) equal the full windowed pass.
+TEST(KvCache, WindowedStepsWithEveryModifierEqualTheFullPass) {
+  std::mt19937_64 rng(32);
+  const multihead_attention mha({.embed_dim = 16, .num_heads = 4, .kv_heads = 2}, rng);
+  const int64_t N = 41;
+  const tensor x = testing::random_tensor({2, N, 16}, rng);
+  mha_options o;
+  o.window = sdpa_options::attention_window{4, 0};
+  o.softcap = 4.0f;
+  o.alibi_slopes = tensor({4}, {0.5f, 0.25f, 0.125f, 0.0625f});
+  o.sinks = testing::random_tensor({4}, rng);
+  for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
+    o.impl = impl;
+    mha_options full_o = o;
+    full_o.masks.is_causal = true;
+    const tensor full = mha.forward(x, x, x, full_o).out;
+    const double tol = 2e-5 * std::max(1.0, max_abs(full));
+    EXPECT_LE(max_abs_diff(decode(mha, x, std::vector<int64_t>(N, 1), o), full), tol);
+    std::vector<int64_t> chunks = {9};  // a prefill, single steps, a chunk of 4
+    chunks.insert(chunks.end(), N - 13, 1);
+    chunks.push_back(4);
+    EXPECT_LE(max_abs_diff(decode(mha, x, chunks, o), full), tol);
   }
 }
 

@@ -37,7 +37,7 @@ class GoldenMhaGrad : public ::testing::TestWithParam<std::tuple<golden_case, sd
 TEST_P(GoldenMhaGrad, GradientsMatchPyTorchFloat64) {
   const auto& [c, impl] = GetParam();
   const auto mha = testing::load_golden_module<multihead_attention>(
-      c, c.json["params"]["num_heads"].get<int64_t>());
+      c, c.data()["params"]["num_heads"].get<int64_t>());
   mha_options o;
   o.impl = impl;
   o.masks = testing::golden_masks(c, "attn_mask", "key_padding_mask");

@@ -22,7 +22,7 @@ using testing::max_abs_diff;
 
 multihead_attention load_golden_mha(const golden_case& c) {
   return testing::load_golden_module<multihead_attention>(
-      c, c.json["params"]["num_heads"].get<int64_t>());
+      c, c.data()["params"]["num_heads"].get<int64_t>());
 }
 
 mha_options golden_options(const golden_case& c, attention_weights need_weights) {

@@ -20,7 +20,7 @@ using testing::golden_tolerance;
 using testing::max_abs_diff;
 
 transformer_layer_config golden_config(const golden_case& c) {
-  const auto& p = c.json.at("params");
+  const auto& p = c.data().at("params");
   transformer_layer_config config;
   config.nhead = p.at("nhead").get<int64_t>();
   config.act = parse_activation(p.at("activation").get<std::string>());

@@ -100,8 +100,18 @@ def test_wrong_mask_shape():
            attn_mask=np.ones((4, 5), np.int64))
 
 
-def test_score_modifiers_not_in_this_build():
-    raises(NotImplementedError, "window: score modifiers", window=(3, 0))
+def test_bad_score_modifiers():
+    raises(ValueError, "window: expected (left, right), two ints >= -1 or None", window=3)
+    raises(ValueError, "window: expected (left, right)", window=(1, 2, 3))
+    raises(ValueError, "window: expected (left, right)", window=(1.5, 0))
+    raises(ValueError, "window: each side must be >= -1", window=(-2, 0))
+    raises(ValueError, "softcap: expected a real number, got 'big'", softcap="big")
+    raises(ValueError, "softcap: must be finite and > 0, got -1", softcap=-1.0)
+    raises(ValueError, "alibi_slopes: expected one value per query head, shape [Hq] = [2], got [3]",
+           alibi_slopes=np.zeros(3, np.float32))
+    raises(ValueError, "sinks: every value must be finite, got inf for head 1",
+           sinks=np.array([0.0, np.inf], np.float32))
+    raises(TypeError, "sinks: expected float32", sinks=np.zeros(2, np.int32))
 
 
 def test_backward_with_a_resized_or_released_buffer():

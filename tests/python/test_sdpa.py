@@ -183,12 +183,27 @@ def test_buffer_protocol_objects(rng):
     assert np.array_equal(got, want)
 
 
-@pytest.mark.xfail(strict=True, reason="inputs are copied until the C++ API takes views")
-def test_contiguous_float32_inputs_are_not_copied(rng):
-    q, k, v = make_inputs(rng, (1, 2, 2, 8, 8, 16, 16))
-    qkv.scaled_dot_product_attention(q, k, v)
+def test_inputs_are_read_in_place_when_their_strides_allow(rng):
+    q, k, v = make_inputs(rng, (2, 2, 2, 8, 8, 16, 16))
+    want = qkv.scaled_dot_product_attention(q, k, v)
+    assert qkv._qkv._kernel_inputs() == (q.ctypes.data, k.ctypes.data, v.ctypes.data)
+    # [B,N,H,d] memory seen as [B,H,N,d], and a slice of the head dim: rows still contiguous.
+    qt = np.ascontiguousarray(q.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+    wide = np.zeros(k.shape[:3] + (40,), np.float32)
+    wide[..., 8:24] = k
+    ks = wide[..., 8:24]
+    assert np.array_equal(qkv.scaled_dot_product_attention(qt, ks, v), want)
+    assert qkv._qkv._kernel_inputs() == (qt.ctypes.data, ks.ctypes.data, v.ctypes.data)
+    # Negative strides or a strided last dimension: read through a copy.
+    qr = np.ascontiguousarray(q[::-1])[::-1]
+    vs = np.ascontiguousarray(np.repeat(v, 2, axis=3))[..., ::2]
+    assert np.array_equal(qkv.scaled_dot_product_attention(qr, k, vs), want)
     seen = qkv._qkv._kernel_inputs()
-    assert seen == (q.ctypes.data, k.ctypes.data, v.ctypes.data)
+    assert seen[0] != qr.ctypes.data and seen[1] == k.ctypes.data and seen[2] != vs.ctypes.data
+    # Memory written after the call is not what the kernel read: the output is its own array.
+    out = qkv.scaled_dot_product_attention(q, k, v)
+    q[...] = 0
+    assert np.array_equal(out, want)
 
 
 def test_output_owns_its_memory(rng):

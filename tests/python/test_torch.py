@@ -56,6 +56,35 @@ def test_gradients_match_float64_autograd(shape, causal, masked):
         assert_close(name, g.numpy(), e64.numpy(), e32.numpy(), rtol=1e-4)
 
 
+@pytest.mark.parametrize("window", [None, (5, 0), (3, 2)], ids=str)
+@pytest.mark.parametrize("causal", [None, "bottom-right"], ids=str)
+def test_score_modifiers_and_the_sinks_gradient(window, causal):
+    """softcap, ALiBi, the window and sinks together: the gradients of query, key, value and
+    sinks against float64 autograd of the reference math."""
+    shape = (2, 4, 2, 13, 19, 16, 8)
+    q, k, v = random_inputs(shape, seed=6)
+    g = torch.Generator().manual_seed(7)
+    sinks = torch.randn(4, generator=g)
+    slopes = torch.rand(4, generator=g)
+    dout = torch.randn(2, 4, 13, 8, generator=g)
+
+    def bridge(q, k, v, sinks):
+        return qkv.torch.scaled_dot_product_attention(
+            q, k, v, is_causal=causal is not None, causal_alignment=causal or "top-left",
+            enable_gqa=True, window=window, softcap=3.0, alibi_slopes=slopes, sinks=sinks)
+
+    def math_path(q, k, v, sinks):
+        return reference_attention(q, k, v, causal=causal, window=window, softcap=3.0,
+                                   alibi_slopes=slopes, sinks=sinks)[0]
+
+    out, got = grads_of(bridge, (q, k, v, sinks), dout, torch.float32)
+    out64, exact = grads_of(math_path, (q, k, v, sinks), dout, torch.float64)
+    out32, naive = grads_of(math_path, (q, k, v, sinks), dout, torch.float32)
+    assert_close("out", out.numpy(), out64.numpy(), out32.numpy())
+    for name, g, e64, e32 in zip(("dq", "dk", "dv", "dsinks"), got, exact, naive):
+        assert_close(name, g.numpy(), e64.numpy(), e32.numpy(), rtol=1e-4)
+
+
 def test_noncontiguous_tensors_and_gradcheck_shapes():
     q, k, v = random_inputs((2, 3, 3, 5, 6, 4, 4), seed=8)
     qt = q.transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()

@@ -130,10 +130,11 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
   EXPECT_LE(error_ratio(grads.dq, whole_grads.dq, 2, c.layout, 1e-4), 1.0) << "dq";
   EXPECT_LE(error_ratio(grads.dk, whole_grads.dk, 2, c.layout, 1e-4), 1.0) << "dk";
   EXPECT_LE(error_ratio(grads.dv, whole_grads.dv, 2, c.layout, 1e-4), 1.0) << "dv";
-  if (c.mods.sinks)  // the same sum over every rank's rows on every rank
+  if (c.mods.sinks) {  // the same sum over every rank's rows on every rank
     EXPECT_LE(max_over_ranks(testing::max_abs_diff(grads.dsinks, whole_grads.dsinks)),
               1e-4 * std::max(1.0, testing::max_abs(whole_grads.dsinks)))
         << "dsinks";
+  }
 }
 
 constexpr auto none = causal_mode::none, top_left = causal_mode::top_left,

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
+#include <set>
+#include <stdexcept>
 
 #include "qkv/io/npy.hpp"
 
@@ -45,24 +48,24 @@ bool_tensor bool_tensor_from_json(const nlohmann::json& t) {
 }
 
 bool golden_case::has_input(const std::string& name) const {
-  return json.contains("inputs") && json["inputs"].contains(name);
+  return data().contains("inputs") && data()["inputs"].contains(name);
 }
 tensor golden_case::input(const std::string& name) const {
-  return tensor_from_json(json.at("inputs").at(name));
+  return tensor_from_json(data().at("inputs").at(name));
 }
 bool_tensor golden_case::input_bool(const std::string& name) const {
-  return bool_tensor_from_json(json.at("inputs").at(name));
+  return bool_tensor_from_json(data().at("inputs").at(name));
 }
 bool golden_case::has_expected(const std::string& name) const {
-  return json.at("expected").contains(name);
+  return data().at("expected").contains(name);
 }
 tensor golden_case::expected(const std::string& name) const {
-  return tensor_from_json(json.at("expected").at(name));
+  return tensor_from_json(data().at("expected").at(name));
 }
 
 sdpa_options golden_case::sdpa_options_for() const {
   sdpa_options o;
-  const auto& p = json.at("params");
+  const auto& p = data().at("params");
   if (!p.value("scale_is_default", true)) o.scale = p.at("scale").get<float>();
   if (p.contains("causal") && !p["causal"].is_null()) {
     const std::string c = p["causal"].get<std::string>();
@@ -82,7 +85,7 @@ sdpa_options golden_case::sdpa_options_for() const {
 
 std::map<std::string, tensor> golden_case::state_dict() const {
   std::map<std::string, tensor> dict;
-  for (const auto& [name, t] : json.at("weights").items()) {
+  for (const auto& [name, t] : data().at("weights").items()) {
     std::string key = name;
     if (key == "out_proj_weight") key = "out_proj.weight";
     if (key == "out_proj_bias") key = "out_proj.bias";
@@ -91,22 +94,40 @@ std::map<std::string, tensor> golden_case::state_dict() const {
   return dict;
 }
 
+const nlohmann::json& golden_case::data() const {
+  if (!json_) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error("golden: cannot read " + file);
+    json_ = std::make_shared<const nlohmann::json>(nlohmann::json::parse(in));
+  }
+  return *json_;
+}
+
 namespace {
-// Every golden file, parsed once per process (test suites ask for their kinds at static
-// initialisation, in every test process ctest starts), sorted by id.
+// Every golden case named by index.json, sorted by id. Test suites ask for their kinds at static
+// initialisation, in every one of the hundreds of test processes ctest starts, so only the
+// index is parsed here; a case's file is parsed when a test reads it. A file the index does not
+// list is an error, so that no case is silently skipped.
 const std::vector<golden_case>& all_golden_cases() {
   static const std::vector<golden_case> cases = [] {
+    const std::string dir = data_path("golden");
+    std::ifstream in(dir + "/index.json");
+    const nlohmann::json index = nlohmann::json::parse(in);
     std::vector<golden_case> all;
-    for (const auto& entry : std::filesystem::directory_iterator(data_path("golden"))) {
-      const auto path = entry.path();
-      if (path.extension() != ".json" || path.filename() == "index.json") continue;
-      std::ifstream in(path);
+    std::set<std::string> listed;
+    for (const auto& entry : index.at("cases")) {
       golden_case c;
-      c.json = nlohmann::json::parse(in);
-      c.id = c.json.at("id").get<std::string>();
-      c.kind = c.json.value("kind", "");
-      c.category = c.json.value("category", "");
+      c.id = entry.at("id").get<std::string>();
+      c.kind = entry.value("kind", "");
+      c.category = entry.value("category", "");
+      c.file = dir + "/" + entry.at("file").get<std::string>();
+      listed.insert(entry.at("file").get<std::string>());
       all.push_back(std::move(c));
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const auto name = entry.path().filename().string();
+      if (entry.path().extension() == ".json" && name != "index.json" && !listed.count(name))
+        throw std::runtime_error("golden: " + name + " is not listed in index.json");
     }
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return all;
@@ -181,7 +202,7 @@ std::vector<std::string> golden_input_flags(const golden_case& c, const std::str
   for (const std::string& name : names) {
     if (!c.has_input(name)) continue;
     const std::string path = dir + "/" + name + ".npy";
-    write_golden_npy(c.json.at("inputs").at(name), path);
+    write_golden_npy(c.data().at("inputs").at(name), path);
     std::string flag = "--" + name;
     std::replace(flag.begin(), flag.end(), '_', '-');
     flags.insert(flags.end(), {flag, path});
@@ -191,7 +212,7 @@ std::vector<std::string> golden_input_flags(const golden_case& c, const std::str
 
 std::vector<std::string> golden_input_flags(const golden_case& c, const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& item : c.json.at("inputs").items()) names.push_back(item.key());
+  for (const auto& item : c.data().at("inputs").items()) names.push_back(item.key());
   return golden_input_flags(c, dir, names);
 }
 

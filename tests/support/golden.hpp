@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <map>
+#include <memory>
+#include <ostream>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,7 +20,9 @@ std::string data_path(const std::string& relative);
 
 struct golden_case {
   std::string id, kind, category;
-  nlohmann::json json;
+  std::string file;  // the case's JSON file
+  // The parsed file, read on first use and shared by copies made after that.
+  const nlohmann::json& data() const;
 
   bool has_input(const std::string& name) const;
   tensor input(const std::string& name) const;
@@ -30,7 +34,15 @@ struct golden_case {
   // The "weights" object under PyTorch's state_dict names (the golden MHA files spell
   // out_proj_weight/out_proj_bias with an underscore where the state_dict has a dot).
   std::map<std::string, tensor> state_dict() const;
+
+ private:
+  mutable std::shared_ptr<const nlohmann::json> json_;
 };
+
+// gtest prints a case as its id (in test listings and failure messages).
+inline void PrintTo(const golden_case& c, std::ostream* os) {
+  *os << c.id;
+}
 
 // Every golden case of the given kind ("sdpa", "sdpa_grad", "mha", ...), sorted by id.
 std::vector<golden_case> load_golden(const std::string& kind);

@@ -17,7 +17,7 @@ using testing::temp_dir;
 
 // The command line of a golden layer case, its files written into `dir`.
 std::vector<std::string> layer_command(const golden_case& c, const temp_dir& dir) {
-  const auto& p = c.json.at("params");
+  const auto& p = c.data().at("params");
   io::write_safetensors(dir.file("w.safetensors"), c.state_dict());
   char eps[32];
   std::snprintf(eps, sizeof eps, "%.9g", p.at("layer_norm_eps").get<double>());
@@ -78,7 +78,7 @@ TEST(LayerCommand, BadInputsExitTwoNamingTheFlag) {
   io::write_safetensors(dir.file("dec.safetensors"), dec.state_dict());
   *(std::find(args.begin(), args.end(), "--weights") + 1) = dir.file("dec.safetensors");
   *(std::find(args.begin(), args.end(), "--heads") + 1) =
-      std::to_string(dec.json["params"]["nhead"].get<int>());
+      std::to_string(dec.data()["params"]["nhead"].get<int>());
   const auto r = run_qkv(args);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("norm3"), std::string::npos) << r.err;

@@ -24,7 +24,7 @@ std::vector<std::string> mha_command(const golden_case& c, const temp_dir& dir) 
                                    "--weights",
                                    dir.file("w.safetensors"),
                                    "--heads",
-                                   std::to_string(c.json["params"]["num_heads"].get<int>()),
+                                   std::to_string(c.data()["params"]["num_heads"].get<int>()),
                                    "-o",
                                    dir.file("out.npy"),
                                    "--attn-weights",

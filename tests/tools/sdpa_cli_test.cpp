@@ -28,7 +28,7 @@ using cli_case = testing::golden_cli_case;
 // The command-line flags that express a golden case's scale, causal mode and mask.
 std::vector<std::string> option_flags(const golden_case& c, const temp_dir& dir) {
   std::vector<std::string> flags;
-  const auto& p = c.json.at("params");
+  const auto& p = c.data().at("params");
   if (!p.value("scale_is_default", true)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.9g", p.at("scale").get<double>());
@@ -39,7 +39,7 @@ std::vector<std::string> option_flags(const golden_case& c, const temp_dir& dir)
                  {"--causal", p["causal"] == "top_left" ? "top-left" : "bottom-right"});
   for (const char* name : {"attn_mask_bool", "attn_mask_additive"})
     if (c.has_input(name)) {
-      testing::write_golden_npy(c.json["inputs"][name], dir.file("mask.npy"));
+      testing::write_golden_npy(c.data()["inputs"][name], dir.file("mask.npy"));
       flags.insert(flags.end(), {"--mask", dir.file("mask.npy")});
     }
   return flags;
@@ -52,14 +52,14 @@ TEST_P(SdpaCommand, MatchesPyTorch) {
   const std::string& impl = GetParam().impl;
   temp_dir dir;
   for (const char* name : {"q", "k", "v"})
-    testing::write_golden_npy(c.json["inputs"][name], dir.file(std::string(name) + ".npy"));
+    testing::write_golden_npy(c.data()["inputs"][name], dir.file(std::string(name) + ".npy"));
   std::vector<std::string> args = testing::sdpa_command(dir);
   args.insert(args.end(), {"--lse", dir.file("lse.npy"), "--impl", impl});
   const auto flags = option_flags(c, dir);
   args.insert(args.end(), flags.begin(), flags.end());
   const bool grad = c.kind == "sdpa_grad";
   if (grad) {
-    testing::write_golden_npy(c.json["inputs"]["G"], dir.file("g.npy"));
+    testing::write_golden_npy(c.data()["inputs"]["G"], dir.file("g.npy"));
     const auto grad_flags = testing::sdpa_grad_flags(dir);
     args.insert(args.end(), grad_flags.begin(), grad_flags.end());
   }

@@ -28,7 +28,7 @@ using cli_case = testing::golden_cli_case;
 // The flags of a case's causal mode, mask and modifiers (its inputs written to `dir`).
 std::vector<std::string> case_flags(const golden_case& c, const temp_dir& dir) {
   std::vector<std::string> flags;
-  const auto& p = c.json.at("params");
+  const auto& p = c.data().at("params");
   if (!p["causal"].is_null())
     flags.insert(flags.end(),
                  {"--causal", p["causal"] == "top_left" ? "top-left" : "bottom-right"});
@@ -46,7 +46,7 @@ std::vector<std::string> case_flags(const golden_case& c, const temp_dir& dir) {
                                                        {"sinks", "--sinks"}};
   for (const auto& [name, flag] : files)
     if (c.has_input(name)) {
-      testing::write_golden_npy(c.json["inputs"][name], dir.file(std::string(name) + ".npy"));
+      testing::write_golden_npy(c.data()["inputs"][name], dir.file(std::string(name) + ".npy"));
       flags.insert(flags.end(), {flag, dir.file(std::string(name) + ".npy")});
     }
   return flags;
@@ -58,14 +58,14 @@ TEST_P(SdpaModifiersCommand, MatchesFloat64) {
   const golden_case& c = GetParam().golden;
   temp_dir dir;
   for (const char* name : {"q", "k", "v"})
-    testing::write_golden_npy(c.json["inputs"][name], dir.file(std::string(name) + ".npy"));
+    testing::write_golden_npy(c.data()["inputs"][name], dir.file(std::string(name) + ".npy"));
   std::vector<std::string> args = testing::sdpa_command(dir);
   args.insert(args.end(), {"--lse", dir.file("lse.npy"), "--impl", GetParam().impl});
   const auto flags = case_flags(c, dir);
   args.insert(args.end(), flags.begin(), flags.end());
   const bool grad = c.kind == "sdpa_ext_grad", sinks = c.has_input("sinks");
   if (grad) {
-    testing::write_golden_npy(c.json["inputs"]["G"], dir.file("g.npy"));
+    testing::write_golden_npy(c.data()["inputs"]["G"], dir.file("g.npy"));
     const auto grad_flags = testing::sdpa_grad_flags(dir);
     args.insert(args.end(), grad_flags.begin(), grad_flags.end());
     if (sinks) args.insert(args.end(), {"--dsinks", dir.file("dsinks.npy")});

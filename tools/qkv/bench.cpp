@@ -199,7 +199,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads,
                   "thread counts, e.g. 1,2, each in [1, " + std::to_string(thread_limit) +
                       "] (default: every core)");
-  cmd->add_option("--shape", a->shape, "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal]");
+  cmd->add_option("--shape", a->shape,
+                  "one shape: B,Hq,Hkv,Nq,Nk,d[,dv][,causal][,window=LEFT:RIGHT]");
   cmd->add_option("--impl", a->impl,
                   "implementations among peak,sgemm,blas,fused,reference,mha "
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "

@@ -43,6 +43,13 @@ struct mha_options {
   // backward must be given the same p and seed. need_weights reports the un-dropped P.
   float dropout_p = 0.0f;
   uint64_t dropout_seed = 0;
+  // Score modifiers, as sdpa_options has them (docs/attention.md#score-modifiers): a sliding
+  // window (forward_step reads only the window's cached keys), softcap, ALiBi slopes [H] and
+  // sinks [H] (backward returns their gradient in mha_input_grads::sinks).
+  std::optional<sdpa_options::attention_window> window = std::nullopt;
+  std::optional<float> softcap = std::nullopt;
+  std::optional<tensor> alibi_slopes = std::nullopt;
+  std::optional<tensor> sinks = std::nullopt;
 };
 
 // The output and the activations a backward pass will need. The heads are never copied apart:
@@ -55,6 +62,9 @@ struct mha_result {
   tensor q, k, v;                 // projections (after RoPE): [B,Nq,E], [B,Nk,Hkv·hd] twice
   tensor concat;                  // concat_h(head_h) [B,Nq,E]
   tensor lse;                     // [B,H,Nq]
+  // What the backward recomputes the softmax from (sdpa_result::row_max, row_log_sum), [B,H,Nq]
+  // each: exact even under additive masks of -1e9 or finfo(float32).min.
+  tensor row_max, row_log_sum;
   int64_t heads = 0, kv_heads = 0;
 
   // [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd], [B,H,Nq,hd]: views of q, k, v and concat.
@@ -71,6 +81,7 @@ struct mha_grads {
 // Gradients of the inputs: for self-attention (query = key = value) dx is their sum.
 struct mha_input_grads {
   tensor query, key, value;
+  tensor sinks;  // [H] with mha_options::sinks, else empty
 };
 
 class multihead_attention {
@@ -109,7 +120,8 @@ class multihead_attention {
   // Incremental self-attention decoding: x [B,n,E] holds the next n tokens; their keys and
   // values are appended to `cache` and each token attends to every cached token up to itself
   // (bottom-right causal). N one-token steps give the rows of forward(x, x, x) with is_causal.
-  // Masks, need_weights and dropout are not supported here (a qkv::error).
+  // The score modifiers apply as in forward(); with a window, a step reads only the window's
+  // cached keys. Masks, need_weights and dropout are not supported here (a qkv::error).
   mha_result forward_step(const tensor& x, kv_cache& cache, const mha_options& options = {}) const;
 
   int64_t embed_dim() const { return out_proj_.out_features(); }
@@ -132,7 +144,7 @@ class multihead_attention {
                const projection_names& names, int64_t rope_start, const mha_options& options,
                mha_result& r) const;
   // The sdpa options of one forward (and of its backward): causal flag, masks for B batches and
-  // Nq x Nk scores, kernel, threads, attention dropout.
+  // Nq x Nk scores, kernel, threads, attention dropout, score modifiers.
   sdpa_options attention_options(const mha_options& options, int64_t B, int64_t Nq,
                                  int64_t Nk) const;
 
