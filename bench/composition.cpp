@@ -47,7 +47,8 @@ void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v
 
 void blas_composition::backward(const tensor& q, const tensor& k, const tensor& v,
                                 const tensor& dout, tensor& dq, tensor& dk, tensor& dv_out) {
-  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal, window_left, window_right] = s_;  // no window here
+  // Plain variables, not a structured binding: clang 14 cannot capture one in an OpenMP region.
+  const int64_t B = s_.B, Hq = s_.Hq, Hkv = s_.Hkv, Nq = s_.Nq, Nk = s_.Nk, d = s_.d, dv = s_.dv;
   const int64_t group = Hq / Hkv;
   ds_.resize(static_cast<size_t>(Nq * Nk));
   set_blas_threads(threads_);
