@@ -80,8 +80,9 @@ TEST_P(SdpaModifiersCommand, MatchesFloat64) {
   ASSERT_EQ(lse.shape(), want_lse.shape());
   for (int64_t x = 0; x < lse.numel(); ++x) {
     ASSERT_EQ(std::isinf(lse[x]), std::isinf(want_lse[x])) << "lse " << x;
-    if (!std::isinf(lse[x]))
+    if (!std::isinf(lse[x])) {
       EXPECT_LE(std::fabs(lse[x] - want_lse[x]), 1e-5 * std::max(1.0, max_abs(want_lse)));
+    }
   }
   if (!grad) return;
   for (const char* name : {"dQ", "dK", "dV"}) {
