@@ -100,7 +100,7 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
   try {
     sdpa_options local;
     local.scale = options.scale;
-    local.threads = options.threads;
+    local.run = options.run;
     local.window = options.window;
     local.softcap = options.softcap;
     local.alibi_slopes = options.alibi_slopes;
