@@ -51,7 +51,6 @@ struct ring_case {
   shard_layout layout;
   padding pad;
   ring_mods mods = {};
-  sdpa_impl impl = sdpa_impl::auto_select;  // the blocks' kernel, and the single process's
 };
 
 // |ring - single process| / tolerance on this rank's shard, the worst over the ranks:
@@ -77,10 +76,8 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
 
   sdpa_options single;
   single.causal = c.causal;
-  single.run.impl = c.impl;
   ring_options ring;
   ring.causal = c.causal;
-  ring.run.impl = c.impl;
   ring.layout = c.layout;
   // Key padding: batch 0 hides its first three keys (so that under a causal mask early queries
   // see no key at all: lse = -inf rows), the others every third key.
@@ -200,33 +197,6 @@ const ring_case cases[] = {
      zigzag,
      padding::additive,
      {5, 0, 4.0f, true, true}},
-    // The reference kernel on every block, through the same dispatcher.
-    {"all_modifiers_reference",
-     2,
-     2,
-     2,
-     17,
-     17,
-     8,
-     6,
-     top_left,
-     zigzag,
-     padding::additive,
-     {5, 0, 4.0f, true, true},
-     sdpa_impl::reference},
-    {"causal_bottom_right_empty_rows_reference",
-     1,
-     2,
-     2,
-     14,
-     6,
-     8,
-     8,
-     bottom_right,
-     contiguous,
-     padding::none,
-     {},
-     sdpa_impl::reference},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, Ring, ::testing::ValuesIn(cases),
@@ -261,6 +231,14 @@ TEST(RingErrors, MismatchedShapesAcrossRanks) {
   const small_inputs in(3, comm_rank() == 1 ? 6 : 4);  // rank 1 has another head dim
   expect_error_on_every_rank([&] { ring_forward(MPI_COMM_WORLD, in.q, in.k, in.v); },
                              "mismatched shapes across ranks");
+}
+
+TEST(RingErrors, TheReferenceKernelIsRefused) {
+  const small_inputs in(2 * comm_size());
+  ring_options options;
+  options.run.impl = sdpa_impl::reference;
+  expect_error_on_every_rank([&] { ring_forward(MPI_COMM_WORLD, in.q, in.k, in.v, options); },
+                             "impl: ring attention runs the fused kernel on each block");
 }
 
 TEST(RingErrors, InvalidInputOnOneRankIsReportedOnEvery) {
