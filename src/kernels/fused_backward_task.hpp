@@ -16,10 +16,10 @@ inline constexpr int64_t backward_Bc = 128;  // keys per tile: one key block is 
 // down its rows by the products with P^T and dS^T) spreads over the L1 sets instead of falling
 // into the few that a stride of 512 bytes maps to.
 inline constexpr int64_t backward_ldp = backward_Bc + 16;
-// Head dimensions rounded up to whole panels of the widest target (32 floats, AVX-512): the row
+// Head dimensions rounded up to whole panels of the widest target (64 floats, AVX-512): the row
 // width of the dQ, dK and dV accumulators, which the products write in whole panels.
 inline constexpr int64_t backward_padded(int64_t n) {
-  return (n + 31) / 32 * 32;
+  return (n + 63) / 64 * 64;
 }
 
 // The tiles, packed operands and accumulators of one thread (tile_gemm.hpp's panel layouts).

@@ -22,7 +22,9 @@ namespace qkv::detail {
 
 template <typename V>
 struct fused_backward_kernel {
-  using gemm = tile_gemm<V>;
+  // Panels of 4 vectors (64 floats) where the 32 registers hold 6 rows x 4 accumulators: at
+  // d = 64 a product into dQ, dK or dV is then one panel, whose A tile (P or dS) is read once.
+  using gemm = tile_gemm<V, V::registers == 32 ? 4 : 2>;
   static constexpr int64_t Br = backward_Br, Bc = backward_Bc, ldp = backward_ldp;
   static constexpr int64_t NR = gemm::NR;
   static_assert(Bc % NR == 0 && backward_padded(1) % NR == 0 && ldp % V::width == 0);

@@ -19,14 +19,14 @@
 
 namespace qkv::detail {
 
-template <typename V>
+template <typename V, int NV = 2>
 struct tile_gemm {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int NR = 2 * W;  // panel width: 2 vectors of C's columns
-  // Micro-tile height: MR rows x 2 vectors of accumulators, with the two vectors of the B panel
-  // and the broadcast element of A beside them (24 + 3 of 32 registers, 12 + 3 of 16).
-  static constexpr int MR = V::registers == 32 ? 12 : 6;
+  static constexpr int NR = NV * W;  // panel width: NV vectors of C's columns
+  // Micro-tile height: MR rows x NV vectors of accumulators, with the NV vectors of the B panel
+  // and the broadcast element of A beside them (24 + NV + 1 of 32 registers, 12 + NV + 1 of 16).
+  static constexpr int MR = (V::registers == 32 ? 24 : 12) / NV;
 
   // Columns rounded up to whole panels: the width C's rows and the packed panels must have.
   static constexpr int64_t padded(int64_t n) { return (n + NR - 1) / NR * NR; }
@@ -38,27 +38,35 @@ struct tile_gemm {
   template <int R, bool a_trans, bool accumulate>
   static void micro(const float* a, int64_t lda, int64_t K, const float* panel, float alpha,
                     float* c, int64_t ldc) {
-    reg acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V::zero();
+    // The loops over r and the vectors are unrolled whole, so that the accumulators stay in
+    // registers: a loop left rolled indexes them, which puts them on the stack.
+    reg acc[R][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
     for (int64_t k = 0; k < K; ++k) {
-      const reg b0 = V::load(panel + k * NR), b1 = V::load(panel + k * NR + W);
+      reg b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = V::load(panel + k * NR + v * W);
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const reg x = V::set1(a_trans ? a[k * lda + r] : a[r * lda + k]);
-        acc0[r] = V::fmadd(x, b0, acc0[r]);
-        acc1[r] = V::fmadd(x, b1, acc1[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(x, b[v], acc[r][v]);
       }
     }
     const reg scale = V::set1(alpha);
-    for (int r = 0; r < R; ++r) {
-      float* row = c + r * ldc;
-      if constexpr (accumulate) {
-        V::store(row, V::fmadd(acc0[r], scale, V::load(row)));
-        V::store(row + W, V::fmadd(acc1[r], scale, V::load(row + W)));
-      } else {
-        V::store(row, V::mul(acc0[r], scale));
-        V::store(row + W, V::mul(acc1[r], scale));
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        float* out = c + r * ldc + v * W;
+        if constexpr (accumulate)
+          V::store(out, V::fmadd(acc[r][v], scale, V::load(out)));
+        else
+          V::store(out, V::mul(acc[r][v], scale));
       }
-    }
   }
 
   // C[0:M, 0:padded(N)] (+)= alpha · op(A)[0:M, 0:K] · B[0:K, 0:N], B packed by pack_rows or
@@ -88,8 +96,7 @@ struct tile_gemm {
         const float* src = b + k * ldb + n;
         float* out = panel + k * NR;
         if (width == NR) {
-          V::store(out, V::load(src));
-          V::store(out + W, V::load(src + W));
+          for (int v = 0; v < NV; ++v) V::store(out + v * W, V::load(src + v * W));
         } else {
           std::copy(src, src + width, out);
           std::fill(out + width, out + NR, 0.0f);
