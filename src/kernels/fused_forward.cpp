@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,14 +59,15 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
 // 16-byte aligned), which costs two L1 accesses per load.
 class aligned_floats {
  public:
-  explicit aligned_floats(int64_t n) : storage_(static_cast<size_t>(n > 0 ? n + 15 : 0)) {
-    const auto at = reinterpret_cast<uintptr_t>(storage_.data());
-    data_ = storage_.data() + ((64 - at % 64) % 64) / sizeof(float);
+  // Uninitialised: every float is written before it is read (the packing, the task's set-up).
+  explicit aligned_floats(int64_t n) : storage_(new float[static_cast<size_t>(n + 15)]) {
+    const auto at = reinterpret_cast<uintptr_t>(storage_.get());
+    data_ = storage_.get() + ((64 - at % 64) % 64) / sizeof(float);
   }
   float* data() { return data_; }
 
  private:
-  std::vector<float> storage_;
+  std::unique_ptr<float[]> storage_;
   float* data_;
 };
 

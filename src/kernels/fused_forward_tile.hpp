@@ -33,6 +33,7 @@ struct fused_forward_kernel {
   static constexpr int MR = V::registers == 32 ? 12 : 6;
   static_assert(NR == fused_panel_width(W));
   static_assert(MR <= 16);  // a row group fits the S tile (fused_blocks::s_rows)
+  static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
   // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
@@ -237,41 +238,53 @@ struct fused_forward_kernel {
   };
 
   // The NaN rule on the raw scores of row ri's band in the tile [j0, j0 + nk), then the
-  // modifiers, the mask and -inf outside the band (srow: the row's S, tile column 0).
+  // modifiers, the mask and -inf outside the band over the columns [c0, c1) that the softmax
+  // reads (srow: the row's S, tile column 0).
   static void prepare(const task_rows& rows, const block_state& st, int64_t ri, int64_t j0,
-                      int64_t nk, int64_t ncp, float* srow) {
+                      int64_t nk, int64_t c0, int64_t c1, float* srow) {
     const key_band band = rows.tile_band(ri, j0, nk);
     if (any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
-    if (rows.prepare_row(ri, j0, nk, ncp, srow)) st.poisoned[ri] = 1.0f;
+    if (rows.prepare_row(ri, j0, nk, c0, c1, srow)) st.poisoned[ri] = 1.0f;
   }
 
-  // The online softmax of row ri over the tile's columns [c0, c1) (multiples of W, -inf where
-  // hidden; the row's P is read only there): m' = max(m, max_j S_j); P_j = exp(S_j - m');
-  // l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O in the P·V product. A row with
-  // nothing visible yet keeps m = -inf, l = 0 and gets P = 0.
-  static void softmax_row(const attention_params& p, const fused_task& t, const task_rows& rows,
-                          const block_state& st, int64_t ri, int64_t j0, int64_t nk, int64_t c0,
-                          int64_t c1, float* srow) {
-    reg mx = V::set1(minus_inf);
-    for (int64_t jj = c0; jj < c1; jj += W) mx = V::max(mx, V::load(srow + jj));
-    const float m_new = std::max(st.m[ri], V::reduce_max(mx));
-    if (m_new == minus_inf) {
-      std::fill(srow + c0, srow + c1, 0.0f);
-      st.alpha[ri] = 1.0f;
-      return;
+  // The online softmax of rows [ri, ri + n) (n <= W; row r's S at s + r·lds) over the tile's
+  // columns [c0, c1) (multiples of W, -inf where hidden; P is read only there):
+  // m' = max(m, max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j;
+  // alpha = exp(m - m') rescales O in the P·V product. The rows' maxima are found first, so that
+  // their alphas take one vector exp (exp(-inf) = 0 for a row whose first visible keys these
+  // are). A row with nothing visible yet keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
+  static void softmax_rows(const attention_params& p, const fused_task& t, const task_rows& rows,
+                           const block_state& st, int64_t ri, int64_t n, int64_t j0, int64_t nk,
+                           int64_t c0, int64_t c1, float* s, int64_t lds) {
+    float m_old[W] = {}, m_new[W] = {}, alpha[W];
+    for (int64_t r = 0; r < n; ++r) {
+      const float* srow = s + r * lds;
+      reg mx = V::set1(minus_inf);
+      for (int64_t jj = c0; jj < c1; jj += W) mx = V::max(mx, V::load(srow + jj));
+      m_old[r] = st.m[ri + r];
+      m_new[r] = std::max(m_old[r], V::reduce_max(mx));
     }
-    const reg mv = V::set1(m_new);
-    reg sum = V::zero();
-    for (int64_t jj = c0; jj < c1; jj += W) {
-      const reg e = simd::exp<V>(V::sub(V::load(srow + jj), mv));
-      V::store(srow + jj, e);
-      sum = V::add(sum, e);
+    V::store(alpha, simd::exp<V>(V::sub(V::load(m_old), V::load(m_new))));
+    for (int64_t r = 0; r < n; ++r) {
+      float* srow = s + r * lds;
+      if (m_new[r] == minus_inf) {
+        std::fill(srow + c0, srow + c1, 0.0f);
+        st.alpha[ri + r] = 1.0f;
+        continue;
+      }
+      const reg mv = V::set1(m_new[r]);
+      reg sum = V::zero();
+      for (int64_t jj = c0; jj < c1; jj += W) {
+        const reg e = simd::exp<V>(V::sub(V::load(srow + jj), mv));
+        V::store(srow + jj, e);
+        sum = V::add(sum, e);
+      }
+      st.alpha[ri + r] = alpha[r];
+      st.l[ri + r] = st.l[ri + r] * alpha[r] + V::reduce_add(sum);
+      st.m[ri + r] = m_new[r];
+      // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
+      apply_attention_dropout(p, t.b, rows.head(ri + r), rows.query(ri + r), j0, nk, srow);
     }
-    st.alpha[ri] = std::exp(st.m[ri] - m_new);
-    st.l[ri] = st.l[ri] * st.alpha[ri] + V::reduce_add(sum);
-    st.m[ri] = m_new;
-    // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
-    apply_attention_dropout(p, t.b, rows.head(ri), rows.query(ri), j0, nk, srow);
   }
 
   // Rows [ri, ri + R) of a large block against the packed tile at key j0: S = Qs·K^T, the
@@ -285,15 +298,12 @@ struct fused_forward_kernel {
                          int64_t nk, const float* tile) {
     const key_band band = rows.group_band(ri, R, j0, nk);
     if (band.empty()) return;  // nothing visible: m, l and O stay as they are
-    const int64_t ldq = bk.d_pad, Bc = bk.Bc, ncp = (nk + NR - 1) / NR * NR;
+    const int64_t ldq = bk.d_pad, Bc = bk.Bc;
     for (int64_t jp = band.lo / NR * NR; jp < band.hi; jp += NR)
       qk_micro<R>(st.qs + ri * ldq, p.d, ldq, tile + jp * ldq, NR, st.s + jp, Bc);
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
-    for (int r = 0; r < R; ++r) {
-      float* srow = st.s + r * Bc;
-      prepare(rows, st, ri + r, j0, nk, ncp, srow);
-      softmax_row(p, t, rows, st, ri + r, j0, nk, c0, c1, srow);
-    }
+    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
+    softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
     const float* vp = tile + ldq * Bc;
     for (int64_t c = 0; c < bk.dvp; c += NR)
       pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR, NR,
@@ -328,11 +338,8 @@ struct fused_forward_kernel {
       dots.template operator()<W / 4, 4>();
     else
       dots.template operator()<W / 8, 8>();
-    for (int64_t ri = 0; ri < n_rows; ++ri) {
-      float* srow = st.s + ri * Bc;
-      prepare(rows, st, ri, j0, nk, ncp, srow);
-      softmax_row(p, t, rows, st, ri, j0, nk, 0, ncp, srow);
-    }
+    for (int64_t ri = 0; ri < n_rows; ++ri) prepare(rows, st, ri, j0, nk, 0, ncp, st.s + ri * Bc);
+    softmax_rows(p, t, rows, st, 0, n_rows, j0, nk, 0, ncp, st.s, Bc);
     pv_block_in_place(st.s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], p.dv,
                       st.alpha, st.o, bk.dvp);
   }
