@@ -35,6 +35,12 @@ detail::backward_task_fn task_function(simd_target target) {
                                                            detail::backward_task_portable);
 }
 
+detail::backward_stats_fn stats_function(simd_target target) {
+  return detail::for_simd_target<detail::backward_stats_fn>(
+      target, detail::backward_local_stats_avx512, detail::backward_local_stats_avx2,
+      detail::backward_local_stats_portable);
+}
+
 // D_i = rowsum(dO_i ∘ O_i) for every (b, h, i), from the saved O: it holds for the whole key row
 // even when K/V are only a part of it. [B,Hq,Nq]
 std::vector<float> row_terms(const attention_grad_params& g, int threads) {
@@ -65,16 +71,17 @@ std::vector<float> row_terms(const attention_grad_params& g, int threads) {
 struct statistics {
   std::vector<float> max, log_sum;
 };
-statistics recompute_stats(const attention_grad_params& g, int threads) {
+statistics recompute_stats(const attention_grad_params& g, simd_target target, int threads) {
   constexpr float large = 128.0f;
   constexpr double agreement = 0x1p-18;
   const attention_params& p = g.forward;
   const size_t n = static_cast<size_t>(p.B * p.Hq * p.Nq);
   statistics st{std::vector<float>(n), std::vector<float>(n)};
   const int64_t blocks = (p.Nq + backward_Br - 1) / backward_Br;
+  const detail::backward_stats_fn local_stats = stats_function(target);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> P, cap;
+    detail::backward_scratch t;
     std::vector<double> m(backward_Br), log_sum(backward_Br);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < p.B * p.Hq * blocks; ++task) {
@@ -91,9 +98,8 @@ statistics recompute_stats(const attention_grad_params& g, int threads) {
         refine |= std::isfinite(max[r]) && std::fabs(max[r]) >= large;
       }
       if (!refine) continue;
-      P.resize(backward_Br * backward_Bc);
-      cap.resize(backward_Br * backward_Bc);
-      detail::backward_local_stats(p, b, h, i0, ni, P.data(), cap.data(), m.data(), log_sum.data());
+      t.resize(p);
+      local_stats(p, b, h, i0, ni, t, m.data(), log_sum.data());
       for (int64_t r = 0; r < ni; ++r) {
         const double saved = static_cast<double>(max[r]) + ls[r];
         if (std::isfinite(max[r]) && m[r] + log_sum[r] >= saved - agreement * std::fabs(saved)) {
@@ -135,11 +141,13 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
   const detail::backward_task_fn task_fn = task_function(target);
   const int threads = resolve_thread_count(p.threads);
   const std::vector<float> D = row_terms(g, threads);
-  const statistics st = recompute_stats(g, threads);
+  const statistics st = recompute_stats(g, target, threads);
   const detail::row_statistics stats{st.max.data(), st.log_sum.data()};
   if (g.dsinks) sdpa_sinks_backward(g);
   const int64_t pairs = p.B * p.Hkv, blocks = (p.Nk + backward_Bc - 1) / backward_Bc;
-  const size_t dq_size = static_cast<size_t>(p.B * p.Hq * p.Nq * p.d);
+  // dQ accumulates in rows of whole panels (d_pad floats), which the products write whole.
+  const int64_t d_pad = detail::backward_padded(p.d);
+  const size_t dq_size = static_cast<size_t>(p.B * p.Hq * p.Nq * d_pad);
   // Two schedules, each giving the same bits on every run at a given thread count (dQ sums the
   // same terms in the same order):
   // - enough (b, kv head) pairs to keep every thread busy: one task per pair walks its key
@@ -155,11 +163,7 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
 #pragma omp parallel num_threads(threads)
   {
     detail::backward_scratch t;
-    t.P.resize(backward_Br * backward_Bc);
-    t.dS.resize(backward_Br * backward_Bc);
-    if (p.softcap != 0.0f) t.cap.resize(backward_Br * backward_Bc);
-    t.dK.resize(static_cast<size_t>(backward_Bc * p.d));
-    t.dV.resize(static_cast<size_t>(backward_Bc * p.dv));
+    t.resize(p);
     const auto run = [&](int64_t pair, int64_t j0) {
       task_fn(g, stats, D.data(), pair / p.Hkv, pair % p.Hkv, j0, std::min(backward_Bc, p.Nk - j0),
               t);
@@ -191,7 +195,7 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
     float* dq = g.dq + b * g.dq_stride[0] + h * g.dq_stride[1] + i * g.dq_stride[2];
     for (int64_t c = 0; c < p.d; ++c) {
       float sum = 0.0f;
-      for (const float* part : parts) sum += part[r * p.d + c];
+      for (const float* part : parts) sum += part[r * d_pad + c];
       dq[c * g.dq_stride[3]] = sum;
     }
   }

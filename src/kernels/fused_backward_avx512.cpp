@@ -1,8 +1,6 @@
 // The fused backward task for CPUs with AVX-512F (chosen at run time, fused_backward.cpp).
 // Only the code after the target pragma is compiled for AVX-512: the standard library and the
 // task's declarations come first so that their inline functions stay baseline.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -22,6 +20,11 @@ void backward_task_avx512(const attention_grad_params& g, const row_statistics& 
                           const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
                           backward_scratch& t) {
   fused_backward_kernel<simd::avx512>::key_block(g, stats, D, b, hk, j0, nj, t);
+}
+
+void backward_local_stats_avx512(const attention_params& p, int64_t b, int64_t h, int64_t i0,
+                                 int64_t ni, backward_scratch& t, double* m, double* log_sum) {
+  fused_backward_kernel<simd::avx512>::local_stats(p, b, h, i0, ni, t, m, log_sum);
 }
 
 }  // namespace qkv::detail

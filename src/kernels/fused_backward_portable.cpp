@@ -11,9 +11,9 @@ void backward_task_portable(const attention_grad_params& g, const row_statistics
   fused_backward_kernel<simd::portable>::key_block(g, stats, D, b, hk, j0, nj, t);
 }
 
-void backward_local_stats(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
-                          float* P, float* cap, double* m, double* log_sum) {
-  fused_backward_kernel<simd::portable>::local_stats(p, b, h, i0, ni, P, cap, m, log_sum);
+void backward_local_stats_portable(const attention_params& p, int64_t b, int64_t h, int64_t i0,
+                                   int64_t ni, backward_scratch& t, double* m, double* log_sum) {
+  fused_backward_kernel<simd::portable>::local_stats(p, b, h, i0, ni, t, m, log_sum);
 }
 
 }  // namespace qkv::detail

@@ -1,11 +1,10 @@
-// The fused backward's task, written once over the vector operations V of simd/avx2.hpp or
-// simd/portable.hpp: for one key block, every Br x Bc tile of P recomputed from the saved lse,
-// its five products (OpenBLAS sgemm, one thread) and its element-wise steps (V).
+// The fused backward's task, written once over the vector operations V of simd/avx512.hpp,
+// simd/avx2.hpp or simd/portable.hpp: for one key block, every Br x Bc tile of P recomputed from
+// the saved row statistics, its five products (tile_gemm.hpp's micro-kernels) and its
+// element-wise steps (V).
 // Legend: B batch, Hq/Hkv query/kv heads, Nq queries, Nk keys, d head dim, dv value dim;
 // Br x Bc a tile of queries x keys; i indexes queries, j keys, c tile columns.
 #pragma once
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,13 +15,19 @@
 #include "dropout_lookup.hpp"
 #include "fused_backward_task.hpp"
 #include "simd/exp.hpp"
+#include "tile_gemm.hpp"
 #include "visibility.hpp"
 
 namespace qkv::detail {
 
 template <typename V>
 struct fused_backward_kernel {
-  static constexpr int64_t Br = backward_Br, Bc = backward_Bc;
+  // Panels of 4 vectors (64 floats) where the 32 registers hold 6 rows x 4 accumulators: at
+  // d = 64 a product into dQ, dK or dV is then one panel, whose A tile (P or dS) is read once.
+  using gemm = tile_gemm<V, V::registers == 32 ? 4 : 2>;
+  static constexpr int64_t Br = backward_Br, Bc = backward_Bc, ldp = backward_ldp;
+  static constexpr int64_t NR = gemm::NR;
+  static_assert(Bc % NR == 0 && backward_padded(1) % NR == 0 && ldp % V::width == 0);
   static constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
 
   // The softmax's input over one row of the tile from its raw scores (s = scale·q·k, in place):
@@ -80,27 +85,37 @@ struct fused_backward_kernel {
     return !band.empty();
   }
 
+  // S = scale·Q·K^T for one tile: rows [0, ni) of q (row stride ldq) against the key block's
+  // K^T packed in t.kt, into P (row stride ldp, columns up to nj rounded up to a panel).
+  static void scores(const float* q, int64_t ldq, int64_t ni, int64_t nj, int64_t d, float scale,
+                     const backward_scratch& t, float* P) {
+    gemm::template product<false, false>(ni, nj, d, scale, q, ldq, t.kt.data(), d * NR, P, ldp);
+  }
+
   // The softmax statistics of rows [i0, i0 + ni) of query head h over the given keys and the
-  // sink, from the very scores key_block computes (the same tiles and products, hence the same
-  // bits), in float64: m_i the largest, log l_i = log sum_j exp(S_ij - m_i). m = -inf for a row
-  // without a visible key or sink. P is scratch [Br,Bc], cap [Br,Bc].
+  // sink, from the very scores key_block computes (the same packing and micro-kernels, hence the
+  // same bits), in float64: m_i the largest, log l_i = log sum_j exp(S_ij - m_i). m = -inf for a
+  // row without a visible key or sink.
   static void local_stats(const attention_params& p, int64_t b, int64_t h, int64_t i0, int64_t ni,
-                          float* P, float* cap, double* m, double* log_sum) {
+                          backward_scratch& t, double* m, double* log_sum) {
     const int64_t hk = h / (p.Hq / p.Hkv);
     const visibility vis(p);
     const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
     const double sink = p.sinks ? p.sinks[h] : minus_infinity;
     std::vector<double> sum(static_cast<size_t>(ni), p.sinks ? 1.0 : 0.0);
     std::fill(m, m + ni, sink);
+    float* P = t.P.data();
+    float* cap = t.cap.empty() ? nullptr : t.cap.data();
     const key_band keys = vis.band(i0, i0 + ni);
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
       const int64_t nj = std::min(Bc, p.Nk - j0);
       const float* k = p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, p.d, p.scale, q, p.q_stride[2],
-                  k, p.k_stride[2], 0.0f, P, Bc);
+      gemm::pack_columns(k, p.k_stride[2], p.d, nj, t.kt.data(), p.d * NR);
+      scores(q, p.q_stride[2], ni, nj, p.d, p.scale, t, P);
       for (int64_t r = 0; r < ni; ++r) {
-        float* s = P + r * Bc;
-        const key_band band = biased_scores_row(p, vis, b, h, i0 + r, j0, nj, s, cap + r * Bc);
+        float* s = P + r * ldp;
+        const key_band band =
+            biased_scores_row(p, vis, b, h, i0 + r, j0, nj, s, cap ? cap + r * ldp : nullptr);
         float tile_max = minus_infinity;
         for (int64_t c = band.lo; c < band.hi; ++c) tile_max = std::max(tile_max, s[c]);
         if (tile_max == minus_infinity) continue;
@@ -133,17 +148,21 @@ struct fused_backward_kernel {
 
   static void key_block(const attention_grad_params& g, const row_statistics& stats, const float* D,
                         int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
-    static_assert(Bc % V::width == 0);
     const attention_params& p = g.forward;
     const int64_t d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
+    const int64_t d_pad = backward_padded(d), dv_pad = backward_padded(dv);
     const float* k = p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
     const float* v = p.v + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2];
-    const int64_t ldk = p.k_stride[2], ldv = p.v_stride[2], ldq = p.q_stride[2];
-    const int64_t lddo = g.dout_stride[2];
+    const int64_t ldq = p.q_stride[2], lddo = g.dout_stride[2];
     float* P = t.P.data();
     float* dS = t.dS.data();
     float* cap = p.softcap != 0.0f ? t.cap.data() : nullptr;
     const visibility vis(p);
+    // The key block's operands, packed once for all its query blocks: K^T (scores), V^T (dP)
+    // and K (dQ).
+    gemm::pack_columns(k, p.k_stride[2], d, nj, t.kt.data(), d * NR);
+    gemm::pack_columns(v, p.v_stride[2], dv, nj, t.vt.data(), dv * NR);
+    gemm::pack_rows(k, p.k_stride[2], nj, d, t.k.data(), Bc * NR);
     std::fill(t.dK.begin(), t.dK.end(), 0.0f);
     std::fill(t.dV.begin(), t.dV.end(), 0.0f);
     for (int64_t h = hk * group; h < (hk + 1) * group; ++h)
@@ -157,46 +176,48 @@ struct fused_backward_kernel {
         const int64_t row0 = (b * p.Hq + h) * p.Nq + i0;
         const float* m = stats.max + row0;
         const float* log_sum = stats.log_sum + row0;
-        const float* Drow = D + (b * p.Hq + h) * p.Nq + i0;
-        float* dq = t.dQ + ((b * p.Hq + h) * p.Nq + i0) * d;
+        const float* Drow = D + row0;
+        float* dq = t.dQ + row0 * d_pad;
         // S = scale·Q·K^T, then P = exp((S' - m) - log l) row by row, S' the modified scores.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, d, p.scale, q, ldq, k, ldk,
-                    0.0f, P, Bc);
+        scores(q, ldq, ni, nj, d, p.scale, t, P);
         bool any = false;
         for (int64_t r = 0; r < ni; ++r)
-          any |= probabilities_row(p, vis, b, h, i0 + r, j0, nj, m[r], log_sum[r], P + r * Bc,
-                                   cap ? cap + r * Bc : nullptr);
+          any |= probabilities_row(p, vis, b, h, i0 + r, j0, nj, m[r], log_sum[r], P + r * ldp,
+                                   cap ? cap + r * ldp : nullptr);
         if (!any) continue;
         // Attention dropout: Z = P ∘ M/(1-p), built in the dS tile (free until dP is computed),
         // since the softmax backward below needs P itself, also where Z is 0.
         const float* Z = P;
         if (p.dropout_p != 0.0f) {
           for (int64_t r = 0; r < ni; ++r) {
-            std::copy(P + r * Bc, P + r * Bc + nj, dS + r * Bc);
-            apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * Bc);
+            std::copy(P + r * ldp, P + r * ldp + nj, dS + r * ldp);
+            apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * ldp);
           }
           Z = dS;
         }
         // dV += Z^T·dO;  dZ = dO·V^T;  dP = dZ ∘ M/(1-p);  dS = P ∘ (dP - D).
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, dv, ni, 1.0f, Z, Bc, dout, lddo,
-                    1.0f, t.dV.data(), dv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, dv, 1.0f, dout, lddo, v, ldv,
-                    0.0f, dS, Bc);
+        gemm::pack_rows(dout, lddo, ni, dv, t.dO.data(), Br * NR);
+        gemm::template product<true, true>(nj, dv, ni, 1.0f, Z, ldp, t.dO.data(), Br * NR,
+                                           t.dV.data(), dv_pad);
+        gemm::template product<false, false>(ni, nj, dv, 1.0f, dout, lddo, t.vt.data(), dv * NR, dS,
+                                             ldp);
         for (int64_t r = 0; r < ni; ++r) {
-          apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * Bc);
-          softmax_backward_row(P + r * Bc, Drow[r], nj, cap ? cap + r * Bc : nullptr, dS + r * Bc);
+          apply_attention_dropout(p, b, h, i0 + r, j0, nj, dS + r * ldp);
+          softmax_backward_row(P + r * ldp, Drow[r], nj, cap ? cap + r * ldp : nullptr,
+                               dS + r * ldp);
         }
         // dQ += scale·dS·K;  dK += scale·dS^T·Q.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, d, nj, p.scale, dS, Bc, k, ldk,
-                    1.0f, dq, d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, d, ni, p.scale, dS, Bc, q, ldq,
-                    1.0f, t.dK.data(), d);
+        gemm::template product<false, true>(ni, d, nj, p.scale, dS, ldp, t.k.data(), Bc * NR, dq,
+                                            d_pad);
+        gemm::pack_rows(q, ldq, ni, d, t.q.data(), Br * NR);
+        gemm::template product<true, true>(nj, d, ni, p.scale, dS, ldp, t.q.data(), Br * NR,
+                                           t.dK.data(), d_pad);
       }
     for (int64_t j = 0; j < nj; ++j) {
       float* dk = g.dk + b * g.dk_stride[0] + hk * g.dk_stride[1] + (j0 + j) * g.dk_stride[2];
       float* dvo = g.dv + b * g.dv_stride[0] + hk * g.dv_stride[1] + (j0 + j) * g.dv_stride[2];
-      for (int64_t c = 0; c < d; ++c) dk[c * g.dk_stride[3]] = t.dK[j * d + c];
-      for (int64_t c = 0; c < dv; ++c) dvo[c * g.dv_stride[3]] = t.dV[j * dv + c];
+      for (int64_t c = 0; c < d; ++c) dk[c * g.dk_stride[3]] = t.dK[j * d_pad + c];
+      for (int64_t c = 0; c < dv; ++c) dvo[c * g.dv_stride[3]] = t.dV[j * dv_pad + c];
     }
   }
 };

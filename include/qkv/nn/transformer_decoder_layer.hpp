@@ -8,7 +8,11 @@
 #include <random>
 #include <string>
 
-#include "qkv/nn/transformer_encoder_layer.hpp"
+#include "qkv/nn/feed_forward.hpp"
+#include "qkv/nn/layer_norm.hpp"
+#include "qkv/nn/multihead_attention.hpp"
+#include "qkv/nn/state_dict.hpp"
+#include "qkv/nn/transformer_layer.hpp"
 
 namespace qkv::nn {
 

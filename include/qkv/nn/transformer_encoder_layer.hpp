@@ -13,30 +13,9 @@
 #include "qkv/nn/layer_norm.hpp"
 #include "qkv/nn/multihead_attention.hpp"
 #include "qkv/nn/state_dict.hpp"
+#include "qkv/nn/transformer_layer.hpp"
 
 namespace qkv::nn {
-
-struct transformer_layer_config {
-  int64_t d_model = 0;                // E
-  int64_t nhead = 1;                  // H
-  int64_t dim_feedforward = 2048;     // F
-  activation act = activation::relu;  // gelu: erf form
-  bool norm_first = false;            // pre-norm
-  float layer_norm_eps = 1e-5f;
-};
-
-// The options of one forward: the attention kernel and threads, as for multihead_attention.
-struct layer_run_options {
-  sdpa_impl impl = sdpa_impl::auto_select;
-  int threads = 0;
-};
-
-// What one residual block (LN and sublayer f) keeps for backward, by norm order:
-//   post-norm: out = LN(sum), sum = in + f(in);   pre-norm: out = in + f(normed), normed = LN(in).
-struct residual_activations {
-  tensor normed;  // pre-norm: LN(in), the sublayer's input (empty for post-norm)
-  tensor sum;     // post-norm: in + f(in), LN's input (empty for pre-norm)
-};
 
 // Gradients of an encoder layer's parameters (accumulated by backward).
 struct transformer_encoder_grads {

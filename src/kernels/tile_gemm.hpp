@@ -1,0 +1,124 @@
+// Register-tiled products of small tiles, written once over a vector-operations type V
+// (simd/avx512.hpp, simd/avx2.hpp, simd/portable.hpp) and compiled once per SIMD target:
+//
+//     C[0:M, 0:N] = (accumulate ? C : 0) + alpha · op(A)[0:M, 0:K] · B[0:K, 0:N]
+//
+// op(A) is A or A^T read in place (any row stride): each of its elements is broadcast once per
+// micro-tile, so its layout costs nothing. B is packed beforehand into panels of NR columns
+// (pack_rows for B itself, pack_columns for B = X^T), so that a micro-tile reads one contiguous
+// panel: rows of a tile 512 bytes apart would fall into a few L1 sets and evict each other. A tile
+// product reuses a panel over every row group of A, and a caller reuses it over every tile that
+// shares the operand (the backward's K, K^T and V^T over all the query blocks of a key block).
+// Legend: M x N the product, K the summed dimension; r indexes rows, k the sum, n panel columns.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "unroll.hpp"
+
+namespace qkv::detail {
+
+template <typename V, int NV = 2>
+struct tile_gemm {
+  using reg = typename V::reg;
+  static constexpr int W = V::width;
+  static constexpr int NR = NV * W;  // panel width: NV vectors of C's columns
+  // Micro-tile height: MR rows x NV vectors of accumulators, with the NV vectors of the B panel
+  // and the broadcast element of A beside them (24 + NV + 1 of 32 registers, 12 + NV + 1 of 16).
+  static constexpr int MR = (V::registers == 32 ? 24 : 12) / NV;
+
+  // Columns rounded up to whole panels: the width C's rows and the packed panels must have.
+  static constexpr int64_t padded(int64_t n) { return (n + NR - 1) / NR * NR; }
+
+  // C[0:R, 0:NR] (+)= alpha · sum_k op(A)[r, k] · panel[k, 0:NR]. op(A)[r, k] is a[k·lda + r]
+  // when a_trans (A^T: one row of A holds R consecutive elements), else a[r·lda + k]. The sum
+  // runs in order of k with one fused multiply-add per term, whatever R: a row's result does not
+  // depend on the rows it is grouped with.
+  template <int R, bool a_trans, bool accumulate>
+  static void micro(const float* a, int64_t lda, int64_t K, const float* panel, float alpha,
+                    float* c, int64_t ldc) {
+    // The loops over r and the vectors are unrolled whole, so that the accumulators stay in
+    // registers: a loop left rolled indexes them, which puts them on the stack.
+    reg acc[R][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    for (int64_t k = 0; k < K; ++k) {
+      reg b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = V::load(panel + k * NR + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const reg x = V::set1(a_trans ? a[k * lda + r] : a[r * lda + k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(x, b[v], acc[r][v]);
+      }
+    }
+    const reg scale = V::set1(alpha);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        float* out = c + r * ldc + v * W;
+        if constexpr (accumulate)
+          V::store(out, V::fmadd(acc[r][v], scale, V::load(out)));
+        else
+          V::store(out, V::mul(acc[r][v], scale));
+      }
+  }
+
+  // C[0:M, 0:padded(N)] (+)= alpha · op(A)[0:M, 0:K] · B[0:K, 0:N], B packed by pack_rows or
+  // pack_columns with panels panel_stride floats apart. C's columns from N up to padded(N) get
+  // the product with B's zero padding (0, or C unchanged when accumulating); its row stride ldc
+  // is at least padded(N). Panel by panel, so that one panel stays in L1 for every row group.
+  template <bool a_trans, bool accumulate>
+  static void product(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                      const float* b, int64_t panel_stride, float* c, int64_t ldc) {
+    for (int64_t n = 0; n < N; n += NR) {
+      const float* panel = b + n / NR * panel_stride;
+      for_groups<MR>(M, [&]<int R>(int64_t r) {
+        micro<R, a_trans, accumulate>(a + (a_trans ? r : r * lda), lda, K, panel, alpha,
+                                      c + r * ldc + n, ldc);
+      });
+    }
+  }
+
+  // B[0:K, 0:N] (row k at b + k·ldb, unit column stride) into panels: panel n/NR holds
+  // columns n..n+NR-1 of every row, [K][NR], zero past N; panels are panel_stride floats apart.
+  static void pack_rows(const float* b, int64_t ldb, int64_t K, int64_t N, float* dst,
+                        int64_t panel_stride) {
+    for (int64_t n = 0; n < N; n += NR) {
+      float* panel = dst + n / NR * panel_stride;
+      const int64_t width = std::min<int64_t>(NR, N - n);
+      for (int64_t k = 0; k < K; ++k) {
+        const float* src = b + k * ldb + n;
+        float* out = panel + k * NR;
+        if (width == NR) {
+          for (int v = 0; v < NV; ++v) V::store(out + v * W, V::load(src + v * W));
+        } else {
+          std::copy(src, src + width, out);
+          std::fill(out + width, out + NR, 0.0f);
+        }
+      }
+    }
+  }
+
+  // B = X^T for X[0:N, 0:K] (row n at x + n·ldx, unit column stride) into the panels of
+  // pack_rows: panel n/NR holds X's rows n..n+NR-1 as its columns, [K][NR], zero past N.
+  static void pack_columns(const float* x, int64_t ldx, int64_t K, int64_t N, float* dst,
+                           int64_t panel_stride) {
+    const auto at = [&](int64_t k, int64_t n) {
+      return dst + n / NR * panel_stride + k * NR + n % NR;
+    };
+    const int64_t n8 = N / 8 * 8, k8 = K / 8 * 8;
+    for (int64_t n = 0; n < n8; n += 8)
+      for (int64_t k = 0; k < k8; k += 8) V::transpose8x8(x + n * ldx + k, ldx, at(k, n), NR);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = k < k8 ? n8 : 0; n < padded(N); ++n)
+        *at(k, n) = n < N ? x[n * ldx + k] : 0.0f;
+  }
+};
+
+}  // namespace qkv::detail
