@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,11 +29,14 @@ int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
 
-// Br x Bc tiles whose per-thread working set (Q block, K^T, S, O, V tile) fills at most half
-// of the L2 cache, so that it stays there while K and V stream from memory; the micro-kernels'
-// panels (d x 16 of K^T, Bc x 16 of V) then fit L1. Larger Bc amortises the per-row softmax
-// bookkeeping and the O reload; larger Br amortises packing K^T. Br is a multiple of the 6-row
-// micro-tile.
+// Br x Bc tiles whose per-thread working set (Q block, K/V tile, S of a row group, O) fills at
+// most half of the L2 cache, so that it stays there while K and V stream from memory. A large
+// block computes a tile one 12-row group at a time (fused_forward_tile.hpp), so Bc is bounded by
+// the L2, not the L1: long tiles amortise each row's softmax bookkeeping (maximum, sum, rescale
+// of O) and each micro-kernel call's set-up; 512 keys measured 1.09x 128 at d = 64 (Ice Lake,
+// AVX-512) and shrinks to 256 at d = 128 by this budget. Larger Br amortises reading each K/V
+// tile into L2. Br is a multiple of the 6-row micro-tile. Small blocks keep 128-key tiles:
+// decode splits its keys into ranges of whole tiles across the threads.
 fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_t panel) {
   fused_blocks bk;
   bk.d_pad = round_up(p.d, 8);
@@ -40,15 +44,32 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
-  bk.Bc = 128;
+  bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
+  bk.Bc = bk.in_place ? 128 : 512;
   bk.Br = 192;
   while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
-  bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
   // In place, the block's rows are padded to the dot-product kernel's groups (up to 4, or 8).
   bk.Br = bk.in_place ? round_up(rows_total, 4) : std::min(bk.Br, rows_total);
   return bk;
 }
+
+// n floats from a 64-byte boundary (a cache line): the micro-kernels' 512-bit loads and stores of
+// the packed tiles, S and O would otherwise each straddle two lines (std::vector's storage is
+// 16-byte aligned), which costs two L1 accesses per load.
+class aligned_floats {
+ public:
+  // Uninitialised: every float is written before it is read (the packing, the task's set-up).
+  explicit aligned_floats(int64_t n) : storage_(new float[static_cast<size_t>(n + 15)]) {
+    const auto at = reinterpret_cast<uintptr_t>(storage_.get());
+    data_ = storage_.get() + ((64 - at % 64) % 64) / sizeof(float);
+  }
+  float* data() { return data_; }
+
+ private:
+  std::unique_ptr<float[]> storage_;
+  float* data_;
+};
 
 const detail::fused_forward_target& target_kernels(simd_target target) {
   return *detail::for_simd_target(target, &detail::fused_forward_avx512,
@@ -110,17 +131,18 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   splits = (p.Nk + split_keys - 1) / split_keys;
   const int64_t n_tasks = items * splits, part_floats = bk.Br * bk.dvp + 2 * bk.Br;
   std::vector<float> part(splits > 1 ? static_cast<size_t>(n_tasks * part_floats) : 0);
-  std::vector<float> scratch(static_cast<size_t>(threads * bk.scratch_floats()));
+  const int64_t per_thread = bk.scratch_floats();  // whole lines
+  aligned_floats scratch(threads * per_thread);
   const bool causal = p.causal != causal_mode::none;
   // With several row blocks per kv head, K and V are packed once for all of them (O(Nk·(d+dv))
   // memory) instead of once per row block and tile.
   const bool prepack = n_rb > 1 && !bk.in_place;
   const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, kv_per_head = n_tiles * bk.kv_tile_floats();
-  std::vector<float> kv(prepack ? static_cast<size_t>(n_bh * kv_per_head) : 0);
+  aligned_floats kv(prepack ? n_bh * kv_per_head : 0);
 
 #pragma omp parallel num_threads(threads)
   {
-    float* mine = scratch.data() + omp_get_thread_num() * bk.scratch_floats();
+    float* mine = scratch.data() + omp_get_thread_num() * per_thread;
     if (prepack) {
 #pragma omp for schedule(static)
       for (int64_t tile = 0; tile < n_bh * n_tiles; ++tile) {

@@ -28,9 +28,15 @@ struct fused_blocks {
   bool in_place = false;
   // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
+  // Rows of the S/P tile: a large block computes it one micro-tile row group at a time (at most
+  // 12 rows), a small block whole (at most 8 rows).
+  int64_t s_rows() const { return std::min<int64_t>(Br, 16); }
+  // n floats rounded up to whole 64-byte cache lines: the scratch's parts each start on one.
+  static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
   // Floats of per-thread scratch: Q block, packed K/V tile, S/P tile, O, m, l, alpha, poisoned.
   int64_t scratch_floats() const {
-    return Br * d_pad + kv_tile_floats() + Br * Bc + Br * dvp + 4 * Br;
+    return lines(Br * d_pad) + kv_tile_floats() + lines(s_rows() * Bc) + lines(Br * dvp) +
+           4 * lines(Br);
   }
 };
 

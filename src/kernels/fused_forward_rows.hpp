@@ -59,11 +59,12 @@ struct task_rows {
     return true;
   }
 
-  // Turns row ri's raw scores s[0, nk) of the tile (scale·q·k) into the softmax's input over
-  // s[0, ncp): softcap, ALiBi, the mask added, -inf outside the row's band and past nk. Returns
-  // whether a float mask entry in the band is NaN or +inf (the NaN rule). The caller checks the
-  // raw scores in the band first (a NaN or Inf in q or k, or fp32 overflow).
-  bool prepare_row(int64_t ri, int64_t j0, int64_t nk, int64_t ncp, float* s) const {
+  // Turns row ri's raw scores of the tile (scale·q·k, s at tile column 0) into the softmax's
+  // input over the columns [c0, c1) it reads, which hold the row's band: softcap, ALiBi, the mask
+  // added, -inf outside the band (past nk included). Returns whether a float mask entry in the
+  // band is NaN or +inf (the NaN rule). The caller checks the raw scores in the band first (a
+  // NaN or Inf in q or k, or fp32 overflow).
+  bool prepare_row(int64_t ri, int64_t j0, int64_t nk, int64_t c0, int64_t c1, float* s) const {
     const key_band band = tile_band(ri, j0, nk);
     bool poisoned = false;
     int64_t jj = 0;
@@ -83,8 +84,8 @@ struct task_rows {
         s[jj] += bias;
       }
     }
-    std::fill(s, s + band.lo, minus_inf);
-    std::fill(s + band.hi, s + ncp, minus_inf);
+    std::fill(s + c0, s + std::max(c0, band.lo), minus_inf);
+    std::fill(s + std::min(band.hi, c1), s + c1, minus_inf);
     return poisoned;
   }
 

@@ -32,6 +32,8 @@ struct fused_forward_kernel {
   // 12 of 32).
   static constexpr int MR = V::registers == 32 ? 12 : 6;
   static_assert(NR == fused_panel_width(W));
+  static_assert(MR <= 16);  // a row group fits the S tile (fused_blocks::s_rows)
+  static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
   // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
@@ -213,30 +215,151 @@ struct fused_forward_kernel {
     return std::isnan(V::reduce_add(bad) + tail);
   }
 
+  // A task's working state in the per-thread scratch (fused_blocks::scratch_floats).
+  struct block_state {
+    float* qs;        // [Br, d_pad]   scale·Q of the block's rows
+    float* kv;        // the K and V tile, packed (pack_kv_tile)
+    float* s;         // [s_rows, Bc]  S, then P, of a row group's (or a small block's) tile
+    float* o;         // [Br, dvp]     unnormalised O accumulator
+    float* m;         // [Br]          running row maximum of S
+    float* l;         // [Br]          running sum of exp(S - m)
+    float* alpha;     // [Br]          exp(m_old - m_new): the tile's rescale of O
+    float* poisoned;  // [Br]          1 once the NaN rule poisons the row
+
+    block_state(const fused_blocks& bk, float* scratch)
+        : qs(scratch),
+          kv(qs + bk.lines(bk.Br * bk.d_pad)),
+          s(kv + bk.kv_tile_floats()),
+          o(s + bk.lines(bk.s_rows() * bk.Bc)),
+          m(o + bk.lines(bk.Br * bk.dvp)),
+          l(m + bk.lines(bk.Br)),
+          alpha(l + bk.lines(bk.Br)),
+          poisoned(alpha + bk.lines(bk.Br)) {}
+  };
+
+  // The NaN rule on the raw scores of row ri's band in the tile [j0, j0 + nk), then the
+  // modifiers, the mask and -inf outside the band over the columns [c0, c1) that the softmax
+  // reads (srow: the row's S, tile column 0).
+  static void prepare(const task_rows& rows, const block_state& st, int64_t ri, int64_t j0,
+                      int64_t nk, int64_t c0, int64_t c1, float* srow) {
+    const key_band band = rows.tile_band(ri, j0, nk);
+    if (any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
+    if (rows.prepare_row(ri, j0, nk, c0, c1, srow)) st.poisoned[ri] = 1.0f;
+  }
+
+  // The online softmax of rows [ri, ri + n) (n <= W; row r's S at s + r·lds) over the tile's
+  // columns [c0, c1) (multiples of W, -inf where hidden; P is read only there):
+  // m' = max(m, max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j;
+  // alpha = exp(m - m') rescales O in the P·V product. The rows' maxima are found first, so that
+  // their alphas take one vector exp (exp(-inf) = 0 for a row whose first visible keys these
+  // are). A row with nothing visible yet keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
+  static void softmax_rows(const attention_params& p, const fused_task& t, const task_rows& rows,
+                           const block_state& st, int64_t ri, int64_t n, int64_t j0, int64_t nk,
+                           int64_t c0, int64_t c1, float* s, int64_t lds) {
+    float m_old[W] = {}, m_new[W] = {}, alpha[W];
+    for (int64_t r = 0; r < n; ++r) {
+      const float* srow = s + r * lds;
+      reg mx = V::set1(minus_inf);
+      for (int64_t jj = c0; jj < c1; jj += W) mx = V::max(mx, V::load(srow + jj));
+      m_old[r] = st.m[ri + r];
+      m_new[r] = std::max(m_old[r], V::reduce_max(mx));
+    }
+    V::store(alpha, simd::exp<V>(V::sub(V::load(m_old), V::load(m_new))));
+    for (int64_t r = 0; r < n; ++r) {
+      float* srow = s + r * lds;
+      if (m_new[r] == minus_inf) {
+        std::fill(srow + c0, srow + c1, 0.0f);
+        st.alpha[ri + r] = 1.0f;
+        continue;
+      }
+      const reg mv = V::set1(m_new[r]);
+      reg sum = V::zero();
+      for (int64_t jj = c0; jj < c1; jj += W) {
+        const reg e = simd::exp<V>(V::sub(V::load(srow + jj), mv));
+        V::store(srow + jj, e);
+        sum = V::add(sum, e);
+      }
+      st.alpha[ri + r] = alpha[r];
+      st.l[ri + r] = st.l[ri + r] * alpha[r] + V::reduce_add(sum);
+      st.m[ri + r] = m_new[r];
+      // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
+      apply_attention_dropout(p, t.b, rows.head(ri + r), rows.query(ri + r), j0, nk, srow);
+    }
+  }
+
+  // Rows [ri, ri + R) of a large block against the packed tile at key j0: S = Qs·K^T, the
+  // softmax and O = alpha·O + P·V, one group at a time, so that the group's R x Bc scores stay
+  // in L1 between the three steps (the whole block's S would not: 192 x 128 floats is twice
+  // the L1 of the machines measured). Only the panels and columns of the group's band are
+  // touched: a window's or the causal diagonal's rows cover part of the tile.
+  template <int R>
+  static void group_tile(const attention_params& p, const fused_task& t, const task_rows& rows,
+                         const fused_blocks& bk, const block_state& st, int64_t ri, int64_t j0,
+                         int64_t nk, const float* tile) {
+    const key_band band = rows.group_band(ri, R, j0, nk);
+    if (band.empty()) return;  // nothing visible: m, l and O stay as they are
+    const int64_t ldq = bk.d_pad, Bc = bk.Bc;
+    for (int64_t jp = band.lo / NR * NR; jp < band.hi; jp += NR)
+      qk_micro<R>(st.qs + ri * ldq, p.d, ldq, tile + jp * ldq, NR, st.s + jp, Bc);
+    const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
+    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
+    softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
+    const float* vp = tile + ldq * Bc;
+    for (int64_t c = 0; c < bk.dvp; c += NR)
+      pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR, NR,
+                  st.alpha + ri, st.o + ri * bk.dvp + c, bk.dvp);
+  }
+
+  // A small block (at most 8 rows) against the keys [j0, j0 + nk) read in place: Q·K^T as dot
+  // products in groups of W keys x 1 row, W/2 x 2, W/4 x 4 or W/8 x 8 (rows padded with zero
+  // rows to a multiple of 4), K streamed row by row; the softmax; P·V with V in place.
+  static void small_block_tile(const attention_params& p, const fused_task& t,
+                               const task_rows& rows, const fused_blocks& bk, const block_state& st,
+                               const float* kbase, const float* vbase, int64_t j0, int64_t nk) {
+    const int64_t n_rows = rows.rows, ldq = bk.d_pad, Bc = bk.Bc, ncp = (nk + NR - 1) / NR * NR;
+    const float* k = kbase + j0 * p.k_stride[2];
+    const int64_t ldk = p.k_stride[2];
+    const auto dots = [&]<int KG, int RG>() {
+      for (int64_t ri = 0; ri < n_rows; ri += RG) {
+        int64_t jj = 0;
+        for (; jj + KG <= nk; jj += KG)
+          qk_dot<KG, RG, true>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, KG,
+                               st.s + ri * Bc + jj, Bc);
+        if (jj < nk)
+          qk_dot<KG, RG, false>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, nk - jj,
+                                st.s + ri * Bc + jj, Bc);
+      }
+    };
+    if (n_rows == 1)
+      dots.template operator()<W, 1>();
+    else if (n_rows == 2)
+      dots.template operator()<W / 2, 2>();
+    else if (n_rows <= 4)
+      dots.template operator()<W / 4, 4>();
+    else
+      dots.template operator()<W / 8, 8>();
+    for (int64_t ri = 0; ri < n_rows; ++ri) prepare(rows, st, ri, j0, nk, 0, ncp, st.s + ri * Bc);
+    softmax_rows(p, t, rows, st, 0, n_rows, j0, nk, 0, ncp, st.s, Bc);
+    pv_block_in_place(st.s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], p.dv,
+                      st.alpha, st.o, bk.dvp);
+  }
+
   static void run(const attention_params& p, const fused_blocks& bk, const fused_task& t,
                   float* scratch, task_output out) {
     const task_rows rows{p, t};
-    const int64_t n_rows = rows.rows, d = p.d, dv = p.dv;
-    const int64_t Bc = bk.Bc, dvp = bk.dvp, ldq = bk.d_pad;
-    float* qs = scratch;                  // [Br, d_pad]  scale·Q of the block's rows
-    float* kv = qs + bk.Br * ldq;         // the K and V tile, packed (pack_kv_tile)
-    float* s = kv + bk.kv_tile_floats();  // [Br, Bc]     S, then P, of the tile
-    float* o = s + bk.Br * Bc;            // [Br, dvp]    unnormalised O accumulator
-    float* m = o + bk.Br * dvp;           // [Br]         running row maximum of S
-    float* l = m + bk.Br;                 // [Br]         running sum of exp(S - m)
-    float* alpha = l + bk.Br;         // [Br]         exp(m_old - m_new): the tile's rescale of O
-    float* poisoned = alpha + bk.Br;  // [Br]         1 once the NaN rule poisons the row
+    const int64_t n_rows = rows.rows, d = p.d, dvp = bk.dvp, ldq = bk.d_pad, Bc = bk.Bc;
+    const block_state st(bk, scratch);
 
     // Qs = scale·Q: S = scale·Q·K^T (docs/contracts.md section 1) with the scale folded into the
     // block once. In place, the rows past the block's up to its padded size are zero (their S is
     // unused).
-    if (bk.in_place) std::fill(qs, qs + bk.Br * ldq, 0.0f);
+    if (bk.in_place) std::fill(st.qs, st.qs + bk.Br * ldq, 0.0f);
     for (int64_t ri = 0; ri < n_rows; ++ri) {
       const float* q = rows.q_row(ri);
-      for (int64_t c = 0; c < d; ++c) qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
-      rows.start(ri, out, m[ri], l[ri]);
-      poisoned[ri] = 0.0f;
-      std::fill(o + ri * dvp, o + (ri + 1) * dvp, 0.0f);
+      for (int64_t c = 0; c < d; ++c) st.qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
+      rows.start(ri, out, st.m[ri], st.l[ri]);
+      st.poisoned[ri] = 0.0f;
+      std::fill(st.o + ri * dvp, st.o + (ri + 1) * dvp, 0.0f);
     }
 
     // The tiles that hold the block's band (whole tiles of Bc keys from a multiple of Bc, the
@@ -245,107 +368,24 @@ struct fused_forward_kernel {
     const float* kbase = p.k + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
     const float* vbase = p.v + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
-      const int64_t nk = std::min(Bc, keys.hi - j0), ncp = (nk + NR - 1) / NR * NR;
+      const int64_t nk = std::min(Bc, keys.hi - j0);
       if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;
-      // Pass 1: S = Qs·K^T for the tile, then the bias: -inf where hidden, the float mask added.
-      const float* tile = nullptr;  // the packed K and V tile (micro-kernels only)
       if (bk.in_place) {
-        // Dot products in groups of W keys x 1 row, W/2 x 2, W/4 x 4 or W/8 x 8 (rows padded
-        // with zero rows to a multiple of 4), K streamed row by row.
-        const float* k = kbase + j0 * p.k_stride[2];
-        const int64_t ldk = p.k_stride[2];
-        const auto dots = [&]<int KG, int RG>() {
-          for (int64_t ri = 0; ri < n_rows; ri += RG) {
-            int64_t jj = 0;
-            for (; jj + KG <= nk; jj += KG)
-              qk_dot<KG, RG, true>(qs + ri * ldq, d, ldq, k + jj * ldk, ldk, KG, s + ri * Bc + jj,
-                                   Bc);
-            if (jj < nk)
-              qk_dot<KG, RG, false>(qs + ri * ldq, d, ldq, k + jj * ldk, ldk, nk - jj,
-                                    s + ri * Bc + jj, Bc);
-          }
-        };
-        if (n_rows == 1)
-          dots.template operator()<W, 1>();
-        else if (n_rows == 2)
-          dots.template operator()<W / 2, 2>();
-        else if (n_rows <= 4)
-          dots.template operator()<W / 4, 4>();
-        else
-          dots.template operator()<W / 8, 8>();
-      } else {
-        if (t.kv) {
-          tile = t.kv + j0 / Bc * bk.kv_tile_floats();
-        } else {
-          pack_kv_tile(kbase + j0 * p.k_stride[2], p.k_stride, vbase + j0 * p.v_stride[2],
-                       p.v_stride, nk, d, dv, bk, kv);
-          tile = kv;
-        }
-        // Each group of rows only multiplies the 16-key panels that meet its band: a window's
-        // rows cover a parallelogram of the tile, not the whole of it.
-        for (int64_t jp = 0; jp < ncp; jp += NR)
-          for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            const key_band band = rows.group_band(ri, R, j0, nk);
-            if (band.hi > jp && band.lo < jp + NR)
-              qk_micro<R>(qs + ri * ldq, d, ldq, tile + jp * ldq, NR, s + ri * Bc + jp, Bc);
-          });
+        small_block_tile(p, t, rows, bk, st, kbase, vbase, j0, nk);
+        continue;
       }
-      // The NaN rule on the raw scores of each row's band, then the modifiers, the mask and
-      // -inf outside the band.
-      for (int64_t ri = 0; ri < n_rows; ++ri) {
-        float* srow = s + ri * Bc;
-        const key_band band = rows.tile_band(ri, j0, nk);
-        if (any_not_finite(srow + band.lo, band.hi - band.lo)) poisoned[ri] = 1.0f;
-        if (rows.prepare_row(ri, j0, nk, ncp, srow)) poisoned[ri] = 1.0f;
-      }
-
-      // Pass 2 (online softmax), per row: m' = max(m, max_j S_j); P_j = exp(S_j - m');
-      // l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O in pass 3. A row with
-      // nothing visible yet keeps m = -inf, l = 0 and gets P = 0.
-      for (int64_t ri = 0; ri < n_rows; ++ri) {
-        float* srow = s + ri * Bc;
-        reg mx = V::set1(minus_inf);
-        for (int64_t jj = 0; jj < ncp; jj += W) mx = V::max(mx, V::load(srow + jj));
-        const float m_new = std::max(m[ri], V::reduce_max(mx));
-        if (m_new == minus_inf) {
-          std::fill(srow, srow + ncp, 0.0f);
-          alpha[ri] = 1.0f;
-          continue;
-        }
-        const reg mv = V::set1(m_new);
-        reg sum = V::zero();
-        for (int64_t jj = 0; jj < ncp; jj += W) {
-          const reg e = simd::exp<V>(V::sub(V::load(srow + jj), mv));
-          V::store(srow + jj, e);
-          sum = V::add(sum, e);
-        }
-        alpha[ri] = std::exp(m[ri] - m_new);
-        l[ri] = l[ri] * alpha[ri] + V::reduce_add(sum);
-        m[ri] = m_new;
-        // Attention dropout after l has summed the un-dropped P: O accumulates P ⊙ M/(1-p).
-        apply_attention_dropout(p, t.b, rows.head(ri), rows.query(ri), j0, nk, srow);
-      }
-
-      // Pass 3: O = alpha·O + P·V for the tile.
-      if (bk.in_place) {
-        pv_block_in_place(s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], dv, alpha,
-                          o, dvp);
-      } else {
-        const float* vp = tile + ldq * Bc;
-        // Over the keys of the group's band only (P is 0 outside); an empty band still rescales.
-        for (int64_t c = 0; c < dvp; c += NR)
-          for_groups<MR>(n_rows, [&]<int R>(int64_t ri) {
-            const key_band band = rows.group_band(ri, R, j0, nk);
-            pv_micro<R>(s + ri * Bc + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR,
-                        NR, alpha + ri, o + ri * dvp + c, dvp);
-          });
-      }
+      const float* tile = t.kv ? t.kv + j0 / Bc * bk.kv_tile_floats() : st.kv;
+      if (!t.kv)
+        pack_kv_tile(kbase + j0 * p.k_stride[2], p.k_stride, vbase + j0 * p.v_stride[2], p.v_stride,
+                     nk, d, p.dv, bk, st.kv);
+      for_groups<MR>(
+          n_rows, [&]<int R>(int64_t ri) { group_tile<R>(p, t, rows, bk, st, ri, j0, nk, tile); });
     }
 
-    // Pass 4: O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf
-    // (or the sink).
+    // O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf (or the
+    // sink).
     for (int64_t ri = 0; ri < n_rows; ++ri)
-      rows.finish(ri, o + ri * dvp, 1, m[ri], l[ri], poisoned[ri] != 0.0f, out, dvp);
+      rows.finish(ri, st.o + ri * dvp, 1, st.m[ri], st.l[ri], st.poisoned[ri] != 0.0f, out, dvp);
   }
 };
 
