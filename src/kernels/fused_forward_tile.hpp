@@ -18,6 +18,7 @@
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 #include "simd/exp.hpp"
+#include "tile_gemm.hpp"
 #include "unroll.hpp"
 
 namespace qkv::detail {
@@ -32,30 +33,13 @@ struct fused_forward_kernel {
   // 12 of 32).
   static constexpr int MR = V::registers == 32 ? 12 : 6;
   static_assert(NR == fused_panel_width(W));
+  // S = Qs·K^T by the register-tiled product of tile_gemm.hpp: Qs's elements broadcast, the
+  // packed K^T panel (pack_kv_tile) as its B, 12 x 2 vectors (6 x 2 with 16 registers).
+  using products = tile_gemm<V, 2>;
+  static_assert(products::NR == NR && products::MR == MR);
   static_assert(MR <= 16);  // a row group fits the S tile (fused_blocks::s_rows)
   static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
-
-  // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
-  // with NR keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
-  template <int R>
-  static void qk_micro(const float* q, int64_t d, int64_t ldq, const float* kt, int64_t ldk,
-                       float* s, int64_t lds) {
-    reg acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V::zero();
-    for (int64_t c = 0; c < d; ++c) {
-      const reg b0 = V::load(kt + c * ldk), b1 = V::load(kt + c * ldk + W);
-      for (int r = 0; r < R; ++r) {
-        const reg a = V::set1(q[r * ldq + c]);
-        acc0[r] = V::fmadd(a, b0, acc0[r]);
-        acc1[r] = V::fmadd(a, b1, acc1[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      V::store(s + r * lds, acc0[r]);
-      V::store(s + r * lds + W, acc1[r]);
-    }
-  }
 
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
   // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
@@ -300,7 +284,8 @@ struct fused_forward_kernel {
     if (band.empty()) return;  // nothing visible: m, l and O stay as they are
     const int64_t ldq = bk.d_pad, Bc = bk.Bc;
     for (int64_t jp = band.lo / NR * NR; jp < band.hi; jp += NR)
-      qk_micro<R>(st.qs + ri * ldq, p.d, ldq, tile + jp * ldq, NR, st.s + jp, Bc);
+      products::template micro<R, false, false>(st.qs + ri * ldq, ldq, p.d, tile + jp * ldq, 1.0f,
+                                                st.s + jp, Bc);
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
     for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
