@@ -47,7 +47,7 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
   bk.Bc = bk.in_place ? 128 : 512;
   bk.Br = 192;
-  while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
+  while (bk.scratch_floats() > budget && bk.Bc > panel) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   // In place, the block's rows are padded to the dot-product kernel's groups (up to 4, or 8).
   bk.Br = bk.in_place ? round_up(rows_total, 4) : std::min(bk.Br, rows_total);

@@ -10,10 +10,11 @@
 
 namespace qkv::detail {
 
-// The micro-kernels' panel width for a vector of `width` floats: two vectors (16 floats for
-// AVX2 and portable, 32 for AVX-512). K^T and V tiles are packed in panels this wide.
-constexpr int64_t fused_panel_width(int64_t width) {
-  return 2 * width;
+// The micro-kernels' panel width for a vector of `width` floats in a file of `registers`:
+// four vectors with 32 registers (64 floats for AVX-512), two with 16 (16 floats for AVX2 and
+// portable). K^T and V tiles are packed in panels this wide.
+constexpr int64_t fused_panel_width(int64_t width, int registers) {
+  return (registers == 32 ? 4 : 2) * width;
 }
 
 // Block sizes and scratch layout of one call, chosen in fused_forward.cpp.

@@ -27,15 +27,17 @@ template <typename V>
 struct fused_forward_kernel {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int NR = 2 * W;  // micro-tile width: 2 vectors of keys (Q·K^T) or channels (P·V)
-  // Micro-tile height: MR rows x 2 vectors of accumulators, with the two vectors of K^T (or V)
-  // and the broadcast query element beside them in the register file (6 rows of 16 registers,
-  // 12 of 32).
-  static constexpr int MR = V::registers == 32 ? 12 : 6;
-  static_assert(NR == fused_panel_width(W));
+  // Micro-tiles of MR rows x NV vectors of keys (Q·K^T) or channels (P·V): 6 x 4 vectors with
+  // 32 registers, 6 x 2 with 16, i.e. 24 or 12 accumulators beside the NV vectors of the K^T (or
+  // V) panel and the broadcast element. With 4 vectors (64 channels) a d = 64 P·V is one panel,
+  // which broadcasts each P element once.
+  static constexpr int NV = V::registers == 32 ? 4 : 2;
+  static constexpr int NR = NV * W;
+  static constexpr int MR = (V::registers == 32 ? 24 : 12) / NV;
+  static_assert(NR == fused_panel_width(W, V::registers));
   // S = Qs·K^T by the register-tiled product of tile_gemm.hpp: Qs's elements broadcast, the
-  // packed K^T panel (pack_kv_tile) as its B, 12 x 2 vectors (6 x 2 with 16 registers).
-  using products = tile_gemm<V, 2>;
+  // packed K^T panel (pack_kv_tile) as its B.
+  using products = tile_gemm<V, NV>;
   static_assert(products::NR == NR && products::MR == MR);
   static_assert(MR <= 16);  // a row group fits the S tile (fused_blocks::s_rows)
   static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
@@ -75,24 +77,28 @@ struct fused_forward_kernel {
   template <int R>
   static void pv_micro(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
                        const float* alpha, float* o, int64_t ldo) {
-    reg acc0[R], acc1[R];
+    reg acc[R][NV];
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const reg a = V::set1(alpha[r]);
-      acc0[r] = V::mul(V::load(o + r * ldo), a);
-      acc1[r] = V::mul(V::load(o + r * ldo + W), a);
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) acc[r][n] = V::mul(V::load(o + r * ldo + n * W), a);
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const reg b0 = V::load(v + jj * ldv), b1 = V::load(v + jj * ldv + W);
+      reg b[NV];
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) b[n] = V::load(v + jj * ldv + n * W);
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const reg a = V::set1(pr[r * ldp + jj]);
-        acc0[r] = V::fmadd(a, b0, acc0[r]);
-        acc1[r] = V::fmadd(a, b1, acc1[r]);
+#pragma GCC unroll 4
+        for (int n = 0; n < NV; ++n) acc[r][n] = V::fmadd(a, b[n], acc[r][n]);
       }
     }
-    for (int r = 0; r < R; ++r) {
-      V::store(o + r * ldo, acc0[r]);
-      V::store(o + r * ldo + W, acc1[r]);
-    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) V::store(o + r * ldo + n * W, acc[r][n]);
   }
 
   // O[0:R, 0:CV·W] = alpha[0:R]·O[0:R, 0:CV·W] + P[0:R, 0:nk] · V[0:nk, 0:CV·W] with V read in
@@ -168,8 +174,7 @@ struct fused_forward_kernel {
         const float* row = v + jj * vs[2] + c0 * vs[3];
         float* dst = panel + jj * NR;
         if (vs[3] == 1 && c0 + NR <= dv) {
-          V::store(dst, V::load(row));
-          V::store(dst + W, V::load(row + W));
+          for (int n = 0; n < NV; ++n) V::store(dst + n * W, V::load(row + n * W));
         } else {
           for (int64_t c = 0; c < NR; ++c) dst[c] = c0 + c < dv ? row[c * vs[3]] : 0.0f;
         }
