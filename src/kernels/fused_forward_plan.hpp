@@ -30,7 +30,7 @@ struct fused_blocks {
   // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
   // Rows of the S/P tile: a large block computes it one micro-tile row group at a time (at most
-  // 12 rows), a small block whole (at most 8 rows).
+  // 6 rows), a small block whole (at most 8 rows).
   int64_t s_rows() const { return std::min<int64_t>(Br, 16); }
   // n floats rounded up to whole 64-byte cache lines: the scratch's parts each start on one.
   static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
