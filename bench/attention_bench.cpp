@@ -33,9 +33,9 @@ void set_counters(benchmark::State& state, const bench_shape& s) {
 void fused_forward(benchmark::State& state, bench_shape s) {
   const inputs in(s);
   qkv::sdpa_options options;
-  options.impl = qkv::sdpa_impl::fused;
+  options.run.impl = qkv::sdpa_impl::fused;
   options.causal = s.causal;
-  options.threads = static_cast<int>(state.range(0));
+  options.run.threads = static_cast<int>(state.range(0));
   try {
     qkv::sdpa_forward(in.q, in.k, in.v, options);
   } catch (const qkv::error& e) {

@@ -16,7 +16,7 @@ kv_cache_step::kv_cache_step(int64_t Nk, int64_t E, int64_t H, int threads) : Nk
   for (tensor* t : {&k, &v, &x_})
     for (float& value : t->values()) value = u(rng);
   cache_.append(k, v);
-  options_.threads = threads;
+  options_.run.threads = threads;
 }
 
 void kv_cache_step::run() {

@@ -16,11 +16,11 @@ mha_timing time_mha_forward(int64_t B, int64_t N, int64_t E, int64_t H, int thre
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (float& v : x.values()) v = u(rng);
   nn::mha_options options;
-  options.impl = sdpa_impl::fused;
-  options.threads = threads;
+  options.run.impl = sdpa_impl::fused;
+  options.run.threads = threads;
   sdpa_options sdpa;
-  sdpa.impl = sdpa_impl::fused;
-  sdpa.threads = threads;
+  sdpa.run.impl = sdpa_impl::fused;
+  sdpa.run.threads = threads;
 
   set_blas_threads(threads);  // the projections are OpenBLAS sgemm
   mha_timing t;

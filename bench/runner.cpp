@@ -307,8 +307,8 @@ class runner {
     options.causal = s.causal;
     if (s.windowed())
       options.window = sdpa_options::attention_window{s.window_left, s.window_right};
-    options.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
-    options.threads = T;
+    options.run.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
+    options.run.threads = T;
     if (!backward)
       return median_ms(
           [&] {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the examples of README.md and docs/*.md against a built qkv and checks the output they
-# quote, so that the docs stay true. The test suite runs it (ctest -R docs.examples).
+# quote, so that the docs stay true; first, check_paths.sh. The test suite runs it (ctest -R
+# docs.examples).
 #
 #   scripts/check_docs.sh [build/qkv] [FILE.md ...]
 #
@@ -21,6 +22,7 @@ shift || true
 [ -x "$qkv" ] || { echo "check_docs: no qkv at '$qkv' (build it first)" >&2; exit 2; }
 files=("$@")
 ((${#files[@]})) || files=("$root/README.md" "$root"/docs/*.md)
+"$root/scripts/check_paths.sh"  # and every file a doc or comment names exists
 python=/usr/bin/python3  # Debian's, installed by scripts/setup.sh
 [ -x "$python" ] || python=python3
 exec "$python" - "$qkv" "${files[@]}" <<'PYTHON'

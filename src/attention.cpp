@@ -4,6 +4,8 @@
 // d query/key head dim, dv value head dim.
 #include "qkv/attention.hpp"
 
+#include "attention_dispatch.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -216,20 +218,27 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   }
   p.dropout_p = options.dropout_p;
   p.dropout_seed = options.dropout_seed;
-  p.threads = options.threads;
-  if (options.threads < 0)
-    throw error("threads: must be >= 0 (0 = default), got " + std::to_string(options.threads));
+  p.threads = options.run.threads;
+  if (p.threads < 0)
+    throw error("threads: must be >= 0 (0 = default), got " + std::to_string(p.threads));
   return p;
 }
 
 namespace {
 
 // The kernel to run: auto is the fused kernel, unless an observer wants the reference's steps.
-sdpa_impl resolve_impl(const sdpa_options& options) {
-  if (options.observer && options.impl == sdpa_impl::fused)
+sdpa_impl resolve_impl(sdpa_impl impl, const attention_observer* observer) {
+  if (observer && impl == sdpa_impl::fused)
     throw error("impl: an observer needs the reference kernel (its named steps); got fused");
-  if (options.impl != sdpa_impl::auto_select) return options.impl;
-  return options.observer ? sdpa_impl::reference : sdpa_impl::fused;
+  if (impl != sdpa_impl::auto_select) return impl;
+  return observer ? sdpa_impl::reference : sdpa_impl::fused;
+}
+
+void run_forward(const attention_params& p, sdpa_impl impl, attention_observer* observer) {
+  if (resolve_impl(impl, observer) == sdpa_impl::fused)
+    sdpa_forward_fused(p);
+  else
+    sdpa_forward_reference(p, observer);
 }
 
 // Checks the output views against the inputs' sizes and points p at them.
@@ -291,13 +300,6 @@ tensor bind_row_statistics(attention_grad_params& g, const sdpa_saved& forward) 
   return stats;
 }
 
-void run_forward(const attention_params& p, const sdpa_options& options) {
-  if (resolve_impl(options) == sdpa_impl::fused)
-    sdpa_forward_fused(p);
-  else
-    sdpa_forward_reference(p, options.observer);
-}
-
 // The observer behind sdpa_forward_with_weights: P of each (b, h) into [B,Hq,Nq,Nk].
 class weights_recorder : public attention_observer {
  public:
@@ -319,7 +321,7 @@ void sdpa_forward_into(const tensor_view& q, const tensor_view& k, const tensor_
                        const sdpa_output_views& out, const sdpa_options& options) {
   attention_params p = make_attention_params(q, k, v, options);
   bind_outputs(p, out);
-  run_forward(p, options);
+  run_forward(p, options.run.impl, options.observer);
 }
 
 sdpa_result sdpa_forward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
@@ -328,13 +330,13 @@ sdpa_result sdpa_forward(const tensor_view& q, const tensor_view& k, const tenso
   const shape_t rows = {p.B, p.Hq, p.Nq};
   sdpa_result r{tensor({p.B, p.Hq, p.Nq, p.dv}), tensor(rows), tensor(rows), tensor(rows)};
   bind_outputs(p, {r.out, r.lse, r.row_max, r.row_log_sum});
-  run_forward(p, options);
+  run_forward(p, options.run.impl, options.observer);
   return r;
 }
 
 tensor sdpa_forward_with_weights(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                                  const sdpa_output_views& out, const sdpa_options& options) {
-  if (options.impl == sdpa_impl::fused || options.observer)
+  if (options.run.impl == sdpa_impl::fused || options.observer)
     throw error("impl: the attention weights come from the reference kernel; got " +
                 std::string(options.observer ? "an observer" : "fused"));
   attention_params p = make_attention_params(q, k, v, options);
@@ -389,10 +391,7 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
   } else if (grads.dsinks) {
     throw error("dsinks: given without options.sinks");
   }
-  if (resolve_impl(options) == sdpa_impl::fused)
-    sdpa_backward_fused(g);
-  else
-    sdpa_backward_reference(g);
+  detail::dispatch_backward(g, options.run.impl);
 }
 
 sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
@@ -405,5 +404,24 @@ sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const t
   sdpa_backward_into(q, k, v, forward, grad_out, views, options);
   return grads;
 }
+
+namespace detail {
+
+void dispatch_forward(const attention_params& p, sdpa_impl impl) {
+  run_forward(p, impl, nullptr);
+}
+
+void dispatch_backward(const attention_grad_params& g, sdpa_impl impl) {
+  if (resolve_impl(impl, nullptr) == sdpa_impl::fused)
+    sdpa_backward_fused(g);
+  else
+    sdpa_backward_reference(g);
+}
+
+void dispatch_sinks_backward(const attention_grad_params& g) {
+  sdpa_sinks_backward(g);
+}
+
+}  // namespace detail
 
 }  // namespace qkv

@@ -49,7 +49,7 @@ TEST_P(StridedViews, ForwardEqualsContiguousCopies) {
   std::mt19937_64 rng(11);
   const strided_inputs in = make_inputs(2, 4, 2, 59, 97, 16, 12, rng);
   sdpa_options options;
-  options.impl = GetParam();
+  options.run.impl = GetParam();
   options.causal = causal_mode::bottom_right;
   const sdpa_result expected =
       sdpa_forward(in.q.to_tensor(), in.k.to_tensor(), in.v.to_tensor(), options);
@@ -74,7 +74,7 @@ TEST_P(StridedViews, BackwardEqualsContiguousCopies) {
   std::mt19937_64 rng(12);
   const strided_inputs in = make_inputs(1, 6, 3, 33, 41, 8, 8, rng);
   sdpa_options options;
-  options.impl = GetParam();
+  options.run.impl = GetParam();
   const tensor q = in.q.to_tensor(), k = in.k.to_tensor(), v = in.v.to_tensor();
   const sdpa_result forward = sdpa_forward(q, k, v, options);
   const sdpa_gradients expected = sdpa_backward(q, k, v, forward, in.g.to_tensor(), options);
@@ -164,7 +164,7 @@ TEST(Dispatcher, AnObserverRunsTheReference) {
   options.observer = &counter;
   sdpa_forward(q, k, v, options);  // auto: the reference, which reports every (b, h)
   EXPECT_EQ(counter.probabilities, 6);
-  options.impl = sdpa_impl::fused;
+  options.run.impl = sdpa_impl::fused;
   EXPECT_NE(error_of([&] { sdpa_forward(q, k, v, options); }).find("observer"), std::string::npos);
 }
 
@@ -196,7 +196,7 @@ TEST(Dispatcher, WeightsAreTheSoftmaxRowsThatMultiplyV) {
       }
     }
   EXPECT_LE(max_abs_diff(pv, out), 1e-5);
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   EXPECT_EQ(max_abs_diff(out, sdpa_forward(q, k, v, options).out), 0.0);
 }
 

@@ -10,14 +10,13 @@
 #include <string>
 
 #include "qkv/attention_params.hpp"
+#include "qkv/run_options.hpp"
 #include "qkv/tensor.hpp"
 #include "qkv/tensor_view.hpp"
 
 namespace qkv {
 
 class attention_observer;
-
-enum class sdpa_impl { reference, fused, auto_select };
 
 // "reference" | "fused" | "auto"; throws qkv::error naming `argument` otherwise.
 sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument = "--impl");
@@ -36,8 +35,7 @@ struct sdpa_options {
   std::optional<float> scale;  // default 1/sqrt(d); must be finite and > 0
   causal_mode causal = causal_mode::none;
   attention_mask mask;
-  sdpa_impl impl = sdpa_impl::auto_select;
-  int threads = 0;  // 0: QKV_NUM_THREADS, else every core
+  run_options run;  // the kernel (auto: fused, unless an observer is given) and threads
   // Receives the reference kernel's intermediates (reference.hpp); runs the reference kernel
   // (auto picks it; fused is refused). Forward only.
   attention_observer* observer = nullptr;

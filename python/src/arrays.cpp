@@ -177,4 +177,8 @@ py::array to_numpy(tensor&& t) {
   return py::array_t<float>(owned->shape(), owned->data(), owner);
 }
 
+run_options run_input(const std::string& impl, int threads) {
+  return {parse_sdpa_impl(impl, "impl"), threads};
+}
+
 }  // namespace qkv::python

@@ -51,6 +51,8 @@ class float_input {
 tensor float_tensor(const std::string& argument, const py::handle& object);
 // A mask with PyTorch SDPA's meanings: bool (true = may attend) or float32 (added to S).
 attention_mask mask_input(const std::string& argument, const py::handle& object);
+// The impl ("reference", "fused" or "auto") and threads keyword arguments; errors name them.
+run_options run_input(const std::string& impl, int threads);
 
 // A NumPy array that owns `t`'s buffer (no copy).
 py::array to_numpy(tensor&& t);

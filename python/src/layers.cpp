@@ -76,8 +76,7 @@ py::tuple mha_forward(const nn::multihead_attention& layer, const py::object& qu
   if (need_weights)
     options.need_weights =
         average_attn_weights ? nn::attention_weights::averaged : nn::attention_weights::per_head;
-  options.impl = parse_sdpa_impl(impl, "impl");
-  options.threads = threads;
+  options.run = run_input(impl, threads);
   const tensor q = float_tensor("query", query);
   const tensor k = key.is_none() ? q : float_tensor("key", key);
   const tensor v = value.is_none() ? q : float_tensor("value", value);

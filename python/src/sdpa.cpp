@@ -74,8 +74,7 @@ sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causa
   if (scale) o.scale = static_cast<float>(*scale);
   o.dropout_p = static_cast<float>(dropout_p);
   o.dropout_seed = dropout_seed;
-  o.impl = parse_sdpa_impl(impl, "impl");
-  o.threads = threads;
+  o.run = run_input(impl, threads);
   if (!window.is_none()) o.window = window_input(window);
   if (!softcap.is_none()) o.softcap = static_cast<float>(real_input("softcap", softcap));
   if (!alibi_slopes.is_none()) o.alibi_slopes = float_tensor("alibi_slopes", alibi_slopes);
@@ -139,7 +138,7 @@ std::vector<double> time_forward_in_cpp(const py::object& query, const py::objec
                                         const py::object& value, int repeats, int threads) {
   const float_input q("query", query), k("key", key), v("value", value);
   sdpa_options options;
-  options.threads = threads;
+  options.run.threads = threads;
   std::vector<double> seconds;
   py::gil_scoped_release unlocked;
   for (int r = 0; r < repeats; ++r) {

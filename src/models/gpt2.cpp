@@ -102,7 +102,7 @@ gpt2_output gpt2::forward(std::span<const int64_t> ids, bool attention_weights, 
   for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = t;
   nn::mha_options options;
   options.masks.is_causal = true;
-  options.threads = threads;
+  options.run.threads = threads;
   if (attention_weights) options.need_weights = nn::attention_weights::per_head;
 
   gpt2_output out;
@@ -130,7 +130,7 @@ std::vector<float> gpt2::decode_step(int64_t id, gpt2_cache& cache, int threads)
   if (cache.layers.empty())
     for (const block& b : blocks_) cache.layers.push_back(b.attn.make_cache(1, config_.positions));
   nn::mha_options options;
-  options.threads = threads;
+  options.run.threads = threads;
   tensor x = nn::detail::add(wte_.forward({&id, 1}, {1, 1}), wpe_.forward({&position, 1}, {1, 1}));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const block& b = blocks_[l];

@@ -152,8 +152,7 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
     for (int64_t t = 0; t < T; ++t) act->positions.push_back(t);
   mha_options mha;
   mha.masks.is_causal = true;
-  mha.threads = step.threads;
-  mha.impl = step.impl;
+  mha.run = step.run;
   if (step.training) mha.dropout_p = config_.attention_dropout;
   const bool drop = step.training && config_.dropout > 0.0f;
 

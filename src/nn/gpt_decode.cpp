@@ -17,7 +17,7 @@ std::vector<float> gpt::decode_step(int32_t token, gpt_kv_cache& cache, int thre
   const int64_t id = token, position = n;
   tensor x = detail::add(wte_.forward({&id, 1}, {1, 1}), wpe_.forward({&position, 1}, {1, 1}));
   mha_options options;
-  options.threads = threads;
+  options.run.threads = threads;
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const gpt_block& b = blocks_[l];
     x = detail::add(std::move(x),

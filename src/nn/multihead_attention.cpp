@@ -154,8 +154,7 @@ namespace {
 // What a decoding step shares with a full forward: kernel, threads, score modifiers.
 sdpa_options step_options(const mha_options& options) {
   sdpa_options sdpa;
-  sdpa.impl = options.impl;
-  sdpa.threads = options.threads;
+  sdpa.run = options.run;
   sdpa.window = options.window;
   sdpa.softcap = options.softcap;
   sdpa.alibi_slopes = options.alibi_slopes;

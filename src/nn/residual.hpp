@@ -98,9 +98,9 @@ inline transformer_layer_config loaded_config(transformer_layer_config c, int64_
 }
 
 // The attention options of a layer's forward and backward (errors name the mask with `prefix`).
-inline mha_options layer_attention_options(const mha_masks& masks, const layer_run_options& run,
+inline mha_options layer_attention_options(const mha_masks& masks, const run_options& run,
                                            const char* prefix) {
-  return {.masks = masks, .impl = run.impl, .threads = run.threads, .mask_prefix = prefix};
+  return {.masks = masks, .run = run, .mask_prefix = prefix};
 }
 
 }  // namespace qkv::nn::detail

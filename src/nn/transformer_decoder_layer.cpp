@@ -43,9 +43,11 @@ void transformer_decoder_layer::save(state_dict& dict, const std::string& prefix
   norm3_.save(dict, prefix + "norm3.");
 }
 
-transformer_decoder_layer::result transformer_decoder_layer::forward(
-    const tensor& tgt, const tensor& memory, const mha_masks& tgt_masks,
-    const mha_masks& memory_masks, const layer_run_options& run) const {
+transformer_decoder_layer::result transformer_decoder_layer::forward(const tensor& tgt,
+                                                                     const tensor& memory,
+                                                                     const mha_masks& tgt_masks,
+                                                                     const mha_masks& memory_masks,
+                                                                     const run_options& run) const {
   const int64_t E = config_.d_model;
   if (tgt.rank() != 3 || tgt.size(2) != E)
     throw error("tgt: expected [B,T,E] with E = " + std::to_string(E) + ", got " +
@@ -70,7 +72,7 @@ transformer_decoder_layer::result transformer_decoder_layer::forward(
 decoder_input_grads transformer_decoder_layer::backward(
     const tensor& tgt, const tensor& memory, const result& forward, const tensor& grad_out,
     transformer_decoder_grads& grads, const mha_masks& tgt_masks, const mha_masks& memory_masks,
-    const layer_run_options& run) const {
+    const run_options& run) const {
   if (grad_out.shape() != forward.out.shape())
     throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
                 ", got " + to_string(grad_out.shape()));

@@ -37,8 +37,9 @@ void transformer_encoder_layer::save(state_dict& dict, const std::string& prefix
   norm2_.save(dict, prefix + "norm2.");
 }
 
-transformer_encoder_layer::result transformer_encoder_layer::forward(
-    const tensor& src, const mha_masks& masks, const layer_run_options& run) const {
+transformer_encoder_layer::result transformer_encoder_layer::forward(const tensor& src,
+                                                                     const mha_masks& masks,
+                                                                     const run_options& run) const {
   const int64_t E = config_.d_model;
   if (src.rank() != 3 || src.size(2) != E)
     throw error("src: expected [B,S,E] with E = " + std::to_string(E) + ", got " +
@@ -54,8 +55,7 @@ transformer_encoder_layer::result transformer_encoder_layer::forward(
 
 tensor transformer_encoder_layer::backward(const tensor& src, const result& forward,
                                            const tensor& grad_out, transformer_encoder_grads& grads,
-                                           const mha_masks& masks,
-                                           const layer_run_options& run) const {
+                                           const mha_masks& masks, const run_options& run) const {
   if (grad_out.shape() != forward.out.shape())
     throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
                 ", got " + to_string(grad_out.shape()));

@@ -10,9 +10,22 @@
 
 // Each element-wise kernel is compiled for AVX-512, AVX2+FMA and the baseline, chosen when the
 // program loads (GCC function multi-versioning). The lanes compute without FMA contraction
-// (ISO C++ mode), so every clone gives the same floats.
+// (ISO C++ mode), so every clone gives the same floats. Not under ThreadSanitizer: the clones'
+// resolvers run while the loader relocates the program, before the TSan runtime is set up, and
+// their instrumented entry crashes there; a TSan build keeps the baseline version alone.
+#if defined(__SANITIZE_THREAD__)
+#define QKV_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define QKV_THREAD_SANITIZER 1
+#endif
+#endif
+#ifdef QKV_THREAD_SANITIZER
+#define QKV_VECTOR_CLONES
+#else
 #define QKV_VECTOR_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 namespace qkv::nn::detail {
 

@@ -10,10 +10,10 @@
 #include <limits>
 #include <vector>
 
+#include "../attention_dispatch.hpp"
 #include "../kernels/visibility.hpp"
 #include "mpi_check.hpp"
 #include "qkv/error.hpp"
-#include "qkv/fused.hpp"
 #include "qkv/merge.hpp"
 #include "ring_plan.hpp"
 
@@ -213,7 +213,7 @@ sdpa_result ring_forward(MPI_Comm comm, const tensor& q, const tensor& k, const 
           p.row_log_sum = log_sum_part.data();
           const int64_t row_stride[3] = {L.Hq * rows, rows, 1};
           std::copy_n(row_stride, 3, p.lse_stride);
-          sdpa_forward_fused(p);
+          qkv::detail::dispatch_forward(p, sdpa_impl::fused);
           // Merge rows [qs.local_start, + qs.length) of the result.
           partial_result_ref acc = acc_all;
           acc.o += qs.local_start * L.dv;
@@ -317,7 +317,7 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
                      std::copy_n(dq.stride, 4, g.dq_stride);
                      std::copy_n(dk.stride, 4, g.dk_stride);
                      std::copy_n(dv.stride, 4, g.dv_stride);
-                     sdpa_backward_fused(g);
+                     qkv::detail::dispatch_backward(g, sdpa_impl::fused);
                      // dQ stays here; the block's dK, dV join its travelling gradient.
                      add_rows(grads.dq.data(), L.Nq, dq_part.data(), rows, L.B, L.Hq, qs.length,
                               L.d, first);
@@ -361,7 +361,7 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
     g.row_log_sum = forward.row_log_sum.data();
     grads.dsinks = tensor({L.Hq});
     g.dsinks = grads.dsinks.data();
-    sdpa_sinks_backward(g);
+    qkv::detail::dispatch_sinks_backward(g);
     QKV_MPI(MPI_Allreduce(MPI_IN_PLACE, grads.dsinks.data(), static_cast<int>(L.Hq), MPI_FLOAT,
                           MPI_SUM, ring.get()));
   }

@@ -98,9 +98,14 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
   // 1. This rank alone: the single-process rules on its shards, and the key padding's shape.
   rank_summary mine;
   try {
+    // The reference backward recomputes each row's softmax over the keys it is given, so it
+    // cannot take one block of a longer row: the blocks run the fused kernels, which take the
+    // row statistics of the whole row.
+    if (options.run.impl == sdpa_impl::reference)
+      throw error("impl: ring attention runs the fused kernel on each block; use fused or auto");
     sdpa_options local;
     local.scale = options.scale;
-    local.threads = options.threads;
+    local.run = options.run;
     local.window = options.window;
     local.softcap = options.softcap;
     local.alibi_slopes = options.alibi_slopes;

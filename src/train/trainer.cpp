@@ -75,7 +75,7 @@ trainer::trainer(const train_config& config, const std::string& text)
 double trainer::train_step() {
   const int64_t B = config_.batch, T = config_.model.context;
   const batch b = sample_batch(data_.train, B, T, config_.seed, static_cast<uint64_t>(step_));
-  nn::gpt_step s{true, config_.seed, static_cast<uint64_t>(step_), threads};
+  nn::gpt_step s{true, config_.seed, static_cast<uint64_t>(step_), run};
   std::shared_ptr<nn::gpt_activations> act;
   const tensor logits = model_->forward(b.x, B, T, s, &act);
   const nn::cross_entropy_result ce = nn::cross_entropy(logits, b.y);
@@ -94,7 +94,7 @@ double trainer::evaluate() {
   for (int64_t i = 0; i < config_.eval_batches; ++i) {
     const batch b = sample_batch(data_.held_out, B, T, config_.seed + eval_seed_offset,
                                  static_cast<uint64_t>(i));
-    nn::gpt_step s{false, 0, 0, threads};
+    nn::gpt_step s{false, 0, 0, run};
     total += nn::cross_entropy(model_->forward(b.x, B, T, s), b.y).loss;
   }
   const double loss = total / static_cast<double>(config_.eval_batches);

@@ -42,7 +42,7 @@ TEST_P(Composition, ForwardAndBackwardMatchTheReference) {
   const auto [q, k, v, dout] = testing::random_attention_inputs(s, rng);
   sdpa_options options;
   options.causal = s.causal;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result ref = sdpa_forward(q, k, v, options);
   const sdpa_gradients ref_grads = sdpa_backward(q, k, v, ref, dout, options);
 

@@ -32,7 +32,7 @@ tensor fused_dropout_mask(int64_t H, int64_t Nq, int64_t Nk, float p, uint64_t s
   for (int64_t h = 0; h < H; ++h)
     for (int64_t j = 0; j < Nk; ++j) v.at({0, h, j, j}) = 1.0f;
   sdpa_options o;
-  o.impl = sdpa_impl::fused;
+  o.run.impl = sdpa_impl::fused;
   o.dropout_p = p;
   o.dropout_seed = seed;
   return sdpa_forward(q, k, v, o).out;
@@ -81,7 +81,7 @@ TEST(AttentionDropout, ZeroPIsBitIdenticalToNoDropout) {
   const tensor g = testing::random_tensor({2, 4, 97, 40}, rng);
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options plain, zero;
-    plain.impl = zero.impl = impl;
+    plain.run.impl = zero.run.impl = impl;
     plain.causal = zero.causal = causal_mode::top_left;
     zero.dropout_p = 0.0f;
     zero.dropout_seed = 12345;
@@ -100,7 +100,7 @@ TEST(AttentionDropout, LseIsThatOfTheUndroppedScores) {
   const tensor k = testing::random_tensor({1, 2, 70, 16}, rng);
   const tensor v = testing::random_tensor({1, 2, 70, 16}, rng);
   sdpa_options plain, dropped;
-  plain.impl = dropped.impl = sdpa_impl::reference;
+  plain.run.impl = dropped.run.impl = sdpa_impl::reference;
   dropped.dropout_p = 0.4f;
   const sdpa_result a = sdpa_forward(q, k, v, plain), b = sdpa_forward(q, k, v, dropped);
   EXPECT_TRUE(same_bits(a.lse, b.lse));

@@ -134,8 +134,8 @@ TEST_P(FusedBackward, MatchesReferenceWithinTwiceNaiveError) {
   const bwd_case& c = GetParam();
   const inputs in = make_inputs(c, 1000 + c.Nq * 31 + c.Nk * 7 + c.d);
   sdpa_options reference = in.options, fused = in.options;
-  reference.impl = sdpa_impl::reference;
-  fused.impl = sdpa_impl::fused;
+  reference.run.impl = sdpa_impl::reference;
+  fused.run.impl = sdpa_impl::fused;
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, reference);
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, reference);
   const sdpa_gradients got = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, fused);
@@ -196,7 +196,7 @@ TEST(FusedBackward, EveryThreadCountAndSimdTargetAgree) {
   const bwd_case c{"threads", 2, 4, 2, 150, 300, 48, 40, causal_mode::top_left};
   const inputs in = make_inputs(c, 99);
   sdpa_options reference = in.options;
-  reference.impl = sdpa_impl::reference;
+  reference.run.impl = sdpa_impl::reference;
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, reference);
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, reference);
   const sdpa_gradients naive = naive_fp32_backward(in);
@@ -220,8 +220,8 @@ TEST(FusedBackward, RunsAtTwoThreadsGiveIdenticalBits) {
         bwd_case{"pairs", 2, 8, 4, 130, 1025, 16, 16, causal_mode::bottom_right}}) {
     const inputs in = make_inputs(c, 7);
     sdpa_options o = in.options;
-    o.impl = sdpa_impl::fused;
-    o.threads = 2;
+    o.run.impl = sdpa_impl::fused;
+    o.run.threads = 2;
     const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, o);
     const sdpa_gradients first = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, o);
     const auto same = [](const tensor& a, const tensor& b) {
@@ -253,7 +253,7 @@ TEST(FusedBackward, KeyBlocksWithGlobalOutAndLseSumToTheWholeGradient) {
   const bwd_case c{"ring", 2, 4, 2, 70, 200, 24, 16};
   const inputs in = make_inputs(c, 7);
   sdpa_options reference = in.options;
-  reference.impl = sdpa_impl::reference;
+  reference.run.impl = sdpa_impl::reference;
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, reference);
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, reference);
   sdpa_gradients sum{tensor(in.q.shape()), tensor(in.k.shape()), tensor(in.v.shape())};
@@ -261,7 +261,7 @@ TEST(FusedBackward, KeyBlocksWithGlobalOutAndLseSumToTheWholeGradient) {
   for (auto [j0, j1] : {std::pair<int64_t, int64_t>{0, split}, {split, c.Nk}}) {
     const tensor k = key_slice(in.k, j0, j1), v = key_slice(in.v, j0, j1);
     sdpa_options fused = in.options;
-    fused.impl = sdpa_impl::fused;
+    fused.run.impl = sdpa_impl::fused;
     const sdpa_gradients part = sdpa_backward(in.q, k, v, fwd, in.dout, fused);
     for (int64_t i = 0; i < sum.dq.numel(); ++i) sum.dq[i] += part.dq[i];
     for (int64_t b = 0; b < c.B; ++b)
@@ -285,7 +285,7 @@ TEST(FusedBackward, RowWithMinusInfinityLseGivesZeroGradients) {
   fwd.lse.at({0, 0, 2}) = -std::numeric_limits<float>::infinity();
   fwd.row_max.at({0, 0, 2}) = -std::numeric_limits<float>::infinity();
   sdpa_options fused = in.options;
-  fused.impl = sdpa_impl::fused;
+  fused.run.impl = sdpa_impl::fused;
   const sdpa_gradients g = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, fused);
   expect_hidden_rows_zero(fwd, g.dq);
   for (float x : g.dk.values()) EXPECT_TRUE(std::isfinite(x));
@@ -296,7 +296,7 @@ class GoldenFusedBackward : public ::testing::TestWithParam<testing::golden_case
 TEST_P(GoldenFusedBackward, MatchesPyTorchFloat64) {
   const testing::golden_case& c = GetParam();
   sdpa_options options = c.sdpa_options_for();
-  options.impl = sdpa_impl::fused;
+  options.run.impl = sdpa_impl::fused;
   const tensor q = c.input("q"), k = c.input("k"), v = c.input("v");
   const sdpa_result fwd = sdpa_forward(q, k, v, options);
   const sdpa_gradients g = sdpa_backward(q, k, v, fwd, c.input("G"), options);

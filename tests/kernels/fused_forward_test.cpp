@@ -105,7 +105,7 @@ TEST_P(FusedForward, MatchesReferenceOnEveryTargetAndThreadCount) {
   const tensor k = testing::random_tensor({c.B, c.Hkv, c.Nk, c.d}, rng, c.stddev);
   const tensor v = testing::random_tensor({c.B, c.Hkv, c.Nk, c.dv}, rng);
   sdpa_options options = make_options(c, rng);
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result ref = sdpa_forward(q, k, v, options);
   const sdpa_result naive = testing::sdpa_forward_naive_fp32(q, k, v, options);
   const double tol_out = fused_tolerance(ref.out, naive.out);
@@ -202,7 +202,7 @@ TEST_P(GoldenFused, FusedMatchesPyTorchFloat64) {
   const tensor expected = testing::nan_to_zero(c.expected("out_float64"));
   const sdpa_result naive = testing::sdpa_forward_naive_fp32(q, k, v, options);
   const double tol = fused_tolerance(expected, naive.out, c.category == "g_tiny" ? 0.0 : 1.0);
-  options.impl = sdpa_impl::fused;
+  options.run.impl = sdpa_impl::fused;
   EXPECT_LE(max_abs_diff(sdpa_forward(q, k, v, options).out, expected), tol) << "auto target";
   for (simd_target target : runnable_targets())
     EXPECT_LE(max_abs_diff(fused_forward_on(q, k, v, options, target, 1).out, expected), tol)
@@ -226,9 +226,9 @@ TEST(FusedForward, AutoPicksTheFusedKernel) {
   const tensor k = testing::random_tensor({1, 2, 97, 16}, rng);
   const tensor v = testing::random_tensor({1, 2, 97, 16}, rng);
   sdpa_options options;
-  options.impl = sdpa_impl::auto_select;
+  options.run.impl = sdpa_impl::auto_select;
   const sdpa_result automatic = sdpa_forward(q, k, v, options);
-  options.impl = sdpa_impl::fused;
+  options.run.impl = sdpa_impl::fused;
   EXPECT_EQ(max_abs_diff(automatic.out, sdpa_forward(q, k, v, options).out), 0.0);
   EXPECT_TRUE(simd_target_available(simd_target::portable));
 }

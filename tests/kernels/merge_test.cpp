@@ -69,7 +69,7 @@ TEST(Merge, DisjointKeyRangesInAnyOrderEqualAllKeys) {
   for (int64_t j = 0; j < 10; ++j) bias.at({1, 0, 0, j}) = minus_infinity;
   sdpa_options options;
   options.mask.additive = bias;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result whole = sdpa_forward(q, k, v, options);
 
   const attention_params p = make_attention_params(q, k, v, options);

@@ -94,7 +94,7 @@ void expect_rule(const sdpa_result& got, const sdpa_result& ref, const std::set<
 TEST(NanRule, ForwardPoisonsExactlyTheRowsThatReadANonFiniteValue) {
   const poisoned_inputs in = make_poisoned();
   sdpa_options reference = in.options;
-  reference.impl = sdpa_impl::reference;
+  reference.run.impl = sdpa_impl::reference;
   const sdpa_result ref = sdpa_forward(in.q, in.k, in.v, reference);
   expect_rule(ref, ref, in.rows, "reference");
   for (simd_target target : testing::runnable_targets())
@@ -112,8 +112,8 @@ TEST(NanRule, DecodeKeySplitsPropagateNaN) {
   k.at({0, 0, 2500, 0}) = nan;
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options o;
-    o.impl = impl;
-    o.threads = 2;
+    o.run.impl = impl;
+    o.run.threads = 2;
     const sdpa_result r = sdpa_forward(q, k, v, o);
     for (float x : r.out.values()) EXPECT_TRUE(std::isnan(x));
     for (float x : r.lse.values()) EXPECT_TRUE(std::isnan(x));
@@ -151,7 +151,7 @@ TEST(NanRule, BackwardGivesNaNGradientsToPoisonedRows) {
   const poisoned_inputs in = make_poisoned();
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options o = in.options;
-    o.impl = impl;
+    o.run.impl = impl;
     const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, o);
     const sdpa_gradients g = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, o);
     for (const auto& [b, h, i] : in.rows)
@@ -197,8 +197,8 @@ TEST_P(HugeNegativeMasks, FusedMatchesReferenceForwardAndBackward) {
   if (c.fill != 0.0f) o.mask.additive = mask;
   if (c.scale != 0.0f) o.scale = c.scale;
   sdpa_options reference = o, fused = o;
-  reference.impl = sdpa_impl::reference;
-  fused.impl = sdpa_impl::fused;
+  reference.run.impl = sdpa_impl::reference;
+  fused.run.impl = sdpa_impl::fused;
   const sdpa_result ref = sdpa_forward(q, k, v, reference);
   const sdpa_result naive = testing::sdpa_forward_naive_fp32(q, k, v, o);
   const sdpa_gradients ref_g = sdpa_backward(q, k, v, ref, dout, reference);
@@ -244,7 +244,7 @@ TEST(HugeNegativeMasks, SaturatedSoftmaxHasZeroKeyGradients) {
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options o;
     o.scale = 1e30f;
-    o.impl = impl;
+    o.run.impl = impl;
     const sdpa_result fwd = sdpa_forward(q, k, v, o);
     const sdpa_gradients g = sdpa_backward(q, k, v, fwd, dout, o);
     EXPECT_LE(max_abs(g.dk), 1e-4) << int(impl);

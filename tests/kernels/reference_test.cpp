@@ -27,7 +27,7 @@ class GoldenSdpa : public ::testing::TestWithParam<golden_case> {};
 TEST_P(GoldenSdpa, ReferenceMatchesPyTorchFloat64) {
   const golden_case& c = GetParam();
   sdpa_options options = c.sdpa_options_for();
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result r = sdpa_forward(c.input("q"), c.input("k"), c.input("v"), options);
   const tensor expected = nan_to_zero(c.expected("out_float64"));
   EXPECT_LE(max_abs_diff(r.out, expected), golden_tolerance(c, expected, 1e-5)) << c.id;
@@ -47,7 +47,7 @@ class GoldenSdpaGrad : public ::testing::TestWithParam<golden_case> {};
 TEST_P(GoldenSdpaGrad, ReferenceBackwardMatchesPyTorchFloat64) {
   const golden_case& c = GetParam();
   sdpa_options options = c.sdpa_options_for();
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const tensor q = c.input("q"), k = c.input("k"), v = c.input("v");
   const sdpa_result fwd = sdpa_forward(q, k, v, options);
   const tensor expected_out = c.expected("out_float64");
@@ -116,7 +116,7 @@ TEST_P(ReferenceFiniteDifferences, BackwardMatchesCentralDifferences) {
   tensor v = testing::random_grid_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng);
   const tensor g = testing::random_grid_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   options.causal = s.causal;
   options.dropout_p = s.dropout;
   options.dropout_seed = 77;
@@ -159,7 +159,7 @@ TEST(Reference, FullyMaskedRowGivesZeroOutputAndGradients) {
   const tensor k = testing::random_tensor({1, 1, 5, 4}, rng);
   const tensor v = testing::random_tensor({1, 1, 5, 2}, rng);
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   // A boolean mask hiding every key from query 1.
   bool_tensor m({3, 5}, 1);
   for (int64_t j = 0; j < 5; ++j) m.at({1, j}) = 0;
@@ -181,7 +181,7 @@ TEST(Reference, LogsumexpIsTheNormaliserOfTheRow) {
   const tensor k = testing::random_tensor({1, 2, 6, 4}, rng, 3.0f);
   const tensor v = testing::random_tensor({1, 2, 6, 4}, rng);
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   options.scale = 0.3f;
   const sdpa_result r = sdpa_forward(q, k, v, options);
   for (int64_t h = 0; h < 2; ++h)
@@ -211,7 +211,7 @@ TEST(Reference, GroupedQueryHeadsShareTheirKvHead) {
         for (int64_t c = 0; c < 3; ++c) v_rep.at({b, h, j, c}) = v.at({b, h / 2, j, c});
       }
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   EXPECT_EQ(
       max_abs_diff(sdpa_forward(q, k, v, options).out, sdpa_forward(q, k_rep, v_rep, options).out),
       0.0);
@@ -222,7 +222,7 @@ TEST(Reference, LargeScoresDoNotOverflow) {
   const tensor k({1, 1, 3, 1}, {100.0f, 99.0f, -100.0f});
   const tensor v({1, 1, 3, 1}, {1.0f, 2.0f, 3.0f});
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   options.scale = 1.0f;  // scores 1e4, 9.9e3, -1e4
   const sdpa_result r = sdpa_forward(q, k, v, options);
   EXPECT_FLOAT_EQ(r.out[0], 1.0f);

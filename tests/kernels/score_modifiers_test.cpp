@@ -87,7 +87,7 @@ TEST_P(ScoreModifiers, FusedForwardMatchesReference) {
   const modifier_case& c = GetParam();
   const inputs in = make_inputs(c);
   sdpa_options options = in.options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result ref = sdpa_forward(in.q, in.k, in.v, options);
   const sdpa_result naive = testing::sdpa_forward_naive_fp32(in.q, in.k, in.v, in.options);
   const double tol_out = tolerance(ref.out, naive.out, 2e-5);
@@ -115,7 +115,7 @@ TEST_P(ScoreModifiers, FusedBackwardMatchesReference) {
   if (c.Nq * c.Nk > 300 * 300) GTEST_SKIP() << "the forward covers the long shapes";
   const inputs in = make_inputs(c);
   sdpa_options options = in.options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, options);
   const sdpa_gradients ref = sdpa_backward(in.q, in.k, in.v, fwd, in.dout, options);
   const sdpa_gradients naive =
@@ -203,7 +203,7 @@ TEST(ScoreModifiers, ReferenceBackwardMatchesFiniteDifferences) {
   modifier_case c = with_window(M("fd", 2, 2, 1, 4, 6, 3, 2), 2, 1, causal_mode::none);
   c.softcap = 1.5f, c.alibi = c.sinks = true;
   inputs in = make_inputs(c);
-  in.options.impl = sdpa_impl::reference;
+  in.options.run.impl = sdpa_impl::reference;
   // Inputs on a coarse grid, so that x ± h is exact in fp32.
   std::mt19937_64 rng(5);
   for (tensor* t : {&in.q, &in.k, &in.v, &in.dout})
@@ -234,7 +234,7 @@ TEST_P(GoldenScoreModifiers, BothKernelsMatchFloat64) {
   const bool grad = c.kind == "sdpa_ext_grad";
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     sdpa_options options = c.sdpa_options_for();
-    options.impl = impl;
+    options.run.impl = impl;
     const std::string what = impl == sdpa_impl::fused ? "fused" : "reference";
     const sdpa_result r = sdpa_forward(q, k, v, options);
     const tensor out = c.expected("out_float64"), lse = c.expected("lse_float64");

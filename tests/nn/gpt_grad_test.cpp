@@ -36,7 +36,7 @@ void check_gradients(float dropout, sdpa_impl impl, float attention_dropout = 0.
   gpt model(config, rng);
   const int64_t B = 2, T = 5, M = B * T;
   const toy_batch b = toy(B, T);
-  const gpt_step step{.training = true, .seed = 5, .step = 3, .threads = 1, .impl = impl};
+  const gpt_step step{.training = true, .seed = 5, .step = 3, .run = {.impl = impl, .threads = 1}};
   // The summed (not mean) loss, so that gradients are O(1) and the tolerance is absolute. The
   // residual stream starts at the embeddings' scale (std ~0.03), where LayerNorm is strongly
   // curved: a step of 1e-3 keeps the central difference's O(h²) error below the tolerance.

@@ -51,16 +51,18 @@ TEST(KvCache, OneTokenStepsEqualTheFullCausalPass) {
     const int64_t N = 37;
     const tensor x = testing::random_tensor({2, N, config.embed_dim}, rng);
     const tensor full =
-        mha.forward(x, x, x, {.masks = {.is_causal = true}, .impl = sdpa_impl::reference}).out;
+        mha.forward(x, x, x, {.masks = {.is_causal = true}, .run = {.impl = sdpa_impl::reference}})
+            .out;
     const double tol = 1e-5 * std::max(1.0, max_abs(full));
     for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::auto_select}) {
-      EXPECT_LE(max_abs_diff(decode(mha, x, std::vector<int64_t>(N, 1), {.impl = impl}), full),
-                tol);
+      EXPECT_LE(
+          max_abs_diff(decode(mha, x, std::vector<int64_t>(N, 1), {.run = {.impl = impl}}), full),
+          tol);
       // A prefill of 10 tokens, then single steps, then a chunk of 3.
       std::vector<int64_t> chunks = {10};
       chunks.insert(chunks.end(), 24, 1);
       chunks.push_back(3);
-      EXPECT_LE(max_abs_diff(decode(mha, x, chunks, {.impl = impl}), full), tol);
+      EXPECT_LE(max_abs_diff(decode(mha, x, chunks, {.run = {.impl = impl}}), full), tol);
     }
   }
 }
@@ -78,7 +80,7 @@ TEST(KvCache, WindowedStepsWithEveryModifierEqualTheFullPass) {
   o.alibi_slopes = tensor({4}, {0.5f, 0.25f, 0.125f, 0.0625f});
   o.sinks = testing::random_tensor({4}, rng);
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
-    o.impl = impl;
+    o.run.impl = impl;
     mha_options full_o = o;
     full_o.masks.is_causal = true;
     const tensor full = mha.forward(x, x, x, full_o).out;

@@ -39,7 +39,7 @@ TEST_P(GoldenMhaGrad, GradientsMatchPyTorchFloat64) {
   const auto mha = testing::load_golden_module<multihead_attention>(
       c, c.data()["params"]["num_heads"].get<int64_t>());
   mha_options o;
-  o.impl = impl;
+  o.run.impl = impl;
   o.masks = testing::golden_masks(c, "attn_mask", "key_padding_mask");
   const tensor query = c.input("query");
   const bool self = !c.has_input("key");
@@ -86,7 +86,7 @@ TEST(MhaGrad, FiniteDifferencesGqaCrossCausal) {
   const tensor G = testing::random_tensor({2, 3, 12}, rng);
   mha_options o;
   o.masks.is_causal = true;
-  o.impl = sdpa_impl::reference;
+  o.run.impl = sdpa_impl::reference;
   const auto loss = [&] { return testing::dot(m.forward(query, key, value, o).out, G); };
   mha_grads g = m.make_grads();
   const mha_input_grads d = m.backward(query, key, value, m.forward(query, key, value, o), G, g, o);

@@ -34,9 +34,9 @@ TEST(MhaModifiers, FusedEqualsReferenceAndTheModifiersChangeTheOutput) {
   const tensor x = testing::random_tensor({2, 19, 24}, rng);
   mha_options o = all_modifiers(6, rng);
   o.masks.is_causal = true;
-  o.impl = sdpa_impl::reference;
+  o.run.impl = sdpa_impl::reference;
   const tensor reference = mha.forward(x, x, x, o).out;
-  o.impl = sdpa_impl::fused;
+  o.run.impl = sdpa_impl::fused;
   const tensor fused = mha.forward(x, x, x, o).out;
   EXPECT_LE(max_abs_diff(fused, reference), 2e-5 * std::max(1.0, max_abs(reference)));
   const tensor plain = mha.forward(x, x, x, {.masks = {.is_causal = true}}).out;
@@ -51,7 +51,7 @@ TEST(MhaModifiers, SinksGradientPassesFiniteDifferences) {
   mha_options o = all_modifiers(3, rng);
   o.masks.is_causal = true;
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
-    o.impl = impl;
+    o.run.impl = impl;
     mha_grads g = mha.make_grads();
     const mha_input_grads d = mha.backward(x, x, x, mha.forward(x, x, x, o), G, g, o);
     ASSERT_EQ(d.sinks.shape(), (shape_t{3}));
@@ -83,10 +83,10 @@ TEST(MhaModifiers, BackwardUnderHugeAdditiveMasksEqualsTheReference) {
       for (int64_t i = 0; i < N; ++i)
         for (int64_t j = 0; j < N; ++j) mask[i * N + j] = i % every == 0 ? fill : 0.0f;
       mha_options o{.masks = {.attn_mask_additive = mask}};
-      o.impl = sdpa_impl::reference;
+      o.run.impl = sdpa_impl::reference;
       mha_grads g_ref = mha.make_grads();
       const mha_input_grads ref = mha.backward(x, x, x, mha.forward(x, x, x, o), G, g_ref, o);
-      o.impl = sdpa_impl::fused;
+      o.run.impl = sdpa_impl::fused;
       mha_grads g_fused = mha.make_grads();
       const mha_input_grads fused = mha.backward(x, x, x, mha.forward(x, x, x, o), G, g_fused, o);
       const auto expect_close = [&](const char* name, const tensor& got, const tensor& want) {

@@ -56,7 +56,7 @@ TEST_P(TransformerLayerGrad, EncoderMatchesFiniteDifferences) {
   tensor src = testing::random_tensor({B, S, 8}, rng);
   const tensor G = testing::random_tensor({B, S, 8}, rng);
   const mha_masks masks{.key_padding_mask = padding(B, S), .is_causal = true};
-  const layer_run_options run{.impl = c.impl, .threads = 1};
+  const run_options run{.impl = c.impl, .threads = 1};
 
   transformer_encoder_grads grads = layer.make_grads();
   const auto r = layer.forward(src, masks, run);
@@ -81,7 +81,7 @@ TEST_P(TransformerLayerGrad, DecoderMatchesFiniteDifferences) {
   bool_tensor memory_mask({T, S}, 0);
   for (int64_t i = 0; i < T; ++i) memory_mask.at({i, (i + 2) % S}) = 1;
   const mha_masks memory_masks{.key_padding_mask = padding(B, S), .attn_mask = memory_mask};
-  const layer_run_options run{.impl = c.impl, .threads = 1};
+  const run_options run{.impl = c.impl, .threads = 1};
 
   transformer_decoder_grads grads = layer.make_grads();
   const auto r = layer.forward(tgt, memory, tgt_masks, memory_masks, run);

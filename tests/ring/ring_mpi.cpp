@@ -233,6 +233,14 @@ TEST(RingErrors, MismatchedShapesAcrossRanks) {
                              "mismatched shapes across ranks");
 }
 
+TEST(RingErrors, TheReferenceKernelIsRefused) {
+  const small_inputs in(2 * comm_size());
+  ring_options options;
+  options.run.impl = sdpa_impl::reference;
+  expect_error_on_every_rank([&] { ring_forward(MPI_COMM_WORLD, in.q, in.k, in.v, options); },
+                             "impl: ring attention runs the fused kernel on each block");
+}
+
 TEST(RingErrors, InvalidInputOnOneRankIsReportedOnEvery) {
   small_inputs in(3);
   if (comm_rank() == comm_size() - 1) in.v = tensor({1, 2, 2, 4});  // Nk of v != Nk of k

@@ -40,7 +40,7 @@ TEST_P(SdpaGradCommand, FusedGradientsMatchTheReferenceBackward) {
   std::mt19937_64 rng(c.Nq * 1000 + c.Nk);
   const auto [q, k, v, g] = testing::random_attention_inputs(c, rng);
   sdpa_options options;
-  options.impl = sdpa_impl::reference;
+  options.run.impl = sdpa_impl::reference;
   options.causal = parse_causal_mode(c.causal);
   testing::temp_dir dir;
   std::vector<std::string> args = testing::sdpa_command(dir);

@@ -43,7 +43,7 @@ class CheckpointFile : public ::testing::Test {
   void SetUp() override {
     fs::create_directories(dir);
     trainer t(checkpoint_config(), toy_text());
-    t.threads = 1;
+    t.run.threads = 1;
     for (int i = 0; i < 3; ++i) t.train_step();
     t.evaluate();
     t.save(good);

@@ -30,17 +30,17 @@ TEST(Resume, HalfAndHalfEqualsStraightBitForBit) {
   const std::string text = toy_text();
 
   trainer straight(toy_config(), text);
-  straight.threads = 2;
+  straight.run.threads = 2;
   for (int i = 0; i < 8; ++i) straight.train_step();
   straight.evaluate();
   straight.save((dir / "straight.safetensors").string());
 
   trainer first(toy_config(), text);
-  first.threads = 2;
+  first.run.threads = 2;
   for (int i = 0; i < 4; ++i) first.train_step();
   first.save((dir / "half.safetensors").string());
   std::unique_ptr<trainer> second = trainer::resume((dir / "half.safetensors").string(), text);
-  second->threads = 2;
+  second->run.threads = 2;
   EXPECT_EQ(second->step(), 4);
   for (int i = 0; i < 4; ++i) second->train_step();
   second->evaluate();

@@ -50,7 +50,7 @@ TEST(ToyTask, CopyingASequenceIsLearnedByAttention) {
   adamw opt(model.parameters(), {0.9, 0.98, 1e-8, 0.01});
   const int64_t B = 32, steps = 600;
   const lr_schedule schedule{3e-3, 3e-4, 50, steps};
-  const gpt_step step{.training = true, .threads = 1};
+  const gpt_step step{.training = true, .run = {.threads = 1}};
   for (int64_t s = 0; s < steps; ++s) {
     const copy_batch b = make_batch(B, rng);
     std::shared_ptr<gpt_activations> act;
@@ -66,7 +66,7 @@ TEST(ToyTask, CopyingASequenceIsLearnedByAttention) {
     opt.step(schedule.at(s));
   }
   const copy_batch test = make_batch(256, rng);
-  const tensor logits = model.forward(test.x, 256, T, {.threads = 1});
+  const tensor logits = model.forward(test.x, 256, T, {.run = {.threads = 1}});
   int64_t correct = 0, total = 0;
   for (int64_t r = 0; r < 256 * T; ++r) {
     if (!test.scored[static_cast<size_t>(r)]) continue;

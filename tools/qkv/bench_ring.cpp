@@ -65,7 +65,7 @@ void run_worker(const ring_bench_request& r) {
   options.causal = s.causal;
   options.layout =
       s.causal == causal_mode::none ? ring::shard_layout::contiguous : ring::shard_layout::zigzag;
-  options.threads = threads;
+  options.run.threads = threads;
   ring::ring_stats stats;
   options.stats = &stats;
   const int64_t nq = ring::shard_length(s.Nq, rank, P, options.layout);
@@ -123,7 +123,7 @@ struct ring_config {
   int ranks, threads, reps;
 };
 
-// The comparisons of issue 7 on a 2-core machine: 2 ranks x 1 thread against 1 rank x 2 threads
+// The comparisons on a 2-core machine: 2 ranks x 1 thread against 1 rank x 2 threads
 // at N = 8192 and 32768, and the memory of 1, 2 and 4 ranks at N = 32768 (4 ranks oversubscribe
 // the 2 cores: their time is not a speed figure). --quick: the same at N = 1024 and 2048.
 std::vector<ring_config> configs(bool quick) {

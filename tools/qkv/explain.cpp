@@ -64,12 +64,7 @@ explain_inputs gather_inputs(const explain_args& a) {
     in.wk = read_float_input("--wk", a.wk);
     in.wv = read_float_input("--wv", a.wv);
   } else if (!a.spec.empty()) {
-    std::string text;
-    try {
-      text = io::read_regular_file(a.spec);
-    } catch (const error& e) {
-      throw error(std::string("--spec: ") + e.what());
-    }
+    const std::string text = read_for_flag("--spec", [&] { return io::read_regular_file(a.spec); });
     const std::string source = "--spec " + a.spec;
     in = {explain::parse_example(text, source), source};
   } else {
@@ -132,12 +127,8 @@ void run_checkpoint(const explain_args& a) {
         "--checkpoint: explains a trained model on --text; it does not combine with "
         "--x/--wq/--wk/--wv, --spec, --tokens, --ids, --scale or --causal (the model is causal)");
   if (a.text.empty()) throw error("--text: required with --checkpoint, and must not be empty");
-  train::trained_model m;
-  try {
-    m = train::load_trained_model(a.checkpoint);
-  } catch (const error& e) {
-    throw error("--checkpoint " + a.checkpoint + ": " + e.what());
-  }
+  const train::trained_model m = read_for_flag(
+      "--checkpoint " + a.checkpoint, [&] { return train::load_trained_model(a.checkpoint); });
   const std::vector<int32_t> ids = m.vocab.encode(a.text, "--text");
   std::vector<std::string> tokens;
   for (const int32_t id : ids) tokens.push_back(m.vocab.decode({id}));

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "generate_model.hpp"
+#include "inputs.hpp"
 #include "numbers.hpp"
 #include "qkv/error.hpp"
 #include "qkv/nn/counter_rng.hpp"
@@ -40,12 +41,8 @@ void run_generate(const generate_args& a) {
   if (!a.model.empty())
     return run_generate_model(a.model, a.prompt.empty() ? "Write a poem" : a.prompt,
                               {a.tokens, a.top_k, a.temperature, a.seed, a.threads});
-  train::trained_model m;
-  try {
-    m = train::load_trained_model(a.checkpoint);
-  } catch (const error& e) {
-    throw error(std::string("--checkpoint: ") + e.what());
-  }
+  train::trained_model m =
+      read_for_flag("--checkpoint", [&] { return train::load_trained_model(a.checkpoint); });
   std::vector<int32_t> ids = m.vocab.encode(a.prompt, "--prompt");
   if (ids.empty()) ids.push_back(start_of_text(m.vocab));  // fed, not printed
   std::fputs(a.prompt.c_str(), stdout);

@@ -9,11 +9,7 @@
 namespace qkv::cli {
 
 io::npy_array read_npy_input(const std::string& flag, const std::string& path) {
-  try {
-    return io::read_npy(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
+  return read_for_flag(flag, [&] { return io::read_npy(path); });
 }
 
 namespace {
@@ -39,11 +35,7 @@ bool_tensor read_bool_input(const std::string& flag, const std::string& path) {
 }
 
 nn::state_dict read_weights(const std::string& flag, const std::string& path) {
-  try {
-    return io::read_safetensors(path);
-  } catch (const error& e) {
-    throw error(flag + ": " + e.what());
-  }
+  return read_for_flag(flag, [&] { return io::read_safetensors(path); });
 }
 
 mask_file read_mask_input(const std::string& flag, const std::string& path) {
@@ -62,6 +54,7 @@ std::string flag_message(const error& e,
   const std::string message = e.what();
   if (message.rfind("weights ", 0) == 0) return "--" + message;  // state_dict_reader's messages
   std::string name = e.argument();
+  if (name.rfind("--", 0) == 0) return message;  // already about a flag (read_for_flag)
   size_t n = name.size();
   if (name.empty()) {
     while (n < message.size() &&

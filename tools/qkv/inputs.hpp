@@ -14,6 +14,17 @@
 
 namespace qkv::cli {
 
+// What `read()` returns: a library call that reads the file (or folder) given to `flag`. Its
+// qkv::error comes back as the flag's: "--q: 'x.npy': ...", with argument() the flag.
+template <class Read>
+auto read_for_flag(const std::string& flag, Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const error& e) {
+    throw error(flag, e.what());
+  }
+}
+
 // The .npy file `path` given to `flag`, as read (float or boolean).
 io::npy_array read_npy_input(const std::string& flag, const std::string& path);
 // A float .npy (a boolean one is refused).

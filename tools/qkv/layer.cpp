@@ -16,14 +16,14 @@ namespace qkv::cli {
 namespace {
 
 struct layer_args {
-  std::string weights, out, activation = "relu", impl = "auto";
+  std::string weights, out, activation = "relu";
   std::string src, src_mask, src_key_padding_mask;  // encoder
   std::string tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
       memory_key_padding_mask;  // decoder
   int64_t heads = 0;
   bool norm_first = false;
   float eps = 1e-5f;
-  int threads = 0;
+  run_options run;
 };
 
 nn::transformer_layer_config config_of(const layer_args& a) {
@@ -71,18 +71,16 @@ void load_run_write(const layer_args& a, const nn::transformer_layer_config& con
 
 void run_encoder(const layer_args& a) {
   check_output_paths({{"--out", a.out}});
-  const nn::layer_run_options run{parse_sdpa_impl(a.impl, "--impl"), a.threads};
   const nn::transformer_layer_config config = config_of(a);
   const nn::state_dict weights = read_weights("--weights", a.weights);
   const tensor src = read_float_input("--src", a.src);
   const nn::mha_masks masks = masks_of("src", a.src_mask, a.src_key_padding_mask);
   load_run_write<nn::transformer_encoder_layer>(
-      a, config, weights, [&](const auto& layer) { return layer.forward(src, masks, run).out; });
+      a, config, weights, [&](const auto& layer) { return layer.forward(src, masks, a.run).out; });
 }
 
 void run_decoder(const layer_args& a) {
   check_output_paths({{"--out", a.out}});
-  const nn::layer_run_options run{parse_sdpa_impl(a.impl, "--impl"), a.threads};
   const nn::transformer_layer_config config = config_of(a);
   const nn::state_dict weights = read_weights("--weights", a.weights);
   const tensor tgt = read_float_input("--tgt", a.tgt);
@@ -90,7 +88,7 @@ void run_decoder(const layer_args& a) {
   const nn::mha_masks tgt_masks = masks_of("tgt", a.tgt_mask, a.tgt_key_padding_mask);
   const nn::mha_masks memory_masks = masks_of("memory", a.memory_mask, a.memory_key_padding_mask);
   load_run_write<nn::transformer_decoder_layer>(a, config, weights, [&](const auto& layer) {
-    return layer.forward(tgt, memory, tgt_masks, memory_masks, run).out;
+    return layer.forward(tgt, memory, tgt_masks, memory_masks, a.run).out;
   });
 }
 
@@ -103,9 +101,7 @@ void add_common(CLI::App* cmd, layer_args& a) {
   cmd->add_flag("--norm-first", a.norm_first, "pre-norm (norm_first=True)");
   cmd->add_option("--activation", a.activation, "relu or gelu (erf form)")->capture_default_str();
   add_real(cmd, "--eps", a.eps, {.lo = 0, .lo_closed = false}, "layer_norm_eps (finite, > 0)");
-  cmd->add_option("--impl", a.impl, "attention kernel: reference, fused or auto")
-      ->capture_default_str();
-  add_threads(cmd, a.threads);
+  add_run_options(cmd, a.run);
 }
 
 }  // namespace

@@ -16,11 +16,10 @@ namespace qkv::cli {
 namespace {
 
 struct mha_args {
-  std::string weights, prefix, query, key, value, out, key_padding_mask, attn_mask, attn_weights,
-      impl = "auto";
+  std::string weights, prefix, query, key, value, out, key_padding_mask, attn_mask, attn_weights;
   int64_t heads = 0;
   bool causal = false, per_head = false;
-  int threads = 0;
+  run_options run;
 };
 
 // The tensors of `weights` whose names start with `prefix`, the prefix taken off: one module out
@@ -54,8 +53,7 @@ void run_mha(const mha_args& a) {
   if (a.per_head && a.attn_weights.empty()) throw error("--per-head: needs --attn-weights A.npy");
   check_output_paths({{"--out", a.out}, {"--attn-weights", a.attn_weights}});
   nn::mha_options options;
-  options.impl = parse_sdpa_impl(a.impl, "--impl");
-  options.threads = a.threads;
+  options.run = a.run;
   options.masks.is_causal = a.causal;
   if (!a.attn_weights.empty())
     options.need_weights =
@@ -130,9 +128,7 @@ void add_mha_command(CLI::App& app) {
                   "write the head-averaged attention weights [B,Nq,Nk] (need_weights=True)");
   cmd->add_flag("--per-head", args->per_head,
                 "--attn-weights per head [B,H,Nq,Nk] (average_attn_weights=False)");
-  cmd->add_option("--impl", args->impl, "attention kernel: reference, fused or auto")
-      ->capture_default_str();
-  add_threads(cmd, args->threads);
+  add_run_options(cmd, args->run);
   cmd->callback([args] { run_mha(*args); });
 }
 

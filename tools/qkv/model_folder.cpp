@@ -1,33 +1,24 @@
 // Loading a --model folder.
 #include "model_folder.hpp"
 
+#include "inputs.hpp"
 #include "qkv/error.hpp"
 #include "qkv/io/npy.hpp"
 
 namespace qkv::cli {
 
 models::gpt2 load_model_folder(const std::string& dir) {
-  try {
-    return models::gpt2::load(dir);
-  } catch (const error& e) {
-    throw error(std::string("--model: ") + e.what());
-  }
+  return read_for_flag("--model", [&] { return models::gpt2::load(dir); });
 }
 
 text::gpt2_tokenizer load_tokenizer_folder(const std::string& dir) {
-  try {
+  return read_for_flag("--model", [&] {
     return text::gpt2_tokenizer::load(dir + "/vocab.json", dir + "/merges.txt");
-  } catch (const error& e) {
-    throw error(std::string("--model: ") + e.what());
-  }
+  });
 }
 
 std::vector<int64_t> read_ids_flag(const std::string& path) {
-  try {
-    return io::read_npy_ids(path);
-  } catch (const error& e) {
-    throw error(std::string("--ids: ") + e.what());
-  }
+  return read_for_flag("--ids", [&] { return io::read_npy_ids(path); });
 }
 
 void check_ids(const std::vector<int64_t>& ids, const models::gpt2_config& config,

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 #include "qkv/threads.hpp"
 
@@ -54,6 +55,7 @@ CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const
       ->add_option_function<std::string>(
           name, [&value, parse](const std::string& text) { value = parse(text); }, help)
       ->type_name(std::is_floating_point_v<T> || std::is_same_v<T, std::optional<float>> ? "FLOAT"
+                  : std::is_enum_v<T>                                                    ? "TEXT"
                                                                                          : "INT")
       ->default_str(default_text);
 }
@@ -162,6 +164,12 @@ CLI::Option* add_threads(CLI::App* cmd, int& threads) {
   return add_int(cmd, "--threads", threads, {0, thread_limit},
                  "threads, at most " + std::to_string(thread_limit) +
                      " (0 = the QKV_NUM_THREADS environment variable if set, else every core)");
+}
+
+void add_run_options(CLI::App* cmd, run_options& run) {
+  add_checked<sdpa_impl>(cmd, "--impl", run.impl, "attention kernel: reference, fused or auto",
+                         "auto", [](const std::string& t) { return parse_sdpa_impl(t, "--impl"); });
+  add_threads(cmd, run.threads);
 }
 
 }  // namespace qkv::cli

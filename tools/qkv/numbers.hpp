@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "qkv/run_options.hpp"
+
 namespace qkv::cli {
 
 // An integer range [lo, hi].
@@ -46,5 +48,7 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, std::optional<floa
 
 // --threads, described the same way by every command.
 CLI::Option* add_threads(CLI::App* cmd, int& threads);
+// --impl (reference, fused or auto) and --threads, for the commands that run attention layers.
+void add_run_options(CLI::App* cmd, run_options& run);
 
 }  // namespace qkv::cli

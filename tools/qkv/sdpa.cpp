@@ -78,8 +78,7 @@ void run_sdpa(const sdpa_args& a) {
   sdpa_options options;
   options.scale = a.scale;
   options.causal = parse_causal_mode(a.causal, "--causal");
-  options.impl = parse_sdpa_impl(a.impl, "--impl");
-  options.threads = a.threads;
+  options.run = a.run;
   options.dropout_p = a.dropout;
   options.dropout_seed = a.dropout_seed;
   read_sdpa_modifiers(a, options);
@@ -132,8 +131,7 @@ void add_sdpa_command(CLI::App& app) {
   add_real(cmd, "--scale", args->scale, {.lo = 0, .lo_closed = false},
            "score scale (default 1/sqrt(d)); finite and > 0");
   cmd->add_option("--lse", args->lse, "write the logsumexp of each score row [B,Hq,Nq]");
-  cmd->add_option("--impl", args->impl, "kernel: reference, fused or auto")->capture_default_str();
-  add_threads(cmd, args->threads);
+  add_run_options(cmd, args->run);
   cmd->add_option("--grad-out", args->grad_out,
                   "G [B,Hq,Nq,dv]: backward of L = sum(OUT * G); writes any of --dq, --dk, --dv");
   cmd->add_option("--dq", args->dq, "write dL/dQ [B,Hq,Nq,d]");

@@ -14,9 +14,9 @@
 namespace qkv::cli {
 
 struct sdpa_args {
-  std::string q, k, v, out, mask, causal = "none", lse, impl = "auto";
+  std::string q, k, v, out, mask, causal = "none", lse;
   std::optional<float> scale;
-  int threads = 0;
+  run_options run;  // --impl, --threads
   std::string grad_out, dq, dk, dv;
   float dropout = 0.0f;       // attention dropout p (0 = off)
   uint64_t dropout_seed = 0;  // its mask: a pure function of (seed, b, h, i, j)

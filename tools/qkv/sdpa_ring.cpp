@@ -145,7 +145,7 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
   ring.scale = options.scale;
   ring.causal = options.causal;
   ring.layout = layout;
-  ring.threads = options.threads;
+  ring.run = options.run;
   ring.window = options.window;
   ring.softcap = options.softcap;
   ring.alibi_slopes = options.alibi_slopes;
@@ -196,7 +196,7 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
 
 void run_sdpa_ring(const sdpa_args& a, const sdpa_options& options) {
   // Refused before MPI starts: the command's error handler then reports once, from rank 0.
-  if (options.impl == sdpa_impl::reference)
+  if (options.run.impl == sdpa_impl::reference)
     throw error("--impl: --ring runs the fused kernel on each block; use fused or auto");
   const ring::shard_layout layout = ring::parse_shard_layout(a.ring_layout, "--ring-layout");
   const mpi_session mpi;

@@ -200,7 +200,7 @@ void run_train(train_args& a) {
       a.resume ? train::trainer::resume(a.checkpoint, text,
                                         [&](train::train_config& c) { adjust_resumed_run(a, c); })
                : std::make_unique<train::trainer>(a.config, text);
-  t->threads = threads;
+  t->run.threads = threads;
   const train::train_config& c = t->config();
   const int64_t last = a.stop_at > 0 ? std::min(a.stop_at, c.steps) : c.steps;
   std::fprintf(stderr,

@@ -52,12 +52,11 @@ struct gpt_block_grads {
 // Activations one forward pass keeps for the backward (opaque outside gpt*.cpp).
 struct gpt_activations;
 
-// Where the randomness of a training step comes from (dropout masks), and the threads.
+// Where the randomness of a training step comes from (dropout masks), and how attention runs.
 struct gpt_step {
   bool training = false;
   uint64_t seed = 0, step = 0;
-  int threads = 0;
-  sdpa_impl impl = sdpa_impl::auto_select;
+  run_options run = {};
 };
 
 // A decoding session: one MHA KV cache per layer (include/qkv/nn/kv_cache.hpp).

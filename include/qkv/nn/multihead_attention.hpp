@@ -32,8 +32,7 @@ enum class attention_weights { none, averaged, per_head };
 struct mha_options {
   mha_masks masks = {};
   attention_weights need_weights = attention_weights::none;
-  sdpa_impl impl = sdpa_impl::auto_select;  // the attention kernel (need_weights: reference)
-  int threads = 0;
+  run_options run = {};  // the attention kernel (need_weights: the reference) and threads
   // Rotary position embeddings applied to the projected queries and keys (positions from 0,
   // or from the cache length in forward_step): an option beyond nn.MultiheadAttention.
   std::optional<rope_config> rope = std::nullopt;

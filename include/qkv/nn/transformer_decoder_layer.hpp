@@ -48,14 +48,14 @@ class transformer_decoder_layer {
   // tgt_key_padding_mask [B,T], is_causal; memory_masks: memory_mask [T,S],
   // memory_key_padding_mask [B,S]. PyTorch's meanings (bool true = masked out; float added).
   result forward(const tensor& tgt, const tensor& memory, const mha_masks& tgt_masks = {},
-                 const mha_masks& memory_masks = {}, const layer_run_options& run = {}) const;
+                 const mha_masks& memory_masks = {}, const run_options& run = {}) const;
 
   // Backward of forward(tgt, memory, ...) = `forward` for L = sum(out ⊙ grad_out): accumulates
   // the parameters' gradients into grads and returns d tgt and d memory. The same masks and run.
   decoder_input_grads backward(const tensor& tgt, const tensor& memory, const result& forward,
                                const tensor& grad_out, transformer_decoder_grads& grads,
                                const mha_masks& tgt_masks = {}, const mha_masks& memory_masks = {},
-                               const layer_run_options& run = {}) const;
+                               const run_options& run = {}) const;
   transformer_decoder_grads make_grads() const;
   // As transformer_encoder_layer::parameters, plus `<prefix>multihead_attn.` and `norm3.`.
   std::vector<parameter> parameters(const std::string& prefix, transformer_decoder_grads& grads);

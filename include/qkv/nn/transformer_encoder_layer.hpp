@@ -44,14 +44,13 @@ class transformer_encoder_layer {
   };
   // src [B,S,E]; masks: src_mask ([S,S] or [B·H,S,S], bool true = masked out, or float added),
   // src_key_padding_mask [B,S] (true = padding), is_causal.
-  result forward(const tensor& src, const mha_masks& masks = {},
-                 const layer_run_options& run = {}) const;
+  result forward(const tensor& src, const mha_masks& masks = {}, const run_options& run = {}) const;
 
   // Backward of forward(src, masks, run) = `forward` for L = sum(out ⊙ grad_out): accumulates
   // the parameters' gradients into grads and returns d src. The same masks and run options.
   tensor backward(const tensor& src, const result& forward, const tensor& grad_out,
                   transformer_encoder_grads& grads, const mha_masks& masks = {},
-                  const layer_run_options& run = {}) const;
+                  const run_options& run = {}) const;
   transformer_encoder_grads make_grads() const;
   // Every parameter with its gradient under `<prefix>self_attn.`, `<prefix>linear1.`, ...,
   // `<prefix>norm2.`, for an optimiser.

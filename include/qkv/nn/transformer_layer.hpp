@@ -1,6 +1,6 @@
 // What the Transformer encoder and decoder layers share: the configuration of
-// nn.TransformerEncoderLayer / nn.TransformerDecoderLayer, the options of one forward, and what a
-// residual block keeps for its backward.
+// nn.TransformerEncoderLayer / nn.TransformerDecoderLayer and what a residual block keeps for its
+// backward. (The options of one forward are qkv::run_options.)
 #pragma once
 
 #include <cstdint>
@@ -18,12 +18,6 @@ struct transformer_layer_config {
   activation act = activation::relu;  // gelu: erf form
   bool norm_first = false;            // pre-norm
   float layer_norm_eps = 1e-5f;
-};
-
-// The options of one forward: the attention kernel and threads, as for multihead_attention.
-struct layer_run_options {
-  sdpa_impl impl = sdpa_impl::auto_select;
-  int threads = 0;
 };
 
 // What one residual block (LN and sublayer f) keeps for backward, by norm order:

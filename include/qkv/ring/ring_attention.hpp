@@ -38,7 +38,7 @@ struct ring_options {
   std::optional<float> softcap;
   std::optional<tensor> alibi_slopes;  // [Hq]
   std::optional<tensor> sinks;         // [Hq]: counted once per row; d sinks summed over the ranks
-  int threads = 0;                     // per rank; 0 = QKV_NUM_THREADS, else every core
+  run_options run;                     // threads per rank; impl fused or auto (the blocks')
   ring_stats* stats = nullptr;         // filled when given
 };
 

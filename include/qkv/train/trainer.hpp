@@ -48,7 +48,7 @@ class trainer {
   // Everything needed to continue, written atomically.
   void save(const std::string& path) const;
 
-  int threads = 0;  // for the attention kernels (0: the default rule)
+  run_options run;  // how the attention kernels run
   int64_t step() const { return step_; }
   const train_config& config() const { return config_; }
   const vocabulary& vocab() const { return vocab_; }
