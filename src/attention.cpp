@@ -23,20 +23,19 @@ std::string describe(const char* name, const shape_t& shape) {
 
 void require_f32(const char* name, const tensor_view& t) {
   if (t.type() != dtype::f32)
-    throw error(std::string(name) + ": dtype " + to_string(t.type()) +
-                " is not supported by the attention kernels (f32 only), shape " +
-                to_string(t.shape()));
+    throw error(name, std::string("dtype ") + to_string(t.type()) +
+                          " is not supported by the attention kernels (f32 only), shape " +
+                          to_string(t.shape()));
 }
 
 // An output view: f32, exactly `shape`, elements that do not overlap.
 void require_output(const char* name, const tensor_view& t, const shape_t& shape) {
   if (t.shape() != shape)
-    throw error(std::string(name) + ": expected shape " + to_string(shape) + ", got " +
-                to_string(t.shape()));
+    throw error(name, "expected shape " + to_string(shape) + ", got " + to_string(t.shape()));
   require_f32(name, t);
   if (overlaps(t))
-    throw error(std::string(name) + ": an output's elements must not overlap, got strides " +
-                to_string(t.strides()) + " for shape " + to_string(shape));
+    throw error(name, "an output's elements must not overlap, got strides " +
+                          to_string(t.strides()) + " for shape " + to_string(shape));
 }
 
 // An input the kernels read: f32, rank 4, sizes >= 1, rows contiguous (stride 1 along the last
@@ -44,18 +43,15 @@ void require_output(const char* name, const tensor_view& t, const shape_t& shape
 void require_input(const char* name, const char* layout, const tensor_view& t) {
   const shape_t& shape = t.shape();
   if (shape.size() != 4)
-    throw error(std::string(name) + ": expected rank 4 " + layout + ", got shape " +
-                to_string(shape));
+    throw error(name, std::string("expected rank 4 ") + layout + ", got shape " + to_string(shape));
   for (int64_t s : shape)
-    if (s < 1)
-      throw error(std::string(name) + ": every dimension must be >= 1, got shape " +
-                  to_string(shape));
+    if (s < 1) throw error(name, "every dimension must be >= 1, got shape " + to_string(shape));
   require_f32(name, t);
   if (t.stride(3) != 1 && t.size(3) > 1)
-    throw error(std::string(name) +
-                ": the last dimension must have stride 1 (rows are read in "
+    throw error(name,
+                "the last dimension must have stride 1 (rows are read in "
                 "place), got strides " +
-                to_string(t.strides()) + " for shape " + to_string(shape));
+                    to_string(t.strides()) + " for shape " + to_string(shape));
 }
 
 // A rank-4 view's strides. A last dimension of one element is given stride 1 (it is never
@@ -68,9 +64,9 @@ void copy_strides(int64_t (&dst)[4], const tensor_view& t) {
 void broadcast_mask(const char* kind, const shape_t& shape, const shape_t& target,
                     int64_t (&stride)[4]) {
   const auto fail = [&] {
-    throw error(std::string("mask: a ") + kind + " mask of shape " + to_string(shape) +
-                " does not broadcast to [B,Hq,Nq,Nk] = " + to_string(target) +
-                " (rank 2 to 4, each dimension equal or 1, aligned from the right)");
+    throw error("mask", std::string("a ") + kind + " mask of shape " + to_string(shape) +
+                            " does not broadcast to [B,Hq,Nq,Nk] = " + to_string(target) +
+                            " (rank 2 to 4, each dimension equal or 1, aligned from the right)");
   };
   if (shape.size() < 2 || shape.size() > 4) fail();
   const shape_t own = contiguous_strides(shape);
@@ -90,14 +86,14 @@ void broadcast_mask(const char* kind, const shape_t& shape, const shape_t& targe
 const float* head_vector(const char* name, const std::optional<tensor>& t, int64_t Hq) {
   if (!t) return nullptr;
   if (t->shape() != shape_t{Hq})
-    throw error(std::string(name) + ": expected one value per query head, shape [Hq] = [" +
-                std::to_string(Hq) + "], got " + to_string(t->shape()));
+    throw error(name, "expected one value per query head, shape [Hq] = [" + std::to_string(Hq) +
+                          "], got " + to_string(t->shape()));
   for (int64_t h = 0; h < Hq; ++h)
     if (!std::isfinite((*t)[h])) {
       std::ostringstream msg;
-      msg << name << ": every value must be finite, got " << (*t)[h] << " for head " << h
-          << " (shape " << to_string(t->shape()) << ")";
-      throw error(msg.str());
+      msg << "every value must be finite, got " << (*t)[h] << " for head " << h << " (shape "
+          << to_string(t->shape()) << ")";
+      throw error(name, msg.str());
     }
   return t->data();
 }
@@ -108,14 +104,14 @@ sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument) 
   if (text == "reference") return sdpa_impl::reference;
   if (text == "fused") return sdpa_impl::fused;
   if (text == "auto") return sdpa_impl::auto_select;
-  throw error(argument + ": expected reference, fused or auto, got '" + text + "'");
+  throw error(argument, "expected reference, fused or auto, got '" + text + "'");
 }
 
 causal_mode parse_causal_mode(const std::string& text, const std::string& argument) {
   if (text == "none") return causal_mode::none;
   if (text == "top-left") return causal_mode::top_left;
   if (text == "bottom-right") return causal_mode::bottom_right;
-  throw error(argument + ": expected none, top-left or bottom-right, got '" + text + "'");
+  throw error(argument, "expected none, top-left or bottom-right, got '" + text + "'");
 }
 
 const char* to_string(causal_mode mode) {
@@ -138,13 +134,13 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
                              ", " + describe("v", v.shape()) + ")";
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0))
     throw error("k, v: batch size B must equal q's" + shapes);
-  if (v.size(1) != k.size(1)) throw error("v: kv heads Hkv must equal k's" + shapes);
+  if (v.size(1) != k.size(1)) throw error("v", "kv heads Hkv must equal k's" + shapes);
   if (q.size(1) % k.size(1) != 0)
     throw error("q, k: query heads Hq (" + std::to_string(q.size(1)) +
                 ") must be a multiple of kv heads Hkv (" + std::to_string(k.size(1)) + ")" +
                 shapes);
-  if (v.size(2) != k.size(2)) throw error("v: key count Nk must equal k's" + shapes);
-  if (k.size(3) != q.size(3)) throw error("k: head dim d must equal q's" + shapes);
+  if (v.size(2) != k.size(2)) throw error("v", "key count Nk must equal k's" + shapes);
+  if (k.size(3) != q.size(3)) throw error("k", "head dim d must equal q's" + shapes);
 
   attention_params p;
   p.q = q.f32();
@@ -171,8 +167,8 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
     const float s = *options.scale;
     if (!std::isfinite(s) || s <= 0.0f) {
       std::ostringstream msg;
-      msg << "scale: must be finite and > 0, got " << s;
-      throw error(msg.str());
+      msg << "must be finite and > 0, got " << s;
+      throw error("scale", msg.str());
     }
     p.scale = s;
   } else {
@@ -182,8 +178,8 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   if (options.window) {
     const auto [left, right] = *options.window;
     if (left < -1 || right < -1)
-      throw error("window: each side must be >= -1 (-1 = unbounded), got (" + std::to_string(left) +
-                  ", " + std::to_string(right) + ")");
+      throw error("window", "each side must be >= -1 (-1 = unbounded), got (" +
+                                std::to_string(left) + ", " + std::to_string(right) + ")");
     p.window_left = left;
     p.window_right = right;
   }
@@ -191,8 +187,8 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
     const float c = *options.softcap;
     if (!std::isfinite(c) || c <= 0.0f) {
       std::ostringstream msg;
-      msg << "softcap: must be finite and > 0, got " << c;
-      throw error(msg.str());
+      msg << "must be finite and > 0, got " << c;
+      throw error("softcap", msg.str());
     }
     p.softcap = c;
   }
@@ -200,7 +196,7 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   p.sinks = head_vector("sinks", options.sinks, p.Hq);
 
   const attention_mask& m = options.mask;
-  if (m.boolean && m.additive) throw error("mask: give a boolean or an additive mask, not both");
+  if (m.boolean && m.additive) throw error("mask", "give a boolean or an additive mask, not both");
   const shape_t target = {p.B, p.Hq, p.Nq, p.Nk};
   if (m.boolean) {
     broadcast_mask("boolean", m.boolean->shape(), target, p.mask.stride);
@@ -213,14 +209,14 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   }
   if (!(options.dropout_p >= 0.0f && options.dropout_p < 1.0f)) {
     std::ostringstream msg;
-    msg << "dropout_p: must be in [0, 1), got " << options.dropout_p;
-    throw error(msg.str());
+    msg << "must be in [0, 1), got " << options.dropout_p;
+    throw error("dropout_p", msg.str());
   }
   p.dropout_p = options.dropout_p;
   p.dropout_seed = options.dropout_seed;
   p.threads = options.run.threads;
   if (p.threads < 0)
-    throw error("threads: must be >= 0 (0 = default), got " + std::to_string(p.threads));
+    throw error("threads", "must be >= 0 (0 = default), got " + std::to_string(p.threads));
   return p;
 }
 
@@ -229,7 +225,7 @@ namespace {
 // The kernel to run: auto is the fused kernel, unless an observer wants the reference's steps.
 sdpa_impl resolve_impl(sdpa_impl impl, const attention_observer* observer) {
   if (observer && impl == sdpa_impl::fused)
-    throw error("impl: an observer needs the reference kernel (its named steps); got fused");
+    throw error("impl", "an observer needs the reference kernel (its named steps); got fused");
   if (impl != sdpa_impl::auto_select) return impl;
   return observer ? sdpa_impl::reference : sdpa_impl::fused;
 }
@@ -274,14 +270,14 @@ tensor bind_row_statistics(attention_grad_params& g, const sdpa_saved& forward) 
   const shape_t rows = {p.B, p.Hq, p.Nq};
   if (forward.row_max || forward.row_log_sum) {
     if (!forward.row_max || !forward.row_log_sum)
-      throw error("forward: give both row_max and row_log_sum, or neither");
+      throw error("forward", "give both row_max and row_log_sum, or neither");
     for (const auto& [name, view] : {std::pair{"forward.row_max", *forward.row_max},
                                      std::pair{"forward.row_log_sum", *forward.row_log_sum}}) {
       require_f32(name, view);
       if (view.shape() != rows || view.strides() != forward.lse.strides())
-        throw error(std::string(name) + ": must have lse's shape " + to_string(rows) +
-                    " and strides " + to_string(forward.lse.strides()) + ", got shape " +
-                    to_string(view.shape()) + ", strides " + to_string(view.strides()));
+        throw error(name, "must have lse's shape " + to_string(rows) + " and strides " +
+                              to_string(forward.lse.strides()) + ", got shape " +
+                              to_string(view.shape()) + ", strides " + to_string(view.strides()));
     }
     g.row_max = forward.row_max->f32();
     g.row_log_sum = forward.row_log_sum->f32();
@@ -337,8 +333,8 @@ sdpa_result sdpa_forward(const tensor_view& q, const tensor_view& k, const tenso
 tensor sdpa_forward_with_weights(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                                  const sdpa_output_views& out, const sdpa_options& options) {
   if (options.run.impl == sdpa_impl::fused || options.observer)
-    throw error("impl: the attention weights come from the reference kernel; got " +
-                std::string(options.observer ? "an observer" : "fused"));
+    throw error("impl", "the attention weights come from the reference kernel; got " +
+                            std::string(options.observer ? "an observer" : "fused"));
   attention_params p = make_attention_params(q, k, v, options);
   bind_outputs(p, out);
   tensor P({p.B, p.Hq, p.Nq, p.Nk});
@@ -350,19 +346,19 @@ tensor sdpa_forward_with_weights(const tensor_view& q, const tensor_view& k, con
 void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                         const sdpa_saved& forward, const tensor_view& grad_out,
                         const sdpa_gradient_views& grads, const sdpa_options& options) {
-  if (options.observer) throw error("observer: the backward reports no steps; pass none");
+  if (options.observer) throw error("observer", "the backward reports no steps; pass none");
   attention_grad_params g;
   g.forward = make_attention_params(q, k, v, options);
   attention_params& p = g.forward;
   const shape_t out_shape = {p.B, p.Hq, p.Nq, p.dv}, lse_shape = {p.B, p.Hq, p.Nq};
   if (grad_out.shape() != out_shape)
-    throw error("grad_out: expected the output's shape [B,Hq,Nq,dv] = " + to_string(out_shape) +
-                ", got " + to_string(grad_out.shape()));
+    throw error("grad_out", "expected the output's shape [B,Hq,Nq,dv] = " + to_string(out_shape) +
+                                ", got " + to_string(grad_out.shape()));
   require_input("grad_out", "[B,Hq,Nq,dv]", grad_out);
   if (forward.out.shape() != out_shape || forward.lse.shape() != lse_shape)
-    throw error("forward: out " + to_string(forward.out.shape()) + " and lse " +
-                to_string(forward.lse.shape()) + " do not match these inputs (out " +
-                to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
+    throw error("forward", "out " + to_string(forward.out.shape()) + " and lse " +
+                               to_string(forward.lse.shape()) + " do not match these inputs (out " +
+                               to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
   require_input("forward.out", "[B,Hq,Nq,dv]", forward.out);
   require_f32("forward.lse", forward.lse);
   g.out = forward.out.f32();
@@ -382,14 +378,15 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
   copy_strides(g.dv_stride, grads.dv);
   if (p.sinks) {
     if (!grads.dsinks)
-      throw error("dsinks: the sinks' gradient [Hq] = [" + std::to_string(p.Hq) +
-                  "] needs an output view when options.sinks is set");
+      throw error("dsinks", "the sinks' gradient [Hq] = [" + std::to_string(p.Hq) +
+                                "] needs an output view when options.sinks is set");
     require_output("dsinks", *grads.dsinks, {p.Hq});
     if (grads.dsinks->size(0) > 1 && grads.dsinks->stride(0) != 1)
-      throw error("dsinks: must be contiguous, got strides " + to_string(grads.dsinks->strides()));
+      throw error("dsinks",
+                  "must be contiguous, got strides " + to_string(grads.dsinks->strides()));
     g.dsinks = grads.dsinks->mutable_f32();
   } else if (grads.dsinks) {
-    throw error("dsinks: given without options.sinks");
+    throw error("dsinks", "given without options.sinks");
   }
   detail::dispatch_backward(g, options.run.impl);
 }

@@ -34,14 +34,14 @@ tensor_view::tensor_view(const void* data, dtype type, shape_t shape, shape_t st
   element_count(shape_);  // throws on a negative size
   if (strides_.empty() && !shape_.empty()) strides_ = contiguous_strides(shape_);
   if (strides_.size() != shape_.size())
-    throw error("tensor_view: strides " + to_string(strides_) + " do not match the rank of shape " +
-                to_string(shape_));
+    throw error("tensor_view", "strides " + to_string(strides_) +
+                                   " do not match the rank of shape " + to_string(shape_));
   for (int64_t s : strides_)
     if (s < 0)
-      throw error("tensor_view: strides must be >= 0, got " + to_string(strides_) + " for shape " +
-                  to_string(shape_));
+      throw error("tensor_view", "strides must be >= 0, got " + to_string(strides_) +
+                                     " for shape " + to_string(shape_));
   if (data_ == nullptr && numel() > 0)
-    throw error("tensor_view: null data for shape " + to_string(shape_));
+    throw error("tensor_view", "null data for shape " + to_string(shape_));
 }
 
 const float* tensor_view::f32() const {
@@ -55,8 +55,9 @@ tensor_view tensor_view::permuted(std::initializer_list<int64_t> order) const {
   std::vector<int64_t> identity(static_cast<size_t>(rank()));
   std::iota(identity.begin(), identity.end(), 0);
   if (sorted != identity)
-    throw error("tensor_view: permutation " + to_string(shape_t(order)) +
-                " is not an order of the dimensions of shape " + to_string(shape_));
+    throw error("tensor_view", "permutation " + to_string(shape_t(order)) +
+                                   " is not an order of the dimensions of shape " +
+                                   to_string(shape_));
   tensor_view out = *this;
   size_t i = 0;
   for (int64_t dim : order) {
@@ -68,9 +69,9 @@ tensor_view tensor_view::permuted(std::initializer_list<int64_t> order) const {
 
 tensor_view tensor_view::sliced(int64_t dim, int64_t begin, int64_t count) const {
   if (dim < -rank() || dim >= rank() || begin < 0 || count < 0 || begin + count > size(dim))
-    throw error("tensor_view: slice [" + std::to_string(begin) + ", " +
-                std::to_string(begin + count) + ") of dimension " + std::to_string(dim) +
-                " is outside shape " + to_string(shape_));
+    throw error("tensor_view", "slice [" + std::to_string(begin) + ", " +
+                                   std::to_string(begin + count) + ") of dimension " +
+                                   std::to_string(dim) + " is outside shape " + to_string(shape_));
   tensor_view out = *this;
   out.data_ = static_cast<const char*>(data_) + begin * stride(dim) * size_in_bytes(type_);
   out.shape_[axis(dim)] = count;

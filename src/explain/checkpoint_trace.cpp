@@ -23,8 +23,8 @@ attention_trace trace_gpt_layer(const nn::gpt& model, const std::vector<int32_t>
   const nn::gpt_config& c = model.config();
   const int64_t T = static_cast<int64_t>(ids.size());
   if (T < 1 || T > c.context || ids.size() != tokens.size())
-    throw error("text: needs 1 to " + std::to_string(c.context) +
-                " tokens (the model's context), got " + std::to_string(ids.size()));
+    throw error("text", "needs 1 to " + std::to_string(c.context) +
+                            " tokens (the model's context), got " + std::to_string(ids.size()));
   detail::check_range("layer", layer, c.layers, "layers");
   if (head) detail::check_range("head", *head, c.heads, "heads per layer");
   nn::gpt_attention_heads qkv = model.attention_heads(ids, layer);

@@ -36,7 +36,7 @@ std::string known_key_list() {
 
 // A JSON number that a float32 holds: finite and within ±FLT_MAX.
 float finite_float(const nlohmann::json& value, const std::string& where) {
-  if (!value.is_number()) throw error(where + ": expected a number, got " + value.dump());
+  if (!value.is_number()) throw error(where, "expected a number, got " + value.dump());
   const double v = value.get<double>();
   if (!std::isfinite(v) || std::abs(v) > FLT_MAX)
     throw error(where + " = " + value.dump() +
@@ -45,16 +45,16 @@ float finite_float(const nlohmann::json& value, const std::string& where) {
 }
 
 tensor matrix_from_json(const nlohmann::json& spec, const char* key) {
-  if (!spec.contains(key)) throw error(std::string(key) + ": missing");
+  if (!spec.contains(key)) throw error(key, "missing");
   const nlohmann::json& rows = spec.at(key);
   if (!rows.is_array() || rows.empty() || !rows[0].is_array() || rows[0].empty())
-    throw error(std::string(key) + ": expected a non-empty list of rows");
+    throw error(key, "expected a non-empty list of rows");
   const int64_t n = static_cast<int64_t>(rows.size()), m = static_cast<int64_t>(rows[0].size());
   tensor t({n, m});
   for (int64_t i = 0; i < n; ++i) {
     if (!rows[i].is_array() || rows[i].size() != rows[0].size())
-      throw error(std::string(key) + ": row " + std::to_string(i) + " has " +
-                  std::to_string(rows[i].size()) + " numbers, row 0 has " + std::to_string(m));
+      throw error(key, "row " + std::to_string(i) + " has " + std::to_string(rows[i].size()) +
+                           " numbers, row 0 has " + std::to_string(m));
     for (int64_t j = 0; j < m; ++j)
       t[i * m + j] = finite_float(
           rows[i][j], std::string(key) + "[" + std::to_string(i) + "][" + std::to_string(j) + "]");
@@ -94,15 +94,15 @@ example parse_example(const std::string& json_text, const std::string& source) {
     example in;
     const auto string_of = [&](const char* key) {
       if (!spec.contains(key)) return std::string();
-      if (!spec.at(key).is_string()) throw error(std::string(key) + ": expected a string");
+      if (!spec.at(key).is_string()) throw error(key, "expected a string");
       return spec.at(key).get<std::string>();
     };
     in.title = string_of("title");
     if (in.title.empty()) in.title = string_of("description");
     if (spec.contains("tokens")) {
-      if (!spec.at("tokens").is_array()) throw error("tokens: expected a list of strings");
+      if (!spec.at("tokens").is_array()) throw error("tokens", "expected a list of strings");
       for (const auto& token : spec.at("tokens")) {
-        if (!token.is_string()) throw error("tokens: expected a list of strings");
+        if (!token.is_string()) throw error("tokens", "expected a list of strings");
         in.tokens += token.get<std::string>() + " ";
       }
     }
@@ -112,7 +112,7 @@ example parse_example(const std::string& json_text, const std::string& source) {
     in.wv = matrix_from_json(spec, "W_v_weight");
     check_layout(spec, in.x);
     if (spec.contains("scale")) {
-      if (!spec.at("scale").is_number()) throw error("scale: expected a number");
+      if (!spec.at("scale").is_number()) throw error("scale", "expected a number");
       in.scale = checked_scale(spec.at("scale").get<double>(), "scale");
     }
     return in;

@@ -179,9 +179,8 @@ std::vector<std::string> wrap(const std::string& text, int64_t width) {
 
 void check_range(const char* what, int64_t value, int64_t count, const char* counted) {
   if (value < 0 || value >= count)
-    throw error(std::string(what) + ": must be in [0, " + std::to_string(count) +
-                "), the model has " + std::to_string(count) + " " + counted + "; got " +
-                std::to_string(value));
+    throw error(what, "must be in [0, " + std::to_string(count) + "), the model has " +
+                          std::to_string(count) + " " + counted + "; got " + std::to_string(value));
 }
 
 std::string count_of(int64_t n, const std::string& noun) {

@@ -12,8 +12,8 @@ attention_map map_gpt2(const models::gpt2& model, std::span<const int64_t> ids,
   const models::gpt2_config& c = model.config();
   const auto T = static_cast<int64_t>(ids.size());
   if (tokens.size() != ids.size())
-    throw error("tokens: one text per id, got " + std::to_string(tokens.size()) + " for " +
-                detail::count_of(T, "id"));
+    throw error("tokens", "one text per id, got " + std::to_string(tokens.size()) + " for " +
+                              detail::count_of(T, "id"));
   // The selection is checked before the forward pass (which checks the ids), the costly part.
   if (selection.layer) detail::check_range("layer", *selection.layer, c.layers, "layers");
   if (selection.head) detail::check_range("head", *selection.head, c.heads, "heads per layer");

@@ -13,7 +13,8 @@ namespace {
 
 std::string number(double v) {
   if (!std::isfinite(v))
-    throw error("explain: a value is not finite (" + std::to_string(v) + "); JSON cannot spell it");
+    throw error("explain",
+                "a value is not finite (" + std::to_string(v) + "); JSON cannot spell it");
   return detail::shortest(v);
 }
 

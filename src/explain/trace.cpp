@@ -55,8 +55,8 @@ class trace_recorder : public attention_observer {
 
 void require_heads(const char* name, const tensor& t) {
   if (t.rank() != 2 && t.rank() != 3)
-    throw error(std::string(name) + ": expected [H, N, features] or [N, features], got shape " +
-                to_string(t.shape()));
+    throw error(name,
+                "expected [H, N, features] or [N, features], got shape " + to_string(t.shape()));
 }
 
 // [H,N,f] or [N,f] -> [1,H,N,f], the layout sdpa takes.
@@ -97,8 +97,9 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
     for (int64_t i = 0; i < p.Nq; ++i)
       trace.tokens.push_back(std::string("t").append(std::to_string(i)));
   if (static_cast<int64_t>(trace.tokens.size()) != p.Nq)
-    throw error("tokens: " + std::to_string(trace.tokens.size()) + " labels given for " +
-                std::to_string(p.Nq) + " tokens, one per row (q " + to_string(q.shape()) + ")");
+    throw error("tokens", std::to_string(trace.tokens.size()) + " labels given for " +
+                              std::to_string(p.Nq) + " tokens, one per row (q " +
+                              to_string(q.shape()) + ")");
   trace.scale = p.scale;
   trace.causal = causal;
   trace.heads.resize(static_cast<size_t>(p.Hq));
@@ -117,7 +118,7 @@ attention_trace trace_attention(const tensor& q, const tensor& k, const tensor& 
 attention_trace trace_self_attention(const nn::self_attention& layer, const tensor& x,
                                      std::vector<std::string> tokens, bool causal,
                                      std::optional<float> scale) {
-  if (x.rank() != 2) throw error("x: expected X [N, d_model], got shape " + to_string(x.shape()));
+  if (x.rank() != 2) throw error("x", "expected X [N, d_model], got shape " + to_string(x.shape()));
   // Counted against X, the input the labels name, before the projections make q out of it.
   if (!tokens.empty() && static_cast<int64_t>(tokens.size()) != x.size(0))
     throw error("tokens", std::to_string(tokens.size()) + " labels given for the " +

@@ -96,8 +96,8 @@ gpt2 gpt2::from_tensors(const gpt2_config& c, io::named_tensors tensors,
 gpt2_output gpt2::forward(std::span<const int64_t> ids, bool attention_weights, int threads) const {
   const int64_t T = static_cast<int64_t>(ids.size()), V = config_.vocab, H = config_.heads;
   if (T < 1 || T > config_.positions)
-    throw error("ids: expected 1 to n_positions = " + std::to_string(config_.positions) +
-                " tokens, got " + std::to_string(T));
+    throw error("ids", "expected 1 to n_positions = " + std::to_string(config_.positions) +
+                           " tokens, got " + std::to_string(T));
   std::vector<int64_t> positions(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = t;
   nn::mha_options options;
@@ -125,8 +125,8 @@ gpt2_output gpt2::forward(std::span<const int64_t> ids, bool attention_weights, 
 std::vector<float> gpt2::decode_step(int64_t id, gpt2_cache& cache, int threads) const {
   const int64_t position = cache.length();
   if (position >= config_.positions)
-    throw error("decode: the KV cache holds " + std::to_string(position) +
-                " tokens, n_positions is " + std::to_string(config_.positions));
+    throw error("decode", "the KV cache holds " + std::to_string(position) +
+                              " tokens, n_positions is " + std::to_string(config_.positions));
   if (cache.layers.empty())
     for (const block& b : blocks_) cache.layers.push_back(b.attn.make_cache(1, config_.positions));
   nn::mha_options options;

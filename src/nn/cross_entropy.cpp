@@ -35,15 +35,16 @@ double softmax_row(float* dz, const float* z, int64_t V, int32_t t, int64_t M, b
 
 cross_entropy_result cross_entropy(const tensor& logits, const std::vector<int32_t>& targets) {
   if (logits.rank() != 2 || logits.size(0) == 0)
-    throw error("logits: expected [M,V] with M >= 1, got " + to_string(logits.shape()));
+    throw error("logits", "expected [M,V] with M >= 1, got " + to_string(logits.shape()));
   const int64_t M = logits.size(0), V = logits.size(1);
   if (static_cast<int64_t>(targets.size()) != M)
-    throw error("targets: expected " + std::to_string(M) + " indices (logits " +
-                to_string(logits.shape()) + "), got " + std::to_string(targets.size()));
+    throw error("targets", "expected " + std::to_string(M) + " indices (logits " +
+                               to_string(logits.shape()) + "), got " +
+                               std::to_string(targets.size()));
   for (int64_t m = 0; m < M; ++m)
     if (const int32_t t = targets[static_cast<size_t>(m)]; t < 0 || t >= V)
-      throw error("targets: index " + std::to_string(t) + " at row " + std::to_string(m) +
-                  " outside [0, " + std::to_string(V) + ")");
+      throw error("targets", "index " + std::to_string(t) + " at row " + std::to_string(m) +
+                                 " outside [0, " + std::to_string(V) + ")");
   cross_entropy_result r;
   r.dlogits = tensor(logits.shape());
   std::vector<double> row_loss(static_cast<size_t>(M));

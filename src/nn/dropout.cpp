@@ -8,7 +8,7 @@ namespace qkv::nn {
 
 tensor dropout_mask(const shape_t& shape, float p, uint64_t seed, uint64_t stream) {
   if (!(p >= 0.0f && p < 1.0f))
-    throw error("dropout: p must be in [0, 1), got " + std::to_string(p));
+    throw error("dropout", "p must be in [0, 1), got " + std::to_string(p));
   tensor mask(shape, 1.0f);
   if (p == 0.0f) return mask;
   const float keep_scale = 1.0f / (1.0f - p);

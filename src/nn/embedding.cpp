@@ -9,8 +9,8 @@ namespace qkv::nn {
 
 embedding::embedding(tensor weight) : weight_(std::move(weight)) {
   if (weight_.rank() != 2 || weight_.numel() == 0)
-    throw error("embedding: weight must be [num_embeddings, E] with both >= 1, got " +
-                to_string(weight_.shape()));
+    throw error("embedding", "weight must be [num_embeddings, E] with both >= 1, got " +
+                                 to_string(weight_.shape()));
 }
 
 embedding::embedding(int64_t num_embeddings, int64_t E, std::mt19937_64& rng) {
@@ -30,7 +30,7 @@ void embedding::save(state_dict& dict, const std::string& prefix) const {
 
 tensor embedding::forward(std::span<const int64_t> ids, const shape_t& shape) const {
   if (element_count(shape) != static_cast<int64_t>(ids.size()))
-    throw error("ids: " + std::to_string(ids.size()) + " ids for shape " + to_string(shape));
+    throw error("ids", std::to_string(ids.size()) + " ids for shape " + to_string(shape));
   const int64_t E = embedding_dim();
   shape_t out_shape = shape;
   out_shape.push_back(E);
@@ -38,8 +38,8 @@ tensor embedding::forward(std::span<const int64_t> ids, const shape_t& shape) co
   for (size_t n = 0; n < ids.size(); ++n) {
     const int64_t id = ids[n];
     if (id < 0 || id >= num_embeddings())
-      throw error("ids: id " + std::to_string(id) + " at flat position " + std::to_string(n) +
-                  " is outside [0, " + std::to_string(num_embeddings()) + ")");
+      throw error("ids", "id " + std::to_string(id) + " at flat position " + std::to_string(n) +
+                             " is outside [0, " + std::to_string(num_embeddings()) + ")");
     std::copy(weight_.data() + id * E, weight_.data() + (id + 1) * E,
               out.data() + static_cast<int64_t>(n) * E);
   }

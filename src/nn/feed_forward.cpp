@@ -32,7 +32,7 @@ activation parse_activation(const std::string& text, const std::string& argument
   if (text == "relu") return activation::relu;
   if (text == "gelu") return activation::gelu;
   if (text == "gelu_tanh") return activation::gelu_tanh;
-  throw error(argument + ": expected relu, gelu or gelu_tanh, got '" + text + "'");
+  throw error(argument, "expected relu, gelu or gelu_tanh, got '" + text + "'");
 }
 
 void apply_activation(activation act, tensor& x) {
@@ -52,9 +52,9 @@ feed_forward::feed_forward(linear linear1, linear linear2, activation act)
     : linear1_(std::move(linear1)), linear2_(std::move(linear2)), act_(act) {
   if (linear2_.in_features() != linear1_.out_features() ||
       linear2_.out_features() != linear1_.in_features())
-    throw error("feed_forward: linear1 must be [F,E] and linear2 [E,F], got " +
-                to_string(linear1_.weight().shape()) + " and " +
-                to_string(linear2_.weight().shape()));
+    throw error("feed_forward", "linear1 must be [F,E] and linear2 [E,F], got " +
+                                    to_string(linear1_.weight().shape()) + " and " +
+                                    to_string(linear2_.weight().shape()));
 }
 
 feed_forward::feed_forward(int64_t E, int64_t F, activation act, std::mt19937_64& rng)

@@ -51,7 +51,8 @@ gpt::gpt(const gpt_config& c, std::mt19937_64& rng) : config_(c) {
                              " must divide the embedding width E = " + std::to_string(c.embed) +
                              " (embed)");
   if (!(c.attention_dropout >= 0.0f && c.attention_dropout < 1.0f))
-    throw error("attention_dropout: must be in [0, 1), got " + std::to_string(c.attention_dropout));
+    throw error("attention_dropout",
+                "must be in [0, 1), got " + std::to_string(c.attention_dropout));
   const int64_t E = c.embed;
   wte_ = embedding(normal_tensor({c.vocab, E}, rng));
   wpe_ = embedding(normal_tensor({c.context, E}, rng));
@@ -143,9 +144,10 @@ void gpt::zero_grads() {
 tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const gpt_step& step,
                     std::shared_ptr<gpt_activations>* keep) const {
   if (T < 1 || T > config_.context || B < 1 || static_cast<int64_t>(tokens.size()) != B * T)
-    throw error("tokens: expected B·T ids with 1 <= T <= context = " +
-                std::to_string(config_.context) + ", got " + std::to_string(tokens.size()) +
-                " for B = " + std::to_string(B) + ", T = " + std::to_string(T));
+    throw error("tokens",
+                "expected B·T ids with 1 <= T <= context = " + std::to_string(config_.context) +
+                    ", got " + std::to_string(tokens.size()) + " for B = " + std::to_string(B) +
+                    ", T = " + std::to_string(T));
   auto act = std::make_shared<gpt_activations>();
   act->tokens.assign(tokens.begin(), tokens.end());
   for (int64_t b = 0; b < B; ++b)

@@ -8,8 +8,9 @@ namespace qkv::nn {
 
 gpt_attention_heads gpt::attention_heads(const std::vector<int32_t>& tokens, int64_t layer) const {
   if (layer < 0 || layer >= config_.layers)
-    throw error("layer: must be in [0, " + std::to_string(config_.layers) + "), the model has " +
-                std::to_string(config_.layers) + " layers; got " + std::to_string(layer));
+    throw error("layer", "must be in [0, " + std::to_string(config_.layers) + "), the model has " +
+                             std::to_string(config_.layers) + " layers; got " +
+                             std::to_string(layer));
   const int64_t T = static_cast<int64_t>(tokens.size());
   std::shared_ptr<gpt_activations> act;
   forward(tokens, 1, T, gpt_step{}, &act);

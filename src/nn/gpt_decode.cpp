@@ -10,8 +10,8 @@ namespace qkv::nn {
 std::vector<float> gpt::decode_step(int32_t token, gpt_kv_cache& cache, int threads) const {
   const int64_t T = config_.context, n = cache.length();
   if (n >= T)
-    throw error("decode: the KV cache holds " + std::to_string(n) +
-                " tokens, the model's context is " + std::to_string(T));
+    throw error("decode", "the KV cache holds " + std::to_string(n) +
+                              " tokens, the model's context is " + std::to_string(T));
   if (cache.layers.empty())
     for (const gpt_block& b : blocks_) cache.layers.push_back(b.attn.make_cache(1, T));
   const int64_t id = token, position = n;

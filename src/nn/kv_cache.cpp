@@ -11,9 +11,10 @@ namespace qkv::nn {
 
 kv_cache::kv_cache(int64_t B, int64_t Hkv, int64_t capacity, int64_t d, int64_t dv) {
   if (B < 1 || Hkv < 1 || capacity < 1 || d < 1 || dv < 1)
-    throw error("kv_cache: B, Hkv, capacity, d and dv must be >= 1, got B = " + std::to_string(B) +
-                ", Hkv = " + std::to_string(Hkv) + ", capacity = " + std::to_string(capacity) +
-                ", d = " + std::to_string(d) + ", dv = " + std::to_string(dv));
+    throw error("kv_cache",
+                "B, Hkv, capacity, d and dv must be >= 1, got B = " + std::to_string(B) +
+                    ", Hkv = " + std::to_string(Hkv) + ", capacity = " + std::to_string(capacity) +
+                    ", d = " + std::to_string(d) + ", dv = " + std::to_string(dv));
   keys_ = tensor({B, Hkv, capacity, d});
   values_ = tensor({B, Hkv, capacity, dv});
 }
@@ -43,14 +44,14 @@ void kv_cache::append(const tensor_view& k, const tensor_view& v) {
     throw error(std::string("k, v: the cache stores f32, got ") + to_string(k.type()) + " and " +
                 to_string(v.type()));
   if (k.rank() != 4 || k.size(0) != B || k.size(1) != Hkv || k.size(3) != d)
-    throw error("k: expected [B,Hkv,n,d] matching the cache" + shapes);
+    throw error("k", "expected [B,Hkv,n,d] matching the cache" + shapes);
   const int64_t n = k.size(2);
   if (v.shape() != shape_t{B, Hkv, n, dv})
-    throw error("v: expected [B,Hkv,n,dv] = " + to_string({B, Hkv, n, dv}) + shapes);
+    throw error("v", "expected [B,Hkv,n,dv] = " + to_string({B, Hkv, n, dv}) + shapes);
   if (length_ + n > cap)
-    throw error("kv_cache: full: cannot append " + std::to_string(n) + " position(s) to " +
-                std::to_string(length_) + " of capacity " + std::to_string(cap) +
-                " (make a larger cache or clear it)");
+    throw error("kv_cache", "full: cannot append " + std::to_string(n) + " position(s) to " +
+                                std::to_string(length_) + " of capacity " + std::to_string(cap) +
+                                " (make a larger cache or clear it)");
   copy_rows(k, keys_, length_);
   copy_rows(v, values_, length_);
   length_ += n;
@@ -58,24 +59,25 @@ void kv_cache::append(const tensor_view& k, const tensor_view& v) {
 
 void kv_cache::truncate(int64_t length) {
   if (length < 0 || length > length_)
-    throw error("length: must be in [0, " + std::to_string(length_) +
-                "] (the cached positions), got " + std::to_string(length));
+    throw error("length", "must be in [0, " + std::to_string(length_) +
+                              "] (the cached positions), got " + std::to_string(length));
   length_ = length;
 }
 
 void kv_cache::require_queries(const tensor_view& q) const {
   if (q.rank() != 4 || q.size(2) < 1 || q.size(2) > length_)
-    throw error("q: expected [B,Hq,n,d] with 1 <= n <= " + std::to_string(length_) +
-                " (the cached positions; append their keys first), got " + to_string(q.shape()));
+    throw error("q", "expected [B,Hq,n,d] with 1 <= n <= " + std::to_string(length_) +
+                         " (the cached positions; append their keys first), got " +
+                         to_string(q.shape()));
 }
 
 void kv_cache::attend_into(const tensor_view& q, const sdpa_output_views& out,
                            const sdpa_options& options) const {
   require_queries(q);
   if (options.causal != causal_mode::none || !options.mask.empty())
-    throw error(
-        "options: a cache step is bottom-right causal over the cache; give no causal "
-        "flag and no mask");
+    throw error("options",
+                "a cache step is bottom-right causal over the cache; give no causal "
+                "flag and no mask");
   sdpa_options step = options;
   step.causal = causal_mode::bottom_right;
   // The cached positions in place: the first length() rows of each head's room.

@@ -32,12 +32,12 @@ QKV_VECTOR_CLONES void layer_norm_rows(float* y, const float* x, const float* we
 layer_norm::layer_norm(tensor weight, tensor bias, float eps)
     : weight_(std::move(weight)), bias_(std::move(bias)), eps_(eps) {
   if (weight_.rank() != 1 || weight_.numel() == 0 || bias_.shape() != weight_.shape())
-    throw error("layer_norm: weight and bias must both be [E] with E >= 1, got " +
-                to_string(weight_.shape()) + " and " + to_string(bias_.shape()));
+    throw error("layer_norm", "weight and bias must both be [E] with E >= 1, got " +
+                                  to_string(weight_.shape()) + " and " + to_string(bias_.shape()));
   if (!std::isfinite(eps) || eps <= 0.0f) {
     std::ostringstream msg;
-    msg << "eps: must be finite and > 0, got " << eps;
-    throw error(msg.str());
+    msg << "must be finite and > 0, got " << eps;
+    throw error("eps", msg.str());
   }
 }
 
@@ -57,8 +57,8 @@ void layer_norm::save(state_dict& dict, const std::string& prefix) const {
 tensor layer_norm::forward(const tensor& x, const std::string& argument) const {
   const int64_t E = size();
   if (x.rank() < 1 || x.size(-1) != E)
-    throw error(argument + ": expected [..., " + std::to_string(E) +
-                "] (the LayerNorm size), got " + to_string(x.shape()));
+    throw error(argument, "expected [..., " + std::to_string(E) + "] (the LayerNorm size), got " +
+                              to_string(x.shape()));
   tensor y(x.shape());
   detail::for_each_chunk(x.numel() / E, detail::rows_per_chunk, [&](int64_t, int64_t b, int64_t e) {
     layer_norm_rows(y.data() + b * E, x.data() + b * E, weight_.data(), bias_.data(), e - b, E,

@@ -14,11 +14,11 @@ namespace qkv::nn {
 linear::linear(tensor weight, std::optional<tensor> bias)
     : weight_(std::move(weight)), bias_(std::move(bias)) {
   if (weight_.rank() != 2 || weight_.numel() == 0)
-    throw error("linear: weight must be [out,in] with out, in >= 1, got " +
-                to_string(weight_.shape()));
+    throw error("linear",
+                "weight must be [out,in] with out, in >= 1, got " + to_string(weight_.shape()));
   if (bias_ && bias_->shape() != shape_t{weight_.size(0)})
-    throw error("linear: bias must be [out] = [" + std::to_string(weight_.size(0)) + "], got " +
-                to_string(bias_->shape()));
+    throw error("linear", "bias must be [out] = [" + std::to_string(weight_.size(0)) + "], got " +
+                              to_string(bias_->shape()));
 }
 
 linear::linear(int64_t in_features, int64_t out_features, bool bias, std::mt19937_64& rng) {
@@ -41,8 +41,8 @@ void linear::save(state_dict& dict, const std::string& prefix) const {
 tensor linear::forward(const tensor& x, const std::string& argument) const {
   const int64_t in = in_features(), out = out_features();
   if (x.rank() < 1 || x.size(-1) != in)
-    throw error(argument + ": expected [..., " + std::to_string(in) + "] (in_features of a " +
-                to_string(weight_.shape()) + " weight), got " + to_string(x.shape()));
+    throw error(argument, "expected [..., " + std::to_string(in) + "] (in_features of a " +
+                              to_string(weight_.shape()) + " weight), got " + to_string(x.shape()));
   shape_t y_shape = x.shape();
   y_shape.back() = out;
   tensor y(y_shape);

@@ -14,8 +14,8 @@ shape_t attn_mask_shape4(const shape_t& shape, int64_t B, int64_t H, int64_t Nq,
                          const std::string& name) {
   if (shape == shape_t{Nq, Nk}) return {1, 1, Nq, Nk};
   if (shape == shape_t{B * H, Nq, Nk}) return {B, H, Nq, Nk};
-  throw error(name + ": expected [Nq,Nk] = " + to_string({Nq, Nk}) +
-              " or [B·H,Nq,Nk] = " + to_string({B * H, Nq, Nk}) + ", got " + to_string(shape));
+  throw error(name, "expected [Nq,Nk] = " + to_string({Nq, Nk}) + " or [B·H,Nq,Nk] = " +
+                        to_string({B * H, Nq, Nk}) + ", got " + to_string(shape));
 }
 
 }  // namespace
@@ -25,10 +25,10 @@ attention_mask to_sdpa_mask(const mha_masks& masks, int64_t B, int64_t H, int64_
   const std::string kpm_name = prefix + "key_padding_mask";
   const std::string mask_name = prefix.empty() ? "attn_mask" : prefix + "mask";
   if (masks.attn_mask && masks.attn_mask_additive)
-    throw error(mask_name + ": give a boolean or a float mask, not both");
+    throw error(mask_name, "give a boolean or a float mask, not both");
   if (masks.key_padding_mask && masks.key_padding_mask->shape() != shape_t{B, Nk})
-    throw error(kpm_name + ": expected [B,Nk] = " + to_string({B, Nk}) + ", got " +
-                to_string(masks.key_padding_mask->shape()));
+    throw error(kpm_name, "expected [B,Nk] = " + to_string({B, Nk}) + ", got " +
+                              to_string(masks.key_padding_mask->shape()));
   const bool_tensor* padding = masks.key_padding_mask ? &*masks.key_padding_mask : nullptr;
 
   attention_mask out;

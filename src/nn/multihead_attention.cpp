@@ -59,30 +59,31 @@ multihead_attention::multihead_attention(linear q_proj, linear k_proj, linear v_
                              to_string(k_proj_.weight().shape()) + ", v_proj " +
                              to_string(v_proj_.weight().shape()) + ", out_proj " +
                              to_string(out_proj_.weight().shape()) + ")";
-  if (out_proj_.in_features() != E) throw error("out_proj: weight must be [E,E]" + shapes);
-  if (E < 1) throw error("out_proj: embed_dim E must be >= 1" + shapes);
+  if (out_proj_.in_features() != E) throw error("out_proj", "weight must be [E,E]" + shapes);
+  if (E < 1) throw error("out_proj", "embed_dim E must be >= 1" + shapes);
   if (num_heads < 1 || E % num_heads != 0)
-    throw error("num_heads: H = " + std::to_string(num_heads) +
-                " must divide embed_dim E = " + std::to_string(E));
+    throw error("num_heads", "H = " + std::to_string(num_heads) +
+                                 " must divide embed_dim E = " + std::to_string(E));
   if (q_proj_.out_features() != E || q_proj_.in_features() != E)
-    throw error("q_proj: weight must be [E,E]" + shapes);
+    throw error("q_proj", "weight must be [E,E]" + shapes);
   const int64_t hd = E / num_heads, kv_rows = k_proj_.out_features();
   if (v_proj_.out_features() != kv_rows)
-    throw error("v_proj: must have as many output rows as k_proj (Hkv·hd)" + shapes);
+    throw error("v_proj", "must have as many output rows as k_proj (Hkv·hd)" + shapes);
   if (kv_rows < hd || kv_rows % hd != 0 || num_heads % (kv_rows / hd) != 0)
-    throw error("k_proj: output rows must be Hkv·hd with Hkv dividing H = " +
-                std::to_string(num_heads) + " and hd = " + std::to_string(hd) + shapes);
+    throw error("k_proj",
+                "output rows must be Hkv·hd with Hkv dividing H = " + std::to_string(num_heads) +
+                    " and hd = " + std::to_string(hd) + shapes);
   const bool bias = q_proj_.bias().has_value();
   if (k_proj_.bias().has_value() != bias || v_proj_.bias().has_value() != bias)
-    throw error("in_proj_bias: q, k and v projections must all have a bias or none" + shapes);
+    throw error("in_proj_bias", "q, k and v projections must all have a bias or none" + shapes);
 }
 
 multihead_attention::multihead_attention(const mha_config& c, std::mt19937_64& rng) {
   const int64_t E = c.embed_dim, H = c.num_heads, Hkv = c.kv_heads ? c.kv_heads : H;
   if (E < 1 || H < 1 || E % H != 0 || Hkv < 1 || H % Hkv != 0)
-    throw error(
-        "mha_config: need E >= 1, H dividing E and Hkv dividing H, got E = " + std::to_string(E) +
-        ", H = " + std::to_string(H) + ", Hkv = " + std::to_string(Hkv));
+    throw error("mha_config",
+                "need E >= 1, H dividing E and Hkv dividing H, got E = " + std::to_string(E) +
+                    ", H = " + std::to_string(H) + ", Hkv = " + std::to_string(Hkv));
   const int64_t kv_rows = Hkv * (E / H), kdim = c.kdim ? c.kdim : E, vdim = c.vdim ? c.vdim : E;
   const auto projection = [&](int64_t rows, int64_t cols) {
     return linear(xavier_uniform(rows, cols, rng),
@@ -100,8 +101,8 @@ multihead_attention multihead_attention::load(state_dict_reader& reader, const s
   const int64_t E = reader.shape_of(prefix + "out_proj.weight", 2)[0];
   if (E < 1) reader.fail("tensor '" + prefix + "out_proj.weight' gives embed_dim E = 0; E >= 1");
   if (num_heads < 1 || E % num_heads != 0)
-    throw error("num_heads: H = " + std::to_string(num_heads) + " must divide embed_dim E = " +
-                std::to_string(E) + " (from " + prefix + "out_proj.weight)");
+    throw error("num_heads", "H = " + std::to_string(num_heads) + " must divide embed_dim E = " +
+                                 std::to_string(E) + " (from " + prefix + "out_proj.weight)");
   const int64_t hd = E / num_heads;
   tensor wq, wk, wv;
   int64_t kv_rows = E;
@@ -211,14 +212,14 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
   const std::string shapes = " (query " + to_string(query.shape()) + ", key " +
                              to_string(key.shape()) + ", value " + to_string(value.shape()) + ")";
   if (query.rank() != 3 || query.size(2) != E)
-    throw error("query: expected [B,Nq,E] with E = " + std::to_string(E) + shapes);
+    throw error("query", "expected [B,Nq,E] with E = " + std::to_string(E) + shapes);
   if (key.rank() != 3 || key.size(2) != k_proj_.in_features() || key.size(0) != query.size(0))
-    throw error("key: expected [B,Nk,kdim] with B = " + std::to_string(query.size(0)) +
-                " and kdim = " + std::to_string(k_proj_.in_features()) + shapes);
+    throw error("key", "expected [B,Nk,kdim] with B = " + std::to_string(query.size(0)) +
+                           " and kdim = " + std::to_string(k_proj_.in_features()) + shapes);
   if (value.rank() != 3 || value.size(2) != v_proj_.in_features() ||
       value.size(0) != query.size(0) || value.size(1) != key.size(1))
-    throw error("value: expected [B,Nk,vdim] with B, Nk as key's and vdim = " +
-                std::to_string(v_proj_.in_features()) + shapes);
+    throw error("value", "expected [B,Nk,vdim] with B, Nk as key's and vdim = " +
+                             std::to_string(v_proj_.in_features()) + shapes);
   const int64_t B = query.size(0), Nq = query.size(1), Nk = key.size(1);
 
   mha_result r;
@@ -246,14 +247,14 @@ mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,
                                              const mha_options& options) const {
   const int64_t E = embed_dim();
   if (x.rank() != 3 || x.size(2) != E || k_proj_.in_features() != E || v_proj_.in_features() != E)
-    throw error("x: expected [B,n,E] with E = " + std::to_string(E) +
-                " (self-attention: kdim = vdim = E), got " + to_string(x.shape()));
+    throw error("x", "expected [B,n,E] with E = " + std::to_string(E) +
+                         " (self-attention: kdim = vdim = E), got " + to_string(x.shape()));
   const mha_masks& m = options.masks;
   if (m.key_padding_mask || m.attn_mask || m.attn_mask_additive || m.is_causal ||
       options.need_weights != attention_weights::none)
-    throw error("forward_step: masks and need_weights are not supported (a step is causal)");
+    throw error("forward_step", "masks and need_weights are not supported (a step is causal)");
   if (options.dropout_p != 0.0f)
-    throw error("forward_step: dropout_p must be 0 (decoding runs without dropout)");
+    throw error("forward_step", "dropout_p must be 0 (decoding runs without dropout)");
   mha_result r;
   project(x, x, x, {"x", "x", "x"}, cache.length(), options, r);
   cache.append(r.k_heads(), r.v_heads());

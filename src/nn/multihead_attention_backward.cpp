@@ -18,8 +18,8 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
                                               const tensor& grad_out, mha_grads& grads,
                                               const mha_options& options) const {
   if (grad_out.shape() != forward.out.shape())
-    throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
-                ", got " + to_string(grad_out.shape()));
+    throw error("grad_out", "expected the output's shape " + to_string(forward.out.shape()) +
+                                ", got " + to_string(grad_out.shape()));
   if (options.need_weights != attention_weights::none)
     throw error("mha backward: need_weights must be none (the weights are not differentiated)");
   if (options.rope)

@@ -25,7 +25,7 @@ tensor sinusoidal_positional_encoding(int64_t N, int64_t E, int64_t start) {
 }
 
 tensor add_positional_encoding(const tensor& x, int64_t start) {
-  if (x.rank() != 3) throw error("x: expected [B,N,E], got " + to_string(x.shape()));
+  if (x.rank() != 3) throw error("x", "expected [B,N,E], got " + to_string(x.shape()));
   const int64_t B = x.size(0), N = x.size(1), E = x.size(2);
   const tensor pe = sinusoidal_positional_encoding(N, E, start);
   tensor out = x;
@@ -36,9 +36,9 @@ tensor add_positional_encoding(const tensor& x, int64_t start) {
 
 void apply_rope_in_place(const mutable_tensor_view& x, int64_t start, const rope_config& config) {
   if (x.rank() != 4 || x.size(3) % 2 != 0)
-    throw error("x: expected [B,H,N,hd] with hd even, got " + to_string(x.shape()));
+    throw error("x", "expected [B,H,N,hd] with hd even, got " + to_string(x.shape()));
   if (start < 0 || !(config.base > 1.0f))
-    throw error("rope: need start >= 0 and base > 1, got start = " + std::to_string(start));
+    throw error("rope", "need start >= 0 and base > 1, got start = " + std::to_string(start));
   const int64_t B = x.size(0), H = x.size(1), N = x.size(2), hd = x.size(3), pairs = hd / 2;
   const int64_t sb = x.stride(0), sh = x.stride(1), sn = x.stride(2), sc = x.stride(3);
   float* data = x.mutable_f32();

@@ -10,8 +10,7 @@ namespace {
 
 void require_matrix(const char* name, const char* layout, const tensor& w) {
   if (w.rank() != 2 || w.size(0) < 1 || w.size(1) < 1)
-    throw error(std::string(name) + ": expected a matrix " + layout + ", got shape " +
-                to_string(w.shape()));
+    throw error(name, std::string("expected a matrix ") + layout + ", got shape " + to_string(w.shape()));
 }
 
 // Y = X·W^T in nn.Linear's layout (W [out, E]), accumulated in float64: Y[r,o] = sum_c
@@ -52,16 +51,16 @@ self_attention::self_attention(tensor w_q, tensor w_k, tensor w_v)
   const std::string shapes = " (wq " + to_string(w_q_.shape()) + ", wk " + to_string(w_k_.shape()) +
                              ", wv " + to_string(w_v_.shape()) + ")";
   if (w_k_.shape() != w_q_.shape())
-    throw error("wk: W_K must have W_Q's shape [d_k, d_model]" + shapes);
+    throw error("wk", "W_K must have W_Q's shape [d_k, d_model]" + shapes);
   if (w_v_.size(1) != w_q_.size(1))
-    throw error("wv: W_V [d_v, d_model] must have W_Q's d_model" + shapes);
+    throw error("wv", "W_V [d_v, d_model] must have W_Q's d_model" + shapes);
 }
 
 qkv_projections self_attention::project(const tensor& x) const {
   if ((x.rank() != 2 && x.rank() != 3) || x.size(-1) != d_model() || x.size(-2) < 1)
-    throw error("x: expected X [N, d_model] or [B, N, d_model] with d_model = " +
-                std::to_string(d_model()) + " (the columns of wq " + to_string(w_q_.shape()) +
-                "), got shape " + to_string(x.shape()));
+    throw error("x", "expected X [N, d_model] or [B, N, d_model] with d_model = " +
+                         std::to_string(d_model()) + " (the columns of wq " +
+                         to_string(w_q_.shape()) + "), got shape " + to_string(x.shape()));
   return {linear_no_bias(x, w_q_), linear_no_bias(x, w_k_), linear_no_bias(x, w_v_)};
 }
 

@@ -9,8 +9,7 @@ state_dict_reader::state_dict_reader(const state_dict& dict, std::string source)
     : dict_(dict), source_(std::move(source)) {}
 
 void state_dict_reader::fail(const std::string& why) const {
-  throw error((source_.empty() ? std::string("weights") : "weights '" + source_ + "'") + ": " +
-              why);
+  throw error("weights", (source_.empty() ? std::string() : "'" + source_ + "': ") + why);
 }
 
 const shape_t& state_dict_reader::shape_of(const std::string& name, size_t rank) const {

@@ -50,11 +50,11 @@ transformer_decoder_layer::result transformer_decoder_layer::forward(const tenso
                                                                      const run_options& run) const {
   const int64_t E = config_.d_model;
   if (tgt.rank() != 3 || tgt.size(2) != E)
-    throw error("tgt: expected [B,T,E] with E = " + std::to_string(E) + ", got " +
-                to_string(tgt.shape()));
+    throw error("tgt", "expected [B,T,E] with E = " + std::to_string(E) + ", got " +
+                           to_string(tgt.shape()));
   if (memory.rank() != 3 || memory.size(2) != E || memory.size(0) != tgt.size(0))
-    throw error("memory: expected [B,S,E] with B = " + std::to_string(tgt.size(0)) +
-                " and E = " + std::to_string(E) + ", got " + to_string(memory.shape()));
+    throw error("memory", "expected [B,S,E] with B = " + std::to_string(tgt.size(0)) + " and E = " +
+                              std::to_string(E) + ", got " + to_string(memory.shape()));
   const mha_options self_o = detail::layer_attention_options(tgt_masks, run, "tgt_");
   const mha_options cross_o = detail::layer_attention_options(memory_masks, run, "memory_");
   const bool pre = config_.norm_first;
@@ -74,8 +74,8 @@ decoder_input_grads transformer_decoder_layer::backward(
     transformer_decoder_grads& grads, const mha_masks& tgt_masks, const mha_masks& memory_masks,
     const run_options& run) const {
   if (grad_out.shape() != forward.out.shape())
-    throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
-                ", got " + to_string(grad_out.shape()));
+    throw error("grad_out", "expected the output's shape " + to_string(forward.out.shape()) +
+                                ", got " + to_string(grad_out.shape()));
   const mha_options self_o = detail::layer_attention_options(tgt_masks, run, "tgt_");
   const mha_options cross_o = detail::layer_attention_options(memory_masks, run, "memory_");
   const bool pre = config_.norm_first;

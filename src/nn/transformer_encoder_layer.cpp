@@ -42,8 +42,8 @@ transformer_encoder_layer::result transformer_encoder_layer::forward(const tenso
                                                                      const run_options& run) const {
   const int64_t E = config_.d_model;
   if (src.rank() != 3 || src.size(2) != E)
-    throw error("src: expected [B,S,E] with E = " + std::to_string(E) + ", got " +
-                to_string(src.shape()));
+    throw error("src", "expected [B,S,E] with E = " + std::to_string(E) + ", got " +
+                           to_string(src.shape()));
   const mha_options o = detail::layer_attention_options(masks, run, "src_");
   const bool pre = config_.norm_first;
   result r;
@@ -57,8 +57,8 @@ tensor transformer_encoder_layer::backward(const tensor& src, const result& forw
                                            const tensor& grad_out, transformer_encoder_grads& grads,
                                            const mha_masks& masks, const run_options& run) const {
   if (grad_out.shape() != forward.out.shape())
-    throw error("grad_out: expected the output's shape " + to_string(forward.out.shape()) +
-                ", got " + to_string(grad_out.shape()));
+    throw error("grad_out", "expected the output's shape " + to_string(forward.out.shape()) +
+                                ", got " + to_string(grad_out.shape()));
   const mha_options o = detail::layer_attention_options(masks, run, "src_");
   const bool pre = config_.norm_first;
   // The blocks in reverse: out = block2(h), h = block1(src).

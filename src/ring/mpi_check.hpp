@@ -23,8 +23,8 @@ inline void mpi_check(int code, const char* call) {
 // A message of `count` floats: one MPI message holds at most INT_MAX elements.
 inline int message_count(int64_t count) {
   if (count > INT_MAX)
-    throw error("ring: a message of " + std::to_string(count) +
-                " floats exceeds MPI's int count; use more ranks or a smaller batch");
+    throw error("ring", "a message of " + std::to_string(count) +
+                            " floats exceeds MPI's int count; use more ranks or a smaller batch");
   return static_cast<int>(count);
 }
 

@@ -244,15 +244,16 @@ sdpa_gradients ring_backward(MPI_Comm comm, const tensor& q, const tensor& k, co
       detail::make_ring_plan(ring.get(), q, k, v, options, [&](const attention_params& p) {
         const shape_t out_shape = {p.B, p.Hq, p.Nq, p.dv}, lse_shape = {p.B, p.Hq, p.Nq};
         if (grad_out.shape() != out_shape)
-          throw error("grad_out: expected this rank's output shape [B,Hq,nq,dv] = " +
-                      to_string(out_shape) + ", got " + to_string(grad_out.shape()));
+          throw error("grad_out",
+                      "expected this rank's output shape [B,Hq,nq,dv] = " + to_string(out_shape) +
+                          ", got " + to_string(grad_out.shape()));
         if (forward.out.shape() != out_shape || forward.row_max.shape() != lse_shape ||
             forward.row_log_sum.shape() != lse_shape)
-          throw error("forward: out " + to_string(forward.out.shape()) + " and row statistics " +
-                      to_string(forward.row_max.shape()) +
-                      " are not this rank's ring_forward result"
-                      " (out " +
-                      to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
+          throw error("forward", "out " + to_string(forward.out.shape()) + " and row statistics " +
+                                     to_string(forward.row_max.shape()) +
+                                     " are not this rank's ring_forward result"
+                                     " (out " +
+                                     to_string(out_shape) + ", lse " + to_string(lse_shape) + ")");
       });
   ring_stats stats;
   const attention_params& L = plan.local;

@@ -25,18 +25,19 @@ struct rank_summary {
 // Key padding [B,nk] or [B,1,1,nk] (B may be 1) as float bias [B or 1, nk].
 void read_key_padding(const attention_mask& m, const attention_params& p, ring_plan& plan) {
   if (m.empty()) return;
-  if (m.boolean && m.additive) throw error("key_padding: give a boolean or a float mask, not both");
+  if (m.boolean && m.additive)
+    throw error("key_padding", "give a boolean or a float mask, not both");
   const shape_t shape = m.boolean ? m.boolean->shape() : m.additive->shape();
   const bool rank2 = shape.size() == 2, rank4 = shape.size() == 4 && shape[1] == 1 && shape[2] == 1;
   const int64_t b = shape.empty() ? 0 : shape[0], n = shape.empty() ? 0 : shape.back();
   if (!(rank2 || rank4) || (b != 1 && b != p.B) || n != p.Nk)
-    throw error(
-        "key_padding: ring attention takes key padding [B,Nk] or [B,1,1,Nk] (this rank's"
-        " keys: B = " +
-        std::to_string(p.B) + " or 1, Nk = " + std::to_string(p.Nk) + "), got shape " +
-        to_string(shape) +
-        "; a dense [Nq,Nk] mask is refused in ring mode: it would break the O(N/P) "
-        "memory per rank");
+    throw error("key_padding",
+                "ring attention takes key padding [B,Nk] or [B,1,1,Nk] (this rank's"
+                " keys: B = " +
+                    std::to_string(p.B) + " or 1, Nk = " + std::to_string(p.Nk) + "), got shape " +
+                    to_string(shape) +
+                    "; a dense [Nq,Nk] mask is refused in ring mode: it would break the O(N/P) "
+                    "memory per rank");
   // Expanded to [B,nk]: it travels with its K/V block, and every block has the same layout.
   plan.key_bias = tensor({p.B, n});
   plan.has_key_bias = true;
@@ -59,30 +60,31 @@ std::string sizes(const rank_summary& s) {
 void check_agreement(const std::vector<rank_summary>& all) {
   for (size_t r = 0; r < all.size(); ++r)
     if (all[r].message[0] != '\0')
-      throw error("ring: rank " + std::to_string(r) + ": " + all[r].message);
+      throw error("ring", "rank " + std::to_string(r) + ": " + all[r].message);
   const rank_summary& a = all[0];
   for (size_t r = 1; r < all.size(); ++r) {
     const rank_summary& s = all[r];
     const std::string ranks =
         " (rank 0: " + sizes(a) + "; rank " + std::to_string(r) + ": " + sizes(s) + ")";
     if (s.B != a.B || s.Hq != a.Hq || s.Hkv != a.Hkv || s.d != a.d || s.dv != a.dv)
-      throw error(
-          "ring: mismatched shapes across ranks: B, Hq, Hkv, d and dv must be equal on "
-          "every rank" +
-          ranks);
+      throw error("ring",
+                  "mismatched shapes across ranks: B, Hq, Hkv, d and dv must be equal on "
+                  "every rank" +
+                      ranks);
     if (s.causal != a.causal || s.layout != a.layout || s.scale != a.scale)
-      throw error("ring: ranks disagree on the causal mode, the shard layout or the scale (rank " +
-                  std::to_string(r) + " differs from rank 0)");
+      throw error("ring",
+                  "ranks disagree on the causal mode, the shard layout or the scale (rank " +
+                      std::to_string(r) + " differs from rank 0)");
     if (s.window_left != a.window_left || s.window_right != a.window_right ||
         s.softcap != a.softcap || s.alibi != a.alibi || s.sinks != a.sinks)
-      throw error(
-          "ring: ranks disagree on the window, the softcap, or whether ALiBi slopes or "
-          "sinks are given (rank " +
-          std::to_string(r) + " differs from rank 0)");
+      throw error("ring",
+                  "ranks disagree on the window, the softcap, or whether ALiBi slopes or "
+                  "sinks are given (rank " +
+                      std::to_string(r) + " differs from rank 0)");
     if ((s.padding == 0) != (a.padding == 0))
-      throw error("ring: key_padding given on some ranks only (rank 0: " +
-                  std::string(a.padding ? "yes" : "no") + ", rank " + std::to_string(r) + ": " +
-                  (s.padding ? "yes" : "no") + ")");
+      throw error("ring", "key_padding given on some ranks only (rank 0: " +
+                              std::string(a.padding ? "yes" : "no") + ", rank " +
+                              std::to_string(r) + ": " + (s.padding ? "yes" : "no") + ")");
   }
 }
 
@@ -102,7 +104,7 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
     // cannot take one block of a longer row: the blocks run the fused kernels, which take the
     // row statistics of the whole row.
     if (options.run.impl == sdpa_impl::reference)
-      throw error("impl: ring attention runs the fused kernel on each block; use fused or auto");
+      throw error("impl", "ring attention runs the fused kernel on each block; use fused or auto");
     sdpa_options local;
     local.scale = options.scale;
     local.run = options.run;
@@ -143,12 +145,13 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
     const int64_t nk = shard_length(plan.Nk, r, plan.P, options.layout);
     const rank_summary& s = all[static_cast<size_t>(r)];
     if (s.nq != nq || s.nk != nk)
-      throw error("ring: rank " + std::to_string(r) + " holds " + std::to_string(s.nq) +
-                  " query and " + std::to_string(s.nk) + " key rows, but the " +
-                  to_string(options.layout) + " layout of Nq = " + std::to_string(plan.Nq) +
-                  ", Nk = " + std::to_string(plan.Nk) + " over " + std::to_string(plan.P) +
-                  " ranks gives it " + std::to_string(nq) + " and " + std::to_string(nk) +
-                  " (cut the shards with take_shard or scatter_sequence)");
+      throw error("ring",
+                  "rank " + std::to_string(r) + " holds " + std::to_string(s.nq) + " query and " +
+                      std::to_string(s.nk) + " key rows, but the " + to_string(options.layout) +
+                      " layout of Nq = " + std::to_string(plan.Nq) +
+                      ", Nk = " + std::to_string(plan.Nk) + " over " + std::to_string(plan.P) +
+                      " ranks gives it " + std::to_string(nq) + " and " + std::to_string(nk) +
+                      " (cut the shards with take_shard or scatter_sequence)");
     plan.nk.push_back(nk);
   }
   return plan;

@@ -66,7 +66,7 @@ void copy_floats(float* to, const float* from, int64_t count) {
 shard_layout parse_shard_layout(const std::string& text, const std::string& argument) {
   if (text == "contiguous") return shard_layout::contiguous;
   if (text == "zigzag") return shard_layout::zigzag;
-  throw error(argument + ": expected contiguous or zigzag, got '" + text + "'");
+  throw error(argument, "expected contiguous or zigzag, got '" + text + "'");
 }
 
 const char* to_string(shard_layout layout) {
@@ -77,9 +77,10 @@ std::vector<segment> shard_segments(int64_t N, int rank, int P, shard_layout lay
                                     const std::string& what) {
   const int64_t chunks = layout == shard_layout::zigzag ? 2 * int64_t{P} : P;
   if (N < chunks)
-    throw error(what + ": a sequence of " + std::to_string(N) + " rows is too short for " +
-                std::to_string(P) + " ranks in the " + to_string(layout) + " layout (needs N >= " +
-                std::to_string(chunks) + (layout == shard_layout::zigzag ? " = 2P)" : " = P)"));
+    throw error(what, "a sequence of " + std::to_string(N) + " rows is too short for " +
+                          std::to_string(P) + " ranks in the " + to_string(layout) +
+                          " layout (needs N >= " + std::to_string(chunks) +
+                          (layout == shard_layout::zigzag ? " = 2P)" : " = P)"));
   // Chunk c holds N / chunks rows, and one more for the first N % chunks chunks.
   const auto chunk = [&](int64_t c) {
     const int64_t base = N / chunks, extra = N % chunks;

@@ -165,9 +165,9 @@ std::string gpt2_tokenizer::decode(std::span<const int64_t> ids,
   std::string text;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size())
-      throw error(argument + ": id " + std::to_string(ids[i]) + " at position " +
-                  std::to_string(i) + " is outside the vocabulary [0, " +
-                  std::to_string(vocab_size()) + ")");
+      throw error(argument, "id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                                " is outside the vocabulary [0, " + std::to_string(vocab_size()) +
+                                ")");
     text += bytes_[static_cast<size_t>(ids[i])];
   }
   return text;

@@ -92,9 +92,9 @@ std::vector<int32_t> vocabulary::encode(const std::string& text,
   for (size_t i = 0; i < text.size(); ++i) {
     const int32_t id = id_of_[static_cast<uint8_t>(text[i])];
     if (id < 0)
-      throw error(argument + ": " + describe_byte(text, i) + " at byte offset " +
-                  std::to_string(i) + " is not in the model's vocabulary of " +
-                  std::to_string(size()) + " bytes (tokens are bytes)");
+      throw error(argument, "" + describe_byte(text, i) + " at byte offset " + std::to_string(i) +
+                                " is not in the model's vocabulary of " + std::to_string(size()) +
+                                " bytes (tokens are bytes)");
     ids.push_back(id);
   }
   return ids;

@@ -31,8 +31,8 @@ trained_model read_model(const io::named_tensors& in, const checkpoint_state& s,
         nn::gpt::load(reader, s.config.model.heads, dropout, attention_dropout));
     reader.finish();
   } catch (const error& e) {
-    std::string why = e.what();  // the reader's "weights: ..." or the layers' own rules
-    if (why.starts_with("weights: ")) why.erase(0, 9);
+    // The reader's rule about the weights, or the layers' own message.
+    const std::string why = e.argument() == "weights" ? e.rule() : e.what();
     throw error("checkpoint '" + path + "': the model (tensors model.*): " + why);
   }
   if (m.model->config().vocab != m.vocab.size())

@@ -145,7 +145,7 @@ void run_checkpoint(const explain_args& a) {
         walkthrough += "\n" + explain::render_text(trace, {colour_terminal()});
       }
   } catch (const error& e) {
-    throw error(std::string("--") + e.what());  // the message names text, layer or head
+    throw error(flag_message(e));  // the error names text, layer or head
   }
   map.title = a.checkpoint + " reading \"" + a.text + "\", one byte per token";
   emit(
@@ -190,7 +190,7 @@ void run_model(const explain_args& a) {
   try {
     map = explain::map_gpt2(model, ids, std::move(tokens), {layer, head, false});
   } catch (const error& e) {
-    throw error(std::string("--") + e.what());  // the message names layer or head
+    throw error(flag_message(e));  // the error names layer or head
   }
   map.title = a.model + " reading " +
               (a.ids.empty() ? "\"" + a.text + "\"" : "the ids of " + a.ids) +
@@ -222,10 +222,8 @@ void run_explain(const explain_args& a) {
                                           in.scale);
   } catch (const error& e) {
     // Library messages name x, wq, wk, wv or tokens: say which flag or file that is.
-    throw error((in.source.empty() || std::string_view(e.what()).starts_with("tokens")
-                     ? "--"
-                     : in.source + ": ") +
-                e.what());
+    throw error(in.source.empty() || e.argument() == "tokens" ? flag_message(e)
+                                                              : in.source + ": " + e.what());
   }
   require_finite(trace, source);
   trace.title = in.title;

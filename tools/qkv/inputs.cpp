@@ -1,7 +1,6 @@
 // Input files of the commands, with errors that name the flag.
 #include "inputs.hpp"
 
-#include <cctype>
 #include <variant>
 
 #include "qkv/io/safetensors.hpp"
@@ -51,23 +50,14 @@ mask_file read_mask_input(const std::string& flag, const std::string& path) {
 
 std::string flag_message(const error& e,
                          const std::vector<std::pair<std::string, std::string>>& renames) {
-  const std::string message = e.what();
-  if (message.rfind("weights ", 0) == 0) return "--" + message;  // state_dict_reader's messages
   std::string name = e.argument();
-  if (name.rfind("--", 0) == 0) return message;  // already about a flag (read_for_flag)
-  size_t n = name.size();
-  if (name.empty()) {
-    while (n < message.size() &&
-           (std::islower(static_cast<unsigned char>(message[n])) || message[n] == '_'))
-      ++n;
-    if (n == 0 || n >= message.size() || message[n] != ':') return message;
-    name = message.substr(0, n);
-  }
+  // No argument, or one already a flag (read_for_flag): the message stands as it is.
+  if (name.empty() || name.rfind("--", 0) == 0) return e.what();
   for (const auto& [from, to] : renames)
     if (name == from) name = to;
   for (char& c : name)
     if (c == '_') c = '-';
-  return "--" + name + message.substr(n);
+  return "--" + name + ": " + e.rule();
 }
 
 }  // namespace qkv::cli

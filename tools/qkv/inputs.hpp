@@ -43,10 +43,10 @@ struct mask_file {
 mask_file read_mask_input(const std::string& flag, const std::string& path);
 
 // A library error as the command line says it: "key_padding_mask: expected ..." becomes
-// "--key-padding-mask: expected ...". The argument is the error's own (qkv::error::argument());
-// messages thrown without one are read for a leading lower-case "name:". Library names become
-// flags with hyphens for underscores; `renames` maps those whose flag differs (num_heads ->
-// heads). A message about no argument is returned as it is.
+// "--key-padding-mask: expected ...". The argument is the error's own (qkv::error::argument()),
+// never read from the message's text. Library names become flags with hyphens for underscores;
+// `renames` maps those whose flag differs (num_heads -> heads). A message about no argument, or
+// about a flag already, is returned as it is.
 std::string flag_message(const error& e,
                          const std::vector<std::pair<std::string, std::string>>& renames = {});
 
