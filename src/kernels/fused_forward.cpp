@@ -31,7 +31,7 @@ int64_t round_up(int64_t x, int64_t m) {
 
 // Br x Bc tiles whose per-thread working set (Q block, K/V tile, S of a row group, O) fills at
 // most half of the L2 cache, so that it stays there while K and V stream from memory. A large
-// block computes a tile one 12-row group at a time (fused_forward_tile.hpp), so Bc is bounded by
+// block computes a tile one 6-row group at a time (fused_forward_tile.hpp), so Bc is bounded by
 // the L2, not the L1: long tiles amortise each row's softmax bookkeeping (maximum, sum, rescale
 // of O) and each micro-kernel call's set-up; 512 keys measured 1.09x 128 at d = 64 (Ice Lake,
 // AVX-512) and shrinks to 256 at d = 128 by this budget. Larger Br amortises reading each K/V
@@ -47,7 +47,7 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
   bk.Bc = bk.in_place ? 128 : 512;
   bk.Br = 192;
-  while (bk.scratch_floats() > budget && bk.Bc > 32) bk.Bc /= 2;
+  while (bk.scratch_floats() > budget && bk.Bc > panel) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   // In place, the block's rows are padded to the dot-product kernel's groups (up to 4, or 8).
   bk.Br = bk.in_place ? round_up(rows_total, 4) : std::min(bk.Br, rows_total);

@@ -10,10 +10,11 @@
 
 namespace qkv::detail {
 
-// The micro-kernels' panel width for a vector of `width` floats: two vectors (16 floats for
-// AVX2 and portable, 32 for AVX-512). K^T and V tiles are packed in panels this wide.
-constexpr int64_t fused_panel_width(int64_t width) {
-  return 2 * width;
+// The micro-kernels' panel width for a vector of `width` floats in a file of `registers`:
+// four vectors with 32 registers (64 floats for AVX-512), two with 16 (16 floats for AVX2 and
+// portable). K^T and V tiles are packed in panels this wide.
+constexpr int64_t fused_panel_width(int64_t width, int registers) {
+  return (registers == 32 ? 4 : 2) * width;
 }
 
 // Block sizes and scratch layout of one call, chosen in fused_forward.cpp.
@@ -29,7 +30,7 @@ struct fused_blocks {
   // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
   // Rows of the S/P tile: a large block computes it one micro-tile row group at a time (at most
-  // 12 rows), a small block whole (at most 8 rows).
+  // 6 rows), a small block whole (at most 8 rows).
   int64_t s_rows() const { return std::min<int64_t>(Br, 16); }
   // n floats rounded up to whole 64-byte cache lines: the scratch's parts each start on one.
   static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }

@@ -18,6 +18,7 @@
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 #include "simd/exp.hpp"
+#include "tile_gemm.hpp"
 #include "unroll.hpp"
 
 namespace qkv::detail {
@@ -26,36 +27,21 @@ template <typename V>
 struct fused_forward_kernel {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int NR = 2 * W;  // micro-tile width: 2 vectors of keys (Q·K^T) or channels (P·V)
-  // Micro-tile height: MR rows x 2 vectors of accumulators, with the two vectors of K^T (or V)
-  // and the broadcast query element beside them in the register file (6 rows of 16 registers,
-  // 12 of 32).
-  static constexpr int MR = V::registers == 32 ? 12 : 6;
-  static_assert(NR == fused_panel_width(W));
+  // Micro-tiles of MR rows x NV vectors of keys (Q·K^T) or channels (P·V): 6 x 4 vectors with
+  // 32 registers, 6 x 2 with 16, i.e. 24 or 12 accumulators beside the NV vectors of the K^T (or
+  // V) panel and the broadcast element. With 4 vectors (64 channels) a d = 64 P·V is one panel,
+  // which broadcasts each P element once.
+  static constexpr int NV = V::registers == 32 ? 4 : 2;
+  static constexpr int NR = NV * W;
+  static constexpr int MR = (V::registers == 32 ? 24 : 12) / NV;
+  static_assert(NR == fused_panel_width(W, V::registers));
+  // S = Qs·K^T by the register-tiled product of tile_gemm.hpp: Qs's elements broadcast, the
+  // packed K^T panel (pack_kv_tile) as its B.
+  using products = tile_gemm<V, NV>;
+  static_assert(products::NR == NR && products::MR == MR);
   static_assert(MR <= 16);  // a row group fits the S tile (fused_blocks::s_rows)
   static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
-
-  // S[0:R, 0:NR] = Qs[0:R, :] · K^T[:, 0:NR]: broadcast a scaled query element, multiply it
-  // with NR keys' channel c (K^T packed [d, Bc]), accumulate over c in registers.
-  template <int R>
-  static void qk_micro(const float* q, int64_t d, int64_t ldq, const float* kt, int64_t ldk,
-                       float* s, int64_t lds) {
-    reg acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V::zero();
-    for (int64_t c = 0; c < d; ++c) {
-      const reg b0 = V::load(kt + c * ldk), b1 = V::load(kt + c * ldk + W);
-      for (int r = 0; r < R; ++r) {
-        const reg a = V::set1(q[r * ldq + c]);
-        acc0[r] = V::fmadd(a, b0, acc0[r]);
-        acc1[r] = V::fmadd(a, b1, acc1[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      V::store(s + r * lds, acc0[r]);
-      V::store(s + r * lds + W, acc1[r]);
-    }
-  }
 
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
   // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
@@ -91,24 +77,28 @@ struct fused_forward_kernel {
   template <int R>
   static void pv_micro(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
                        const float* alpha, float* o, int64_t ldo) {
-    reg acc0[R], acc1[R];
+    reg acc[R][NV];
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const reg a = V::set1(alpha[r]);
-      acc0[r] = V::mul(V::load(o + r * ldo), a);
-      acc1[r] = V::mul(V::load(o + r * ldo + W), a);
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) acc[r][n] = V::mul(V::load(o + r * ldo + n * W), a);
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const reg b0 = V::load(v + jj * ldv), b1 = V::load(v + jj * ldv + W);
+      reg b[NV];
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) b[n] = V::load(v + jj * ldv + n * W);
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const reg a = V::set1(pr[r * ldp + jj]);
-        acc0[r] = V::fmadd(a, b0, acc0[r]);
-        acc1[r] = V::fmadd(a, b1, acc1[r]);
+#pragma GCC unroll 4
+        for (int n = 0; n < NV; ++n) acc[r][n] = V::fmadd(a, b[n], acc[r][n]);
       }
     }
-    for (int r = 0; r < R; ++r) {
-      V::store(o + r * ldo, acc0[r]);
-      V::store(o + r * ldo + W, acc1[r]);
-    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int n = 0; n < NV; ++n) V::store(o + r * ldo + n * W, acc[r][n]);
   }
 
   // O[0:R, 0:CV·W] = alpha[0:R]·O[0:R, 0:CV·W] + P[0:R, 0:nk] · V[0:nk, 0:CV·W] with V read in
@@ -184,8 +174,7 @@ struct fused_forward_kernel {
         const float* row = v + jj * vs[2] + c0 * vs[3];
         float* dst = panel + jj * NR;
         if (vs[3] == 1 && c0 + NR <= dv) {
-          V::store(dst, V::load(row));
-          V::store(dst + W, V::load(row + W));
+          for (int n = 0; n < NV; ++n) V::store(dst + n * W, V::load(row + n * W));
         } else {
           for (int64_t c = 0; c < NR; ++c) dst[c] = c0 + c < dv ? row[c * vs[3]] : 0.0f;
         }
@@ -300,7 +289,8 @@ struct fused_forward_kernel {
     if (band.empty()) return;  // nothing visible: m, l and O stay as they are
     const int64_t ldq = bk.d_pad, Bc = bk.Bc;
     for (int64_t jp = band.lo / NR * NR; jp < band.hi; jp += NR)
-      qk_micro<R>(st.qs + ri * ldq, p.d, ldq, tile + jp * ldq, NR, st.s + jp, Bc);
+      products::template micro<R, false, false>(st.qs + ri * ldq, ldq, p.d, tile + jp * ldq, 1.0f,
+                                                st.s + jp, Bc);
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
     for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
