@@ -10,7 +10,8 @@ namespace {
 
 void require_matrix(const char* name, const char* layout, const tensor& w) {
   if (w.rank() != 2 || w.size(0) < 1 || w.size(1) < 1)
-    throw error(name, std::string("expected a matrix ") + layout + ", got shape " + to_string(w.shape()));
+    throw error(name,
+                std::string("expected a matrix ") + layout + ", got shape " + to_string(w.shape()));
 }
 
 // Y = X·W^T in nn.Linear's layout (W [out, E]), accumulated in float64: Y[r,o] = sum_c
