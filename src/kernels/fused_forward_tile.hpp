@@ -373,9 +373,12 @@ struct fused_forward_kernel {
     }
 
     // O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf (or the
-    // sink).
-    for (int64_t ri = 0; ri < n_rows; ++ri)
-      rows.finish(ri, st.o + ri * dvp, 1, st.m[ri], st.l[ri], st.poisoned[ri] != 0.0f, out, dvp);
+    // sink), a row whose O is not finite NaN.
+    for (int64_t ri = 0; ri < n_rows; ++ri) {
+      const float* o = st.o + ri * dvp;
+      const bool poisoned = st.poisoned[ri] != 0.0f || any_not_finite(o, p.dv);
+      rows.finish(ri, o, 1, st.m[ri], st.l[ri], poisoned, out, dvp);
+    }
   }
 };
 
