@@ -47,8 +47,14 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
   bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
-  bk.Bc = bk.in_place ? 128 : 512;
+  // A window narrower than a tile (Mistral's 512 keys): a row group's band then straddles two
+  // 512-key tiles nearly always, and pays each tile's bookkeeping for half a tile of work;
+  // 1024-key tiles hold it whole half of the time. Their working set takes a shorter block.
+  const bool narrow_window =
+      p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right < 1024;
+  bk.Bc = bk.in_place ? 128 : narrow_window ? 1024 : 512;
   bk.Br = 192;
+  while (narrow_window && bk.scratch_floats() > budget && bk.Br > 48) bk.Br = bk.Br / 2 / 6 * 6;
   while (bk.scratch_floats() > budget && bk.Bc > panel) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   // In place, the block's rows are padded to the dot-product kernel's groups (up to 4, or 8).
@@ -75,10 +81,14 @@ class aligned_floats {
     if (align == huge) madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
   }
-  ~aligned_floats() { std::free(data_); }
+  ~aligned_floats() {
+    std::free(data_);
+  }
   aligned_floats(const aligned_floats&) = delete;
   aligned_floats& operator=(const aligned_floats&) = delete;
-  float* data() { return data_; }
+  float* data() {
+    return data_;
+  }
 
  private:
   float* data_;
