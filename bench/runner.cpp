@@ -305,8 +305,7 @@ class runner {
     }
     sdpa_options options;
     options.causal = s.causal;
-    if (s.windowed())
-      options.window = sdpa_options::attention_window{s.window_left, s.window_right};
+    if (s.windowed()) options.modifiers.window = attention_window{s.window_left, s.window_right};
     options.run.impl = impl == "fused" ? sdpa_impl::fused : sdpa_impl::reference;
     options.run.threads = T;
     if (!backward)

@@ -175,16 +175,17 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.d)));
   }
   p.causal = options.causal;
-  if (options.window) {
-    const auto [left, right] = *options.window;
+  const score_modifiers& mods = options.modifiers;
+  if (mods.window) {
+    const auto [left, right] = *mods.window;
     if (left < -1 || right < -1)
       throw error("window", "each side must be >= -1 (-1 = unbounded), got (" +
                                 std::to_string(left) + ", " + std::to_string(right) + ")");
     p.window_left = left;
     p.window_right = right;
   }
-  if (options.softcap) {
-    const float c = *options.softcap;
+  if (mods.softcap) {
+    const float c = *mods.softcap;
     if (!std::isfinite(c) || c <= 0.0f) {
       std::ostringstream msg;
       msg << "must be finite and > 0, got " << c;
@@ -192,8 +193,8 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
     }
     p.softcap = c;
   }
-  p.alibi_slopes = head_vector("alibi_slopes", options.alibi_slopes, p.Hq);
-  p.sinks = head_vector("sinks", options.sinks, p.Hq);
+  p.alibi_slopes = head_vector("alibi_slopes", mods.alibi_slopes, p.Hq);
+  p.sinks = head_vector("sinks", mods.sinks, p.Hq);
 
   const attention_mask& m = options.mask;
   if (m.boolean && m.additive) throw error("mask", "give a boolean or an additive mask, not both");
@@ -379,14 +380,14 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
   if (p.sinks) {
     if (!grads.dsinks)
       throw error("dsinks", "the sinks' gradient [Hq] = [" + std::to_string(p.Hq) +
-                                "] needs an output view when options.sinks is set");
+                                "] needs an output view when options.modifiers.sinks is set");
     require_output("dsinks", *grads.dsinks, {p.Hq});
     if (grads.dsinks->size(0) > 1 && grads.dsinks->stride(0) != 1)
       throw error("dsinks",
                   "must be contiguous, got strides " + to_string(grads.dsinks->strides()));
     g.dsinks = grads.dsinks->mutable_f32();
   } else if (grads.dsinks) {
-    throw error("dsinks", "given without options.sinks");
+    throw error("dsinks", "given without options.modifiers.sinks");
   }
   detail::dispatch_backward(g, options.run.impl);
 }
@@ -394,10 +395,11 @@ void sdpa_backward_into(const tensor_view& q, const tensor_view& k, const tensor
 sdpa_gradients sdpa_backward(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                              const sdpa_saved& forward, const tensor_view& grad_out,
                              const sdpa_options& options) {
+  const std::optional<tensor>& sinks = options.modifiers.sinks;
   sdpa_gradients grads{tensor(q.shape()), tensor(k.shape()), tensor(v.shape()),
-                       options.sinks ? tensor(options.sinks->shape()) : tensor()};
+                       sinks ? tensor(sinks->shape()) : tensor()};
   sdpa_gradient_views views{grads.dq, grads.dk, grads.dv};
-  if (options.sinks) views.dsinks = grads.dsinks;
+  if (sinks) views.dsinks = grads.dsinks;
   sdpa_backward_into(q, k, v, forward, grad_out, views, options);
   return grads;
 }

@@ -11,6 +11,7 @@
 
 #include "qkv/attention_params.hpp"
 #include "qkv/run_options.hpp"
+#include "qkv/score_modifiers.hpp"
 #include "qkv/tensor.hpp"
 #include "qkv/tensor_view.hpp"
 
@@ -44,15 +45,7 @@ struct sdpa_options {
   // j).
   float dropout_p = 0.0f;
   uint64_t dropout_seed = 0;
-  // Score modifiers (docs/attention.md). Sliding window: key j visible only if
-  // i + o - left <= j <= i + o + right, o = Nk - Nq; -1 = unbounded side.
-  struct attention_window {
-    int64_t left = -1, right = -1;
-  };
-  std::optional<attention_window> window;
-  std::optional<float> softcap;        // S = c·tanh(S/c); finite and > 0
-  std::optional<tensor> alibi_slopes;  // [Hq]: S -= slope_h·|i + o - j|; finite
-  std::optional<tensor> sinks;         // [Hq]: one extra logit per head in the softmax; finite
+  score_modifiers modifiers;  // window, softcap, ALiBi slopes, sinks (docs/attention.md)
 };
 
 // The allocated results of sdpa_forward.

@@ -30,7 +30,7 @@ struct sdpa_call {
 };
 
 // window=(left, right): two ints, None or -1 for an unbounded side.
-sdpa_options::attention_window window_input(const py::handle& window) {
+attention_window window_input(const py::handle& window) {
   const auto refuse = [&] {
     throw error("window: expected (left, right), two ints >= -1 or None (unbounded), got " +
                 std::string(py::str(py::repr(window))));
@@ -75,10 +75,11 @@ sdpa_call make_call(const py::object& attn_mask, double dropout_p, bool is_causa
   o.dropout_p = static_cast<float>(dropout_p);
   o.dropout_seed = dropout_seed;
   o.run = run_input(impl, threads);
-  if (!window.is_none()) o.window = window_input(window);
-  if (!softcap.is_none()) o.softcap = static_cast<float>(real_input("softcap", softcap));
-  if (!alibi_slopes.is_none()) o.alibi_slopes = float_tensor("alibi_slopes", alibi_slopes);
-  if (!sinks.is_none()) o.sinks = float_tensor("sinks", sinks);
+  if (!window.is_none()) o.modifiers.window = window_input(window);
+  if (!softcap.is_none()) o.modifiers.softcap = static_cast<float>(real_input("softcap", softcap));
+  if (!alibi_slopes.is_none())
+    o.modifiers.alibi_slopes = float_tensor("alibi_slopes", alibi_slopes);
+  if (!sinks.is_none()) o.modifiers.sinks = float_tensor("sinks", sinks);
   call.enable_gqa = enable_gqa;
   return call;
 }
@@ -119,7 +120,7 @@ py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, con
   check_gqa(call, q, k);
   output_array dq(q.shape()), dk(k.shape()), dv(v.shape());
   std::optional<output_array> dsinks;
-  if (call.options.sinks) dsinks.emplace(call.options.sinks->shape());
+  if (call.options.modifiers.sinks) dsinks.emplace(call.options.modifiers.sinks->shape());
   {
     py::gil_scoped_release unlocked;
     sdpa_backward_into(

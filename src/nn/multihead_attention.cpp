@@ -156,10 +156,7 @@ namespace {
 sdpa_options step_options(const mha_options& options) {
   sdpa_options sdpa;
   sdpa.run = options.run;
-  sdpa.window = options.window;
-  sdpa.softcap = options.softcap;
-  sdpa.alibi_slopes = options.alibi_slopes;
-  sdpa.sinks = options.sinks;
+  sdpa.modifiers = options.modifiers;
   return sdpa;
 }
 }  // namespace

@@ -30,7 +30,8 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
   const sdpa_options sdpa = attention_options(options, B, Nq, Nk);  // the forward's
   tensor dq(forward.q.shape()), dk(forward.k.shape()), dv(forward.v.shape());
   mha_input_grads in;
-  if (options.sinks) in.sinks = tensor(options.sinks->shape());
+  const std::optional<tensor>& sinks = options.modifiers.sinks;
+  if (sinks) in.sinks = tensor(sinks->shape());
   sdpa_saved saved(forward.out_heads(), forward.lse);
   if (forward.row_max.numel()) {
     saved.row_max = tensor_view(forward.row_max);
@@ -40,7 +41,7 @@ mha_input_grads multihead_attention::backward(const tensor& query, const tensor&
                      detail::as_heads(d_concat, num_heads_),
                      {detail::as_heads(dq, num_heads_), detail::as_heads(dk, kv_heads()),
                       detail::as_heads(dv, kv_heads()),
-                      options.sinks ? std::optional(mutable_tensor_view(in.sinks)) : std::nullopt},
+                      sinks ? std::optional(mutable_tensor_view(in.sinks)) : std::nullopt},
                      sdpa);
 
   in.query = q_proj_.backward(query, dq, grads.q);

@@ -108,14 +108,12 @@ ring_plan make_ring_plan(MPI_Comm comm, const tensor& q, const tensor& k, const 
     sdpa_options local;
     local.scale = options.scale;
     local.run = options.run;
-    local.window = options.window;
-    local.softcap = options.softcap;
-    local.alibi_slopes = options.alibi_slopes;
-    local.sinks = options.sinks;
+    local.modifiers = options.modifiers;
     plan.local = make_attention_params(q, k, v, local);
     // The checked slopes and sinks, read from the caller's tensors (`local` holds copies).
-    plan.local.alibi_slopes = options.alibi_slopes ? options.alibi_slopes->data() : nullptr;
-    plan.local.sinks = options.sinks ? options.sinks->data() : nullptr;
+    const score_modifiers& mods = options.modifiers;
+    plan.local.alibi_slopes = mods.alibi_slopes ? mods.alibi_slopes->data() : nullptr;
+    plan.local.sinks = mods.sinks ? mods.sinks->data() : nullptr;
     read_key_padding(options.key_padding, plan.local, plan);
     if (also_check) also_check(plan.local);
   } catch (const error& e) {

@@ -26,7 +26,7 @@ namespace {
 
 using testing::max_abs;
 using testing::max_abs_diff;
-using window = sdpa_options::attention_window;
+using window = attention_window;
 
 constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
@@ -58,14 +58,14 @@ inputs make_inputs(const modifier_case& c) {
             {}};
   sdpa_options& o = in.options;
   o.causal = c.causal;
-  o.window = c.win;
-  o.softcap = c.softcap;
+  o.modifiers.window = c.win;
+  o.modifiers.softcap = c.softcap;
   if (c.alibi) {  // BLOOM's slopes 2^(-8(h+1)/Hq)
     tensor slopes({c.Hq});
     for (int64_t h = 0; h < c.Hq; ++h) slopes[h] = std::exp2(-8.0f * float(h + 1) / float(c.Hq));
-    o.alibi_slopes = slopes;
+    o.modifiers.alibi_slopes = slopes;
   }
-  if (c.sinks) o.sinks = testing::random_tensor({c.Hq}, rng, 2.0f);
+  if (c.sinks) o.modifiers.sinks = testing::random_tensor({c.Hq}, rng, 2.0f);
   if (c.padding) {  // key padding [B,1,1,Nk]: the last keys of each batch element
     bool_tensor m({c.B, 1, 1, c.Nk}, 1);
     for (int64_t b = 0; b < c.B; ++b)
@@ -102,7 +102,8 @@ TEST_P(ScoreModifiers, FusedForwardMatchesReference) {
       // Rows with no visible key: exactly O = 0, lse = -inf, or lse = the sink.
       for (int64_t x = 0; x < ref.lse.numel(); ++x) {
         const int64_t h = x / c.Nq % c.Hq;
-        const bool empty = c.sinks ? ref.lse[x] == (*in.options.sinks)[h] : ref.lse[x] == minus_inf;
+        const bool empty =
+            c.sinks ? ref.lse[x] == (*in.options.modifiers.sinks)[h] : ref.lse[x] == minus_inf;
         if (!empty) continue;
         ASSERT_EQ(got.lse[x], ref.lse[x]) << where << " row " << x;
         for (int64_t ch = 0; ch < c.dv; ++ch) ASSERT_EQ(got.out[x * c.dv + ch], 0.0f) << where;
@@ -213,9 +214,9 @@ TEST(ScoreModifiers, ReferenceBackwardMatchesFiniteDifferences) {
   for (tensor* t : {&in.q, &in.k, &in.v, &in.dout})
     *t = testing::random_grid_tensor(t->shape(), rng);
   tensor sinks = testing::random_grid_tensor({c.Hq}, rng);
-  in.options.sinks = sinks;
+  in.options.modifiers.sinks = sinks;
   const auto loss = [&] {
-    in.options.sinks = sinks;
+    in.options.modifiers.sinks = sinks;
     return testing::dot(sdpa_forward(in.q, in.k, in.v, in.options).out, in.dout);
   };
   const sdpa_result fwd = sdpa_forward(in.q, in.k, in.v, in.options);

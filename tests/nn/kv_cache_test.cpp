@@ -75,10 +75,10 @@ TEST(KvCache, WindowedStepsWithEveryModifierEqualTheFullPass) {
   const int64_t N = 41;
   const tensor x = testing::random_tensor({2, N, 16}, rng);
   mha_options o;
-  o.window = sdpa_options::attention_window{4, 0};
-  o.softcap = 4.0f;
-  o.alibi_slopes = tensor({4}, {0.5f, 0.25f, 0.125f, 0.0625f});
-  o.sinks = testing::random_tensor({4}, rng);
+  o.modifiers.window = attention_window{4, 0};
+  o.modifiers.softcap = 4.0f;
+  o.modifiers.alibi_slopes = tensor({4}, {0.5f, 0.25f, 0.125f, 0.0625f});
+  o.modifiers.sinks = testing::random_tensor({4}, rng);
   for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused}) {
     o.run.impl = impl;
     mha_options full_o = o;

@@ -20,11 +20,11 @@ using testing::max_abs_diff;
 // softcap, ALiBi, a window and sinks together, for H heads.
 mha_options all_modifiers(int64_t H, std::mt19937_64& rng) {
   mha_options o;
-  o.window = sdpa_options::attention_window{4, 0};
-  o.softcap = 4.0f;
-  o.alibi_slopes = testing::random_tensor({H}, rng);
-  for (float& s : o.alibi_slopes->values()) s = std::abs(s) * 0.25f;
-  o.sinks = testing::random_tensor({H}, rng);
+  o.modifiers.window = attention_window{4, 0};
+  o.modifiers.softcap = 4.0f;
+  o.modifiers.alibi_slopes = testing::random_tensor({H}, rng);
+  for (float& s : o.modifiers.alibi_slopes->values()) s = std::abs(s) * 0.25f;
+  o.modifiers.sinks = testing::random_tensor({H}, rng);
   return o;
 }
 
@@ -55,7 +55,7 @@ TEST(MhaModifiers, SinksGradientPassesFiniteDifferences) {
     mha_grads g = mha.make_grads();
     const mha_input_grads d = mha.backward(x, x, x, mha.forward(x, x, x, o), G, g, o);
     ASSERT_EQ(d.sinks.shape(), (shape_t{3}));
-    tensor& sinks = *o.sinks;
+    tensor& sinks = *o.modifiers.sinks;
     const auto loss = [&] { return testing::dot(mha.forward(x, x, x, o).out, G); };
     EXPECT_LE(testing::max_finite_difference_error(sinks, d.sinks, loss), 2e-3);
   }

@@ -106,17 +106,16 @@ TEST_P(Ring, ForwardAndBackwardEqualSingleProcess) {
     }
   }
 
-  if (c.mods.left >= -1) {
-    single.window = sdpa_options::attention_window{c.mods.left, c.mods.right};
-    ring.window = single.window;
-  }
-  if (c.mods.softcap != 0.0f) single.softcap = ring.softcap = c.mods.softcap;
+  score_modifiers& mods = single.modifiers;
+  if (c.mods.left >= -1) mods.window = attention_window{c.mods.left, c.mods.right};
+  if (c.mods.softcap != 0.0f) mods.softcap = c.mods.softcap;
   if (c.mods.alibi) {
     tensor slopes({c.Hq});
     for (int64_t h = 0; h < c.Hq; ++h) slopes[h] = 0.5f / static_cast<float>(h + 1);
-    single.alibi_slopes = ring.alibi_slopes = slopes;
+    mods.alibi_slopes = slopes;
   }
-  if (c.mods.sinks) single.sinks = ring.sinks = testing::random_tensor({c.Hq}, rng);
+  if (c.mods.sinks) mods.sinks = testing::random_tensor({c.Hq}, rng);
+  ring.modifiers = mods;
 
   const sdpa_result whole = sdpa_forward(q, k, v, single);
   const sdpa_gradients whole_grads = sdpa_backward(q, k, v, whole, g, single);

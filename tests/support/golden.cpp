@@ -75,11 +75,12 @@ sdpa_options golden_case::sdpa_options_for() const {
   if (has_input("attn_mask_additive")) o.mask.additive = input("attn_mask_additive");
   // The score modifiers of the sdpa_ext kinds.
   if (p.contains("window") && !p["window"].is_null())
-    o.window = sdpa_options::attention_window{p["window"][0].get<int64_t>(),
-                                              p["window"][1].get<int64_t>()};
-  if (p.contains("softcap") && !p["softcap"].is_null()) o.softcap = p["softcap"].get<float>();
-  if (has_input("alibi_slopes")) o.alibi_slopes = input("alibi_slopes");
-  if (has_input("sinks")) o.sinks = input("sinks");
+    o.modifiers.window =
+        attention_window{p["window"][0].get<int64_t>(), p["window"][1].get<int64_t>()};
+  if (p.contains("softcap") && !p["softcap"].is_null())
+    o.modifiers.softcap = p["softcap"].get<float>();
+  if (has_input("alibi_slopes")) o.modifiers.alibi_slopes = input("alibi_slopes");
+  if (has_input("sinks")) o.modifiers.sinks = input("sinks");
   return o;
 }
 

@@ -50,14 +50,14 @@ void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
         throw refuse();
       }
     };
-    sdpa_options::attention_window w;
+    attention_window w;
     w.left = side(a.window.substr(0, comma));
     w.right = side(a.window.substr(comma + 1));
-    options.window = w;
+    options.modifiers.window = w;
   }
-  options.softcap = a.softcap;
-  if (!a.alibi.empty()) options.alibi_slopes = read_float_input("--alibi", a.alibi);
-  if (!a.sinks.empty()) options.sinks = read_float_input("--sinks", a.sinks);
+  options.modifiers.softcap = a.softcap;
+  if (!a.alibi.empty()) options.modifiers.alibi_slopes = read_float_input("--alibi", a.alibi);
+  if (!a.sinks.empty()) options.modifiers.sinks = read_float_input("--sinks", a.sinks);
   if (!a.dsinks.empty() && a.sinks.empty())
     throw error("--dsinks: needs --sinks S.npy (the gradient of the sinks)");
   if (!a.dsinks.empty() && a.grad_out.empty())

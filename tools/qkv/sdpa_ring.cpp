@@ -146,10 +146,7 @@ void run_ring(MPI_Comm comm, const sdpa_args& a, const sdpa_options& options,
   ring.causal = options.causal;
   ring.layout = layout;
   ring.run = options.run;
-  ring.window = options.window;
-  ring.softcap = options.softcap;
-  ring.alibi_slopes = options.alibi_slopes;
-  ring.sinks = options.sinks;
+  ring.modifiers = options.modifiers;
   if (h.key_padding) ring.key_padding.additive = scatter(in.key_bias, {B, 1, 1, Nk}, 3);
   const tensor g = h.backward ? scatter(in.grad_out, {B, Hq, Nq, v_shape[3]}, 2) : tensor();
   in = whole_inputs();  // root keeps only what it writes from here on

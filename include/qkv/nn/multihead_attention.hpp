@@ -13,6 +13,7 @@
 #include "qkv/nn/mha_masks.hpp"
 #include "qkv/nn/positional_encoding.hpp"
 #include "qkv/nn/state_dict.hpp"
+#include "qkv/score_modifiers.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv::nn {
@@ -45,10 +46,7 @@ struct mha_options {
   // Score modifiers, as sdpa_options has them (docs/attention.md#score-modifiers): a sliding
   // window (forward_step reads only the window's cached keys), softcap, ALiBi slopes [H] and
   // sinks [H] (backward returns their gradient in mha_input_grads::sinks).
-  std::optional<sdpa_options::attention_window> window = std::nullopt;
-  std::optional<float> softcap = std::nullopt;
-  std::optional<tensor> alibi_slopes = std::nullopt;
-  std::optional<tensor> sinks = std::nullopt;
+  score_modifiers modifiers = {};
 };
 
 // The output and the activations a backward pass will need. The heads are never copied apart:

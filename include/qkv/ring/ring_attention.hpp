@@ -14,6 +14,7 @@
 
 #include "qkv/attention.hpp"
 #include "qkv/ring/sequence_shards.hpp"
+#include "qkv/score_modifiers.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv::ring {
@@ -34,12 +35,10 @@ struct ring_options {
   // the O(N/P) memory per rank.
   attention_mask key_padding;
   // Score modifiers (docs/attention.md), in global positions; the same on every rank.
-  std::optional<sdpa_options::attention_window> window;
-  std::optional<float> softcap;
-  std::optional<tensor> alibi_slopes;  // [Hq]
-  std::optional<tensor> sinks;         // [Hq]: counted once per row; d sinks summed over the ranks
-  run_options run;                     // threads per rank; impl fused or auto (the blocks')
-  ring_stats* stats = nullptr;         // filled when given
+  // The sinks [Hq] count once per row; their gradient is summed over the ranks.
+  score_modifiers modifiers;
+  run_options run;              // threads per rank; impl fused or auto (the blocks')
+  ring_stats* stats = nullptr;  // filled when given
 };
 
 // Every rank of `comm` calls these together with its shards: Q [B,Hq,nq,d], K [B,Hkv,nk,d],
