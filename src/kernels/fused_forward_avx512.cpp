@@ -14,15 +14,13 @@
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 
 #include "fused_forward_tile.hpp"
 #include "simd/avx512.hpp"
 
 namespace qkv::detail {
 
-const fused_forward_target fused_forward_avx512 = {
-    fused_forward_kernel<simd::avx512>::run, fused_forward_kernel<simd::avx512>::pack_kv_tile,
-    fused_panel_width(simd::avx512::width, simd::avx512::registers)};
+const fused_forward_target fused_forward_avx512 = fused_forward_kernels<simd::avx512>();
 
 }  // namespace qkv::detail

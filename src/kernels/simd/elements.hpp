@@ -1,0 +1,71 @@
+// The storage types the kernels read their inputs from, as C++ types a kernel is compiled for
+// (float, f16, bf16): each vector type (portable.hpp, avx2.hpp, avx512.hpp) loads them into fp32
+// registers with an overload of load(), widening exactly as qkv/half.hpp defines; widen() is the
+// same for one element. Include before any target pragma: the inline conversions stay baseline.
+#pragma once
+
+#include <cstdint>
+
+#include "qkv/dtype.hpp"
+#include "qkv/half.hpp"
+
+namespace qkv::simd {
+
+struct f16 {  // IEEE binary16
+  uint16_t bits;
+};
+struct bf16 {  // bfloat16, the upper half of an fp32
+  uint16_t bits;
+};
+
+inline float widen(float x) {
+  return x;
+}
+inline float widen(f16 x) {
+  return f16_to_float(x.bits);
+}
+inline float widen(bf16 x) {
+  return bf16_to_float(x.bits);
+}
+
+// The C++ element type of a dtype.
+template <dtype T>
+struct element_of {
+  using type = float;
+};
+template <>
+struct element_of<dtype::f16> {
+  using type = f16;
+};
+template <>
+struct element_of<dtype::bf16> {
+  using type = bf16;
+};
+template <dtype T>
+using element_t = typename element_of<T>::type;
+
+// f.template operator()<E>() with E the element type of `type`: a kernel compiled per storage type
+// chosen at run time.
+template <typename F>
+decltype(auto) with_element_type(dtype type, F&& f) {
+  switch (type) {
+    case dtype::f16:
+      return f.template operator()<f16>();
+    case dtype::bf16:
+      return f.template operator()<bf16>();
+    default:
+      return f.template operator()<float>();
+  }
+}
+
+// dst[c] = scale·x[c·stride] for c < n, x stored as `type`: a row of Q widened (scalar: once per
+// row block, beside the products over it).
+inline void widen_row(const void* x, dtype type, int64_t n, int64_t stride, float scale,
+                      float* dst) {
+  with_element_type(type, [&]<typename E>() {
+    const E* row = static_cast<const E*>(x);
+    for (int64_t c = 0; c < n; ++c) dst[c] = scale * widen(row[c * stride]);
+  });
+}
+
+}  // namespace qkv::simd
