@@ -92,7 +92,7 @@ struct sdpa_gradients {
 struct sdpa_gradient_views {
   mutable_tensor_view dq, dk, dv;
   std::optional<mutable_tensor_view> dsinks =
-      std::nullopt;  // [Hq], required exactly when options.sinks is set
+      std::nullopt;  // [Hq], required exactly when options.modifiers.sinks is set
 };
 
 // The dispatcher. Every entry point validates every input (a qkv::error naming the argument,

@@ -60,10 +60,10 @@ sdpa_options options_for(const storage_case& c, std::mt19937_64& rng) {
   sdpa_options o;
   o.causal = c.causal;
   if (c.modifiers) {
-    o.window = sdpa_options::attention_window{40, 3};
-    o.softcap = 20.0f;
-    o.alibi_slopes = testing::random_tensor({c.Hq}, rng, 0.05f);
-    o.sinks = testing::random_tensor({c.Hq}, rng);
+    o.modifiers.window = attention_window{40, 3};
+    o.modifiers.softcap = 20.0f;
+    o.modifiers.alibi_slopes = testing::random_tensor({c.Hq}, rng, 0.05f);
+    o.modifiers.sinks = testing::random_tensor({c.Hq}, rng);
   }
   return o;
 }

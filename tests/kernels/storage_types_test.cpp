@@ -76,9 +76,9 @@ TEST(ReferenceStorage, ReadsEveryTypeExactly) {
     sdpa_options options;
     options.run.impl = sdpa_impl::reference;
     options.causal = causal_mode::bottom_right;
-    options.window = sdpa_options::attention_window{2, 0};
-    options.alibi_slopes = testing::random_tensor({c.Hq}, rng, 0.1f);
-    options.sinks = testing::random_tensor({c.Hq}, rng);
+    options.modifiers.window = attention_window{2, 0};
+    options.modifiers.alibi_slopes = testing::random_tensor({c.Hq}, rng, 0.1f);
+    options.modifiers.sinks = testing::random_tensor({c.Hq}, rng);
     for (dtype type : {dtype::f16, dtype::bf16})
       for (bool all : {false, true}) {
         const std::string where = std::string(to_string(type)) + (all ? " q, k, v" : " k, v") +
