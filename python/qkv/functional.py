@@ -17,9 +17,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     query [B,Hq,Nq,d], key [B,Hkv,Nk,d], value [B,Hkv,Nk,dv]: float32 or float16 NumPy arrays
     or any object with the buffer protocol (a CPU torch tensor works too); any strides. float16
-    inputs are read by the reference kernel (impl="reference"; the fused kernel reads float32
-    only) as they are, in place (no float32 copy), each value widened exactly; the outputs
-    stay float32. bfloat16 has no NumPy dtype, so
+    inputs are read by the kernels as they are, in place (no float32 copy), each value widened
+    exactly; the outputs stay float32. bfloat16 has no NumPy dtype, so
     it cannot come in from Python (round to float16, or pass float32).
     Returns out [B,Hq,Nq,dv] (a NumPy float32 array), or (out, lse) with lse [B,Hq,Nq] when
     return_lse is true (the natural-log logsumexp of each score row; what the backward needs).

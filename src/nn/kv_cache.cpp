@@ -108,10 +108,6 @@ void kv_cache::attend_into(const tensor_view& q, const sdpa_output_views& out,
                 "flag and no mask");
   sdpa_options step = options;
   step.causal = causal_mode::bottom_right;
-  // The fused kernel reads f32 K/V only: auto runs a 16-bit cache on the reference kernel,
-  // which reads every storage type exactly (fused, asked for by name, is refused as usual).
-  if (type() != dtype::f32 && step.run.impl == sdpa_impl::auto_select)
-    step.run.impl = sdpa_impl::reference;
   sdpa_forward_into(q, keys(), values(), out, step);
 }
 

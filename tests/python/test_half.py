@@ -1,7 +1,6 @@
 """float16 query, key and value: read by the kernels as f16, in place, without a conversion to
 float32 first; checked against the float64 reference on the same (float16) values, within the
-project's fused rule: max(1e-5·max(1, max|expected|), 2·naive fp32 error on those values). The
-fused kernel reads float32 only, so these run on the reference kernel (impl="reference").
+project's fused rule: max(1e-5·max(1, max|expected|), 2·naive fp32 error on those values). 
 bfloat16 has no NumPy dtype, so it does not come in from Python."""
 
 import numpy as np
@@ -51,8 +50,9 @@ def check(q, k, v, causal=None, **kwargs):
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 @pytest.mark.parametrize("causal", CAUSAL, ids=str)
 @pytest.mark.parametrize("which", ["kv", "qkv"])
-def test_float16_matches_float64_on_the_same_values(rng, shape, causal, which):
-    check(*half_inputs(rng, shape, which), causal=causal, impl="reference")
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_float16_matches_float64_on_the_same_values(rng, shape, causal, which, impl):
+    check(*half_inputs(rng, shape, which), causal=causal, impl=impl)
 
 
 def test_float16_is_read_in_place(rng):

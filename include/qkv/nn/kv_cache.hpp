@@ -30,8 +30,7 @@ class kv_cache {
   void append(const tensor_view& k, const tensor_view& v);
   // q [B,Hq,n,d] (Hq a multiple of Hkv), the queries of the last n cached positions: attention
   // over the length() cached keys, bottom-right causal, through sdpa_forward with `options`
-  // (kernel, threads, scale; no causal flag nor mask of its own). O [B,Hq,n,dv] and lse. A 16-bit
-  // cache runs on the reference kernel under auto (the fused kernel reads f32 K/V only).
+  // (kernel, threads, scale; no causal flag nor mask of its own). O [B,Hq,n,dv] and lse.
   sdpa_result attend(const tensor_view& q, const sdpa_options& options = {}) const;
   // The same, written into the caller's views.
   void attend_into(const tensor_view& q, const sdpa_output_views& out,
