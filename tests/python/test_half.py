@@ -9,6 +9,7 @@ import torch
 
 import qkv
 from conftest import assert_close, reference_attention
+from test_sdpa import CAUSAL, shape_id
 
 # (B, Hq, Hkv, Nq, Nk, d, dv): odd sizes, GQA and MQA, Nq != Nk both ways, decode.
 SHAPES = [
@@ -18,11 +19,6 @@ SHAPES = [
     (2, 8, 1, 1, 129, 64, 64),
     (1, 2, 2, 97, 97, 3, 5),
 ]
-CAUSAL = [None, "top-left", "bottom-right"]
-
-
-def shape_id(shape):
-    return "B{}_Hq{}_Hkv{}_Nq{}_Nk{}_d{}_dv{}".format(*shape)
 
 
 def half_inputs(rng, shape, which="qkv"):
