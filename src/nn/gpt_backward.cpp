@@ -28,12 +28,12 @@ void gpt::backward(const gpt_activations& act, const tensor& dlogits) {
     // x_out = x_mid + drop2(FFN(LN2(x_mid)))
     tensor scratch;
     const tensor dh2 = b.mlp.backward(a.h2, a.ffn, through_dropout(dx, a.drop2, scratch), d.mlp);
-    dx = detail::add(std::move(dx), b.ln2.backward(a.x_mid, dh2, d.ln2));
+    b.ln2.backward_add(a.x_mid, dh2, d.ln2, dx);
     // x_mid = x_in + drop1(MHA(h1, h1, h1)), h1 = LN1(x_in): self-attention sums three inputs.
     const tensor dh1 =
         b.attn.backward_self(a.h1, a.attn, through_dropout(dx, a.drop1, scratch), d.attn, a.mha)
             .query;
-    dx = detail::add(std::move(dx), b.ln1.backward(a.x_in, dh1, d.ln1));
+    b.ln1.backward_add(a.x_in, dh1, d.ln1, dx);
   }
   // x = wte[token] + wpe[position]
   wte_.backward(act.tokens, dx, d_wte_);

@@ -34,7 +34,11 @@ template <typename F>
 tensor residual_backward(bool norm_first, const layer_norm& norm, layer_norm_grads& norm_grads,
                          const tensor& in, const residual_activations& a, const tensor& dout,
                          F&& f_backward) {
-  if (norm_first) return add(dout, norm.backward(in, f_backward(a.normed, dout), norm_grads));
+  if (norm_first) {
+    tensor din = dout;
+    norm.backward_add(in, f_backward(a.normed, dout), norm_grads, din);
+    return din;
+  }
   const tensor dsum = norm.backward(a.sum, dout, norm_grads);
   return add(dsum, f_backward(in, dsum));
 }
