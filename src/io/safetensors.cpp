@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "qkv/error.hpp"
+#include "qkv/half.hpp"
 #include "qkv/io/atomic_file.hpp"
 #include "strict_json.hpp"
 
@@ -26,24 +27,6 @@ constexpr uint64_t max_header_bytes = 100'000'000;
 
 [[noreturn]] void refuse(const std::string& source, const std::string& why) {
   throw error("'" + source + "': " + why);
-}
-
-// IEEE 754 binary16 -> fp32, exactly: value = (-1)^s · 2^(e-15) · 1.m, or 2^-14 · 0.m when e = 0.
-float half_to_float(uint16_t h) {
-  const int sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-  float magnitude;
-  if (exponent == 0)
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-  else if (exponent == 31)
-    magnitude = mantissa ? NAN : INFINITY;
-  else
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
-  return sign ? -magnitude : magnitude;
-}
-
-// bfloat16 is the upper half of an fp32.
-float bfloat16_to_float(uint16_t h) {
-  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
 }
 
 int64_t dtype_bytes(const std::string& dtype) {
@@ -177,9 +160,9 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
     else if (e.dtype == "F64")
       convert<double>(src, t.values(), [](double x) { return static_cast<float>(x); });
     else if (e.dtype == "F16")
-      convert<uint16_t>(src, t.values(), half_to_float);
+      convert<uint16_t>(src, t.values(), f16_to_float);
     else
-      convert<uint16_t>(src, t.values(), bfloat16_to_float);
+      convert<uint16_t>(src, t.values(), bf16_to_float);
     out.emplace(e.name, std::move(t));
   }
   return out;

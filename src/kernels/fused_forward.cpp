@@ -2,6 +2,7 @@
 // batch x kv heads x row blocks (x key splits for decode shapes), and the logsumexp merge of
 // key splits (flash-decoding). The tile computation itself: fused_forward_tile.hpp.
 #include <omp.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -45,8 +47,14 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   if (l2 <= 0) l2 = 512 * 1024;
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(float));
   bk.in_place = rows_total <= 8 && p.k_stride[3] == 1 && p.v_stride[3] == 1;
-  bk.Bc = bk.in_place ? 128 : 512;
+  // A window narrower than a tile (Mistral's 512 keys): a row group's band then straddles two
+  // 512-key tiles nearly always, and pays each tile's bookkeeping for half a tile of work;
+  // 1024-key tiles hold it whole half of the time. Their working set takes a shorter block.
+  const bool narrow_window =
+      p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right < 1024;
+  bk.Bc = bk.in_place ? 128 : narrow_window ? 1024 : 512;
   bk.Br = 192;
+  while (narrow_window && bk.scratch_floats() > budget && bk.Br > 48) bk.Br = bk.Br / 2 / 6 * 6;
   while (bk.scratch_floats() > budget && bk.Bc > panel) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
   // In place, the block's rows are padded to the dot-product kernel's groups (up to 4, or 8).
@@ -56,18 +64,33 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
 
 // n floats from a 64-byte boundary (a cache line): the micro-kernels' 512-bit loads and stores of
 // the packed tiles, S and O would otherwise each straddle two lines (std::vector's storage is
-// 16-byte aligned), which costs two L1 accesses per load.
+// 16-byte aligned), which costs two L1 accesses per load. Buffers of several MiB (the K and V
+// packed once per call: 32 MiB at H = 8, N = 8192, d = 64) sit on 2 MiB pages where the kernel
+// offers them: each 4 KiB page's first touch is a page fault, and 8192 of them per call took
+// about 5% of a windowed row's time (which packs as much as a full row for an eighth of the work).
 class aligned_floats {
  public:
   // Uninitialised: every float is written before it is read (the packing, the task's set-up).
-  explicit aligned_floats(int64_t n) : storage_(new float[static_cast<size_t>(n + 15)]) {
-    const auto at = reinterpret_cast<uintptr_t>(storage_.get());
-    data_ = storage_.get() + ((64 - at % 64) % 64) / sizeof(float);
+  explicit aligned_floats(int64_t n) {
+    constexpr size_t huge = size_t{2} << 20;
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 16)) * sizeof(float);
+    const size_t align = bytes >= 2 * huge ? huge : 64;
+    data_ = static_cast<float*>(std::aligned_alloc(align, (bytes + align - 1) / align * align));
+    if (!data_) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    if (align == huge) madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
   }
-  float* data() { return data_; }
+  ~aligned_floats() {
+    std::free(data_);
+  }
+  aligned_floats(const aligned_floats&) = delete;
+  aligned_floats& operator=(const aligned_floats&) = delete;
+  float* data() {
+    return data_;
+  }
 
  private:
-  std::unique_ptr<float[]> storage_;
   float* data_;
 };
 

@@ -99,17 +99,16 @@ struct task_rows {
   }
 
   // Row ri is done: O = o / l, m and log l, lse = m + log(l) (o[c·step] unnormalised); a row
-  // with no visible key and no sink (l = 0) gets O = 0, m = log l = lse = -inf. A poisoned row,
-  // or one whose O is not finite (a NaN or Inf in a visible value row), gets NaN everywhere.
+  // with no visible key and no sink (l = 0) gets O = 0, m = log l = lse = -inf. A poisoned row
+  // gets NaN everywhere: the NaN rule on its scores, or an O that is not finite (a NaN or Inf in
+  // a visible value row), which the caller checks with its vectors.
   // To the final O and statistics, or to the partial result of a key split.
   void finish(int64_t ri, const float* o, int64_t step, float m, float l, bool poisoned,
               task_output dest, int64_t dvp) const {
     const bool empty = l == 0.0f;
     const float inv = empty ? 0.0f : 1.0f / l;
     float log_sum = empty ? minus_inf : std::log(l);
-    float acc = 0.0f;
-    for (int64_t c = 0; c < p.dv; ++c) acc += o[c * step] - o[c * step];
-    if (poisoned || std::isnan(acc) || modifiers_poison(p, head(ri)))
+    if (poisoned || modifiers_poison(p, head(ri)))
       m = log_sum = std::numeric_limits<float>::quiet_NaN();
     const bool nan = std::isnan(m);
     const auto value = [&](int64_t c) { return nan ? m : o[c * step] * inv; };

@@ -191,17 +191,22 @@ struct fused_forward_kernel {
   }
 
   // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
-  // with a NaN term is NaN.
+  // with a NaN term is NaN. Two sums, so that each addition does not wait for the one before.
   static bool any_not_finite(const float* x, int64_t n) {
-    reg bad = V::zero();
+    reg bad = V::zero(), bad2 = V::zero();
     int64_t c = 0;
+    for (; c + 2 * W <= n; c += 2 * W) {
+      const reg v = V::load(x + c), v2 = V::load(x + c + W);
+      bad = V::add(bad, V::sub(v, v));
+      bad2 = V::add(bad2, V::sub(v2, v2));
+    }
     for (; c + W <= n; c += W) {
       const reg v = V::load(x + c);
       bad = V::add(bad, V::sub(v, v));
     }
     float tail = 0.0f;
     for (; c < n; ++c) tail += x[c] - x[c];
-    return std::isnan(V::reduce_add(bad) + tail);
+    return std::isnan(V::reduce_add(V::add(bad, bad2)) + tail);
   }
 
   // A task's working state in the per-thread scratch (fused_blocks::scratch_floats).
@@ -288,10 +293,18 @@ struct fused_forward_kernel {
     const key_band band = rows.group_band(ri, R, j0, nk);
     if (band.empty()) return;  // nothing visible: m, l and O stay as they are
     const int64_t ldq = bk.d_pad, Bc = bk.Bc;
-    for (int64_t jp = band.lo / NR * NR; jp < band.hi; jp += NR)
-      products::template micro<R, false, false>(st.qs + ri * ldq, ldq, p.d, tile + jp * ldq, 1.0f,
-                                                st.s + jp, Bc);
+    // The columns [c0, c1) that the softmax reads: the band in whole vectors. A panel that holds
+    // a band edge is computed only over those vectors: a 64-key panel would otherwise waste up to
+    // 63 keys per edge, an eighth of a 512-key window.
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
+    for (int64_t jp = c0 / NR * NR; jp < c1; jp += NR) {
+      const int64_t from = std::max(jp, c0), vectors = (std::min(jp + NR, c1) - from) / W;
+      const auto part = [&]<int NP>(int64_t) {
+        products::template micro<R, false, false, NP>(
+            st.qs + ri * ldq, ldq, p.d, tile + jp * ldq + (from - jp), 1.0f, st.s + from, Bc);
+      };
+      for_last_group<NV>(vectors, 0, part);
+    }
     for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
     const float* vp = tile + ldq * Bc;
@@ -373,9 +386,12 @@ struct fused_forward_kernel {
     }
 
     // O = O / l and lse = m + log(l); a row with no visible key gets O = 0, lse = -inf (or the
-    // sink).
-    for (int64_t ri = 0; ri < n_rows; ++ri)
-      rows.finish(ri, st.o + ri * dvp, 1, st.m[ri], st.l[ri], st.poisoned[ri] != 0.0f, out, dvp);
+    // sink), a row whose O is not finite NaN.
+    for (int64_t ri = 0; ri < n_rows; ++ri) {
+      const float* o = st.o + ri * dvp;
+      const bool poisoned = st.poisoned[ri] != 0.0f || any_not_finite(o, p.dv);
+      rows.finish(ri, o, 1, st.m[ri], st.l[ri], poisoned, out, dvp);
+    }
   }
 };
 

@@ -31,36 +31,39 @@ struct tile_gemm {
   // Columns rounded up to whole panels: the width C's rows and the packed panels must have.
   static constexpr int64_t padded(int64_t n) { return (n + NR - 1) / NR * NR; }
 
-  // C[0:R, 0:NR] (+)= alpha · sum_k op(A)[r, k] · panel[k, 0:NR]. op(A)[r, k] is a[k·lda + r]
-  // when a_trans (A^T: one row of A holds R consecutive elements), else a[r·lda + k]. The sum
-  // runs in order of k with one fused multiply-add per term, whatever R: a row's result does not
-  // depend on the rows it is grouped with.
-  template <int R, bool a_trans, bool accumulate>
+  // C[0:R, 0:NP·W] (+)= alpha · sum_k op(A)[r, k] · panel[k, 0:NP·W]. op(A)[r, k] is
+  // a[k·lda + r] when a_trans (A^T: one row of A holds R consecutive elements), else
+  // a[r·lda + k]. NP < NV computes only part of a panel (from a vector inside it: panel and c
+  // both advanced by that many floats), for the columns a caller needs at a band's edge. The sum
+  // runs in order of k with one fused multiply-add per term, whatever R and NP: a row's result
+  // does not depend on the rows or columns it is grouped with.
+  template <int R, bool a_trans, bool accumulate, int NP = NV>
   static void micro(const float* a, int64_t lda, int64_t K, const float* panel, float alpha,
                     float* c, int64_t ldc) {
+    static_assert(NP >= 1 && NP <= NV);
     // The loops over r and the vectors are unrolled whole, so that the accumulators stay in
     // registers: a loop left rolled indexes them, which puts them on the stack.
-    reg acc[R][NV];
+    reg acc[R][NP];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+      for (int v = 0; v < NP; ++v) acc[r][v] = V::zero();
     for (int64_t k = 0; k < K; ++k) {
-      reg b[NV];
+      reg b[NP];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) b[v] = V::load(panel + k * NR + v * W);
+      for (int v = 0; v < NP; ++v) b[v] = V::load(panel + k * NR + v * W);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const reg x = V::set1(a_trans ? a[k * lda + r] : a[r * lda + k]);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(x, b[v], acc[r][v]);
+        for (int v = 0; v < NP; ++v) acc[r][v] = V::fmadd(x, b[v], acc[r][v]);
       }
     }
     const reg scale = V::set1(alpha);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
+      for (int v = 0; v < NP; ++v) {
         float* out = c + r * ldc + v * W;
         if constexpr (accumulate)
           V::store(out, V::fmadd(acc[r][v], scale, V::load(out)));

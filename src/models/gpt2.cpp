@@ -128,7 +128,8 @@ std::vector<float> gpt2::decode_step(int64_t id, gpt2_cache& cache, int threads)
     throw error("decode", "the KV cache holds " + std::to_string(position) +
                               " tokens, n_positions is " + std::to_string(config_.positions));
   if (cache.layers.empty())
-    for (const block& b : blocks_) cache.layers.push_back(b.attn.make_cache(1, config_.positions));
+    for (const block& b : blocks_)
+      cache.layers.push_back(b.attn.make_cache(1, config_.positions, cache.kv_dtype));
   nn::mha_options options;
   options.run.threads = threads;
   tensor x = nn::detail::add(wte_.forward({&id, 1}, {1, 1}), wpe_.forward({&position, 1}, {1, 1}));

@@ -1,6 +1,6 @@
 // One GPT decoding step with a KV cache: the new token's query attends over the keys and values
 // of every token so far, computed once and kept per layer by the MHA's kv_cache, so generating n
-// tokens costs O(n) projections instead of O(n²).
+// tokens costs O(n) projections instead of O(n²). The caches store K/V as the session's kv_dtype.
 #include "gpt_activations.hpp"
 #include "qkv/error.hpp"
 #include "residual.hpp"
@@ -13,7 +13,8 @@ std::vector<float> gpt::decode_step(int32_t token, gpt_kv_cache& cache, int thre
     throw error("decode", "the KV cache holds " + std::to_string(n) +
                               " tokens, the model's context is " + std::to_string(T));
   if (cache.layers.empty())
-    for (const gpt_block& b : blocks_) cache.layers.push_back(b.attn.make_cache(1, T));
+    for (const gpt_block& b : blocks_)
+      cache.layers.push_back(b.attn.make_cache(1, T, cache.kv_dtype));
   const int64_t id = token, position = n;
   tensor x = detail::add(wte_.forward({&id, 1}, {1, 1}), wpe_.forward({&position, 1}, {1, 1}));
   mha_options options;

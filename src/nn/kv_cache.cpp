@@ -1,48 +1,72 @@
 // The KV cache. Legend: B batch, Hq/Hkv query/kv heads, n new positions, Nk = length() cached
 // keys, d key dim, dv value dim. The cached keys reach the dispatcher as views of the room
-// (head stride capacity·d), so a step never copies the cache.
+// (head stride capacity·d), so a step never copies the cache; a 16-bit cache rounds once, on
+// append, and the kernels read its 16-bit elements.
 #include "qkv/nn/kv_cache.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "qkv/error.hpp"
+#include "qkv/half.hpp"
 
 namespace qkv::nn {
 
-kv_cache::kv_cache(int64_t B, int64_t Hkv, int64_t capacity, int64_t d, int64_t dv) {
+kv_cache::kv_cache(int64_t B, int64_t Hkv, int64_t capacity, int64_t d, int64_t dv, dtype type)
+    : key_shape_{B, Hkv, capacity, d}, value_shape_{B, Hkv, capacity, dv}, type_(type) {
   if (B < 1 || Hkv < 1 || capacity < 1 || d < 1 || dv < 1)
     throw error("kv_cache",
                 "B, Hkv, capacity, d and dv must be >= 1, got B = " + std::to_string(B) +
                     ", Hkv = " + std::to_string(Hkv) + ", capacity = " + std::to_string(capacity) +
                     ", d = " + std::to_string(d) + ", dv = " + std::to_string(dv));
-  keys_ = tensor({B, Hkv, capacity, d});
-  values_ = tensor({B, Hkv, capacity, dv});
+  const auto room = [&](const shape_t& shape) {
+    return std::vector<std::byte>(static_cast<size_t>(element_count(shape) * size_in_bytes(type)));
+  };
+  keys_ = room(key_shape_);
+  values_ = room(value_shape_);
 }
 
 namespace {
-// dst[b, h, at + n, :] = src[b, h, n, :] for a [B,H,n,f] view into a [B,H,capacity,f] room.
-void copy_rows(const tensor_view& src, tensor& room, int64_t at) {
+
+// dst[b, h, at + i, :] = round(src[b, h, i, :]) for a [B,H,n,f] f32 view into a row-major
+// [B,H,capacity,f] room of Stored elements.
+template <typename Stored, typename Round>
+void copy_rows(const tensor_view& src, std::byte* room, int64_t capacity, int64_t at, Round round) {
   const int64_t B = src.size(0), H = src.size(1), n = src.size(2), f = src.size(3);
-  const int64_t cap = room.size(2);
   const float* base = src.f32();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < n; ++i) {
         const float* row = base + b * src.stride(0) + h * src.stride(1) + i * src.stride(2);
-        float* dst = room.data() + ((b * H + h) * cap + at + i) * f;
-        for (int64_t c = 0; c < f; ++c) dst[c] = row[c * src.stride(3)];
+        std::byte* dst = room + ((b * H + h) * capacity + at + i) * f * int64_t{sizeof(Stored)};
+        for (int64_t c = 0; c < f; ++c) {
+          const Stored x = round(row[c * src.stride(3)]);
+          std::memcpy(dst + c * int64_t{sizeof(Stored)}, &x, sizeof(Stored));
+        }
       }
 }
+
+void copy_rows(const tensor_view& src, std::byte* room, dtype type, int64_t capacity, int64_t at) {
+  switch (type) {
+    case dtype::f16:
+      return copy_rows<uint16_t>(src, room, capacity, at, float_to_f16);
+    case dtype::bf16:
+      return copy_rows<uint16_t>(src, room, capacity, at, float_to_bf16);
+    default:
+      return copy_rows<float>(src, room, capacity, at, [](float x) { return x; });
+  }
+}
+
 }  // namespace
 
 void kv_cache::append(const tensor_view& k, const tensor_view& v) {
-  const int64_t B = keys_.size(0), Hkv = keys_.size(1), cap = capacity();
-  const int64_t d = keys_.size(3), dv = values_.size(3);
+  const int64_t B = key_shape_[0], Hkv = key_shape_[1], cap = capacity();
+  const int64_t d = key_shape_[3], dv = value_shape_[3];
   const std::string shapes = " (k " + to_string(k.shape()) + ", v " + to_string(v.shape()) +
-                             ", cache [B,Hkv,capacity,d] = " + to_string(keys_.shape()) + ")";
+                             ", cache [B,Hkv,capacity,d] = " + to_string(key_shape_) + ")";
   if (k.type() != dtype::f32 || v.type() != dtype::f32)
-    throw error(std::string("k, v: the cache stores f32, got ") + to_string(k.type()) + " and " +
-                to_string(v.type()));
+    throw error(std::string("k, v: the cache takes f32 keys and values (and rounds them to its ") +
+                to_string(type_) + "), got " + to_string(k.type()) + " and " + to_string(v.type()));
   if (k.rank() != 4 || k.size(0) != B || k.size(1) != Hkv || k.size(3) != d)
     throw error("k", "expected [B,Hkv,n,d] matching the cache" + shapes);
   const int64_t n = k.size(2);
@@ -52,8 +76,8 @@ void kv_cache::append(const tensor_view& k, const tensor_view& v) {
     throw error("kv_cache", "full: cannot append " + std::to_string(n) + " position(s) to " +
                                 std::to_string(length_) + " of capacity " + std::to_string(cap) +
                                 " (make a larger cache or clear it)");
-  copy_rows(k, keys_, length_);
-  copy_rows(v, values_, length_);
+  copy_rows(k, keys_.data(), type_, cap, length_);
+  copy_rows(v, values_.data(), type_, cap, length_);
   length_ += n;
 }
 
@@ -62,6 +86,14 @@ void kv_cache::truncate(int64_t length) {
     throw error("length", "must be in [0, " + std::to_string(length_) +
                               "] (the cached positions), got " + std::to_string(length));
   length_ = length;
+}
+
+// The first length() rows of each head's room.
+tensor_view kv_cache::keys() const {
+  return tensor_view(keys_.data(), type_, key_shape_).sliced(2, 0, length_);
+}
+tensor_view kv_cache::values() const {
+  return tensor_view(values_.data(), type_, value_shape_).sliced(2, 0, length_);
 }
 
 void kv_cache::require_queries(const tensor_view& q) const {
@@ -80,14 +112,12 @@ void kv_cache::attend_into(const tensor_view& q, const sdpa_output_views& out,
                 "flag and no mask");
   sdpa_options step = options;
   step.causal = causal_mode::bottom_right;
-  // The cached positions in place: the first length() rows of each head's room.
-  sdpa_forward_into(q, tensor_view(keys_).sliced(2, 0, length_),
-                    tensor_view(values_).sliced(2, 0, length_), out, step);
+  sdpa_forward_into(q, keys(), values(), out, step);
 }
 
 sdpa_result kv_cache::attend(const tensor_view& q, const sdpa_options& options) const {
   require_queries(q);
-  sdpa_result r{tensor({q.size(0), q.size(1), q.size(2), values_.size(3)}),
+  sdpa_result r{tensor({q.size(0), q.size(1), q.size(2), value_shape_[3]}),
                 tensor({q.size(0), q.size(1), q.size(2)})};
   attend_into(q, {r.out, r.lse}, options);
   return r;

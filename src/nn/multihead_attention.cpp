@@ -260,8 +260,8 @@ mha_result multihead_attention::forward(const tensor& query, const tensor& key, 
   return r;
 }
 
-kv_cache multihead_attention::make_cache(int64_t B, int64_t capacity) const {
-  return kv_cache(B, kv_heads(), capacity, head_dim(), head_dim());
+kv_cache multihead_attention::make_cache(int64_t B, int64_t capacity, dtype type) const {
+  return kv_cache(B, kv_heads(), capacity, head_dim(), head_dim(), type);
 }
 
 mha_result multihead_attention::forward_step(const tensor& x, kv_cache& cache,

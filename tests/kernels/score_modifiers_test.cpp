@@ -149,8 +149,9 @@ modifier_case with_window(modifier_case c, int64_t left, int64_t right,
 std::vector<modifier_case> cases() {
   using enum causal_mode;
   std::vector<modifier_case> v;
-  // Windows alone: narrower and wider than a tile (128 keys), one key, one-sided, rows with no
-  // key (Nq > Nk puts the first rows' diagonal before key 0), in-place decode blocks.
+  // Windows alone: narrower and wider than a tile (128 keys in place; 512, or 1024 for a window
+  // under 1024 keys, in blocks of more than 8 rows), one key, one-sided, rows with no key
+  // (Nq > Nk puts the first rows' diagonal before key 0), in-place decode blocks.
   v.push_back(with_window(M("window_3_0_n97", 1, 2, 2, 97, 97, 59, 59), 3, 0));
   v.push_back(with_window(M("window_0_0_q97_k30_empty_rows", 1, 2, 2, 97, 30, 16, 16), 0, 0));
   v.push_back(with_window(M("window_200_5_n300", 1, 2, 1, 300, 300, 32, 24), 200, 5));
@@ -161,6 +162,9 @@ std::vector<modifier_case> cases() {
   v.push_back(
       with_window(M("window_causal_br_n1025", 1, 1, 1, 1025, 1025, 64, 64), 511, 0, bottom_right));
   v.push_back(with_window(M("window_decode_split_q1_k3000", 1, 8, 1, 1, 3000, 64, 64), 700, 0));
+  v.push_back(with_window(M("window_causal_tl_n2100_many_tiles", 1, 1, 1, 2100, 2100, 8, 8), 300, 0,
+                          top_left));
+  v.push_back(with_window(M("window_wider_than_tile_n1400", 1, 1, 1, 1400, 1400, 16, 16), 1100, 3));
   v.push_back(with_window(M("window_one_row_d1", 1, 1, 1, 1, 1, 1, 1), 0, 0));
   // Softcap, ALiBi, sinks alone.
   modifier_case c = M("softcap_n97_d59", 1, 2, 2, 97, 97, 59, 59);

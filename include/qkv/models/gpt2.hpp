@@ -49,9 +49,10 @@ struct gpt2_output {
   std::optional<tensor> attention;  // [L,H,T,T] softmax weights, when asked for
 };
 
-// A decoding session: one KV cache per block.
+// A decoding session: one KV cache per block, each storing K/V as kv_dtype (f32, f16 or bf16).
 struct gpt2_cache {
   std::vector<nn::kv_cache> layers;
+  dtype kv_dtype = dtype::f32;
   int64_t length() const { return layers.empty() ? 0 : layers.front().length(); }
 };
 

@@ -59,9 +59,11 @@ struct gpt_step {
   run_options run = {};
 };
 
-// A decoding session: one MHA KV cache per layer (include/qkv/nn/kv_cache.hpp).
+// A decoding session: one MHA KV cache per layer (include/qkv/nn/kv_cache.hpp), each storing
+// K/V as kv_dtype (f32, f16 or bf16).
 struct gpt_kv_cache {
   std::vector<kv_cache> layers;
+  dtype kv_dtype = dtype::f32;
   int64_t length() const { return layers.empty() ? 0 : layers.front().length(); }
 };
 

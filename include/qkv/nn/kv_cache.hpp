@@ -2,9 +2,14 @@
 // appended step by step into preallocated room, and attention of new queries over all of them
 // with bottom-right causal alignment (a new query at position t sees keys 0..t). One step of n
 // queries costs O(n·Nk·d): the cached keys are read in place, never recomputed nor copied.
+// The cache stores K and V as f32, f16 or bf16: 16-bit caches round each appended value to the
+// nearest representable one (ties to even) and hand the kernels 16-bit views, so a step reads
+// half the bytes and the cache takes half the memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "qkv/attention.hpp"
 #include "qkv/tensor.hpp"
@@ -15,12 +20,14 @@ namespace qkv::nn {
 class kv_cache {
  public:
   kv_cache() = default;
-  // Room for `capacity` positions of B sequences with Hkv heads; keys of dim d, values of dv.
-  kv_cache(int64_t B, int64_t Hkv, int64_t capacity, int64_t d, int64_t dv);
+  // Room for `capacity` positions of B sequences with Hkv heads; keys of dim d, values of dv,
+  // stored as `type`.
+  kv_cache(int64_t B, int64_t Hkv, int64_t capacity, int64_t d, int64_t dv,
+           dtype type = dtype::f32);
 
-  // Appends k [B,Hkv,n,d] and v [B,Hkv,n,dv] as positions length()..length()+n-1. Throws
-  // qkv::error (the cache is left unchanged) on a shape mismatch or when they do not fit.
-  // k and v may be strided views (the heads of a projection).
+  // Appends k [B,Hkv,n,d] and v [B,Hkv,n,dv] (f32) as positions length()..length()+n-1, rounded
+  // to type() (nearest, ties to even). Throws qkv::error (the cache is left unchanged) on a shape
+  // mismatch or when they do not fit. k and v may be strided views (the heads of a projection).
   void append(const tensor_view& k, const tensor_view& v);
   // q [B,Hq,n,d] (Hq a multiple of Hkv), the queries of the last n cached positions: attention
   // over the length() cached keys, bottom-right causal, through sdpa_forward with `options`
@@ -35,11 +42,23 @@ class kv_cache {
   void truncate(int64_t length);
 
   int64_t length() const { return length_; }
-  int64_t capacity() const { return keys_.size(2); }
+  int64_t capacity() const { return key_shape_.empty() ? 0 : key_shape_[2]; }
+  dtype type() const { return type_; }
+  // The cached positions as the kernels read them, in place: K [B,Hkv,length(),d] and
+  // V [B,Hkv,length(),dv], of type().
+  tensor_view keys() const;
+  tensor_view values() const;
+  // The bytes the cache holds for its keys and values, allocated whole at construction:
+  // B·Hkv·capacity·(d + dv)·size_in_bytes(type()).
+  int64_t bytes() const { return static_cast<int64_t>(keys_.size() + values_.size()); }
 
  private:
   void require_queries(const tensor_view& q) const;
-  tensor keys_, values_;  // [B,Hkv,capacity,d], [B,Hkv,capacity,dv]; positions >= length_ unused
+  // [B,Hkv,capacity,d] and [B,Hkv,capacity,dv] elements of type_, row-major; positions >= length_
+  // unused.
+  std::vector<std::byte> keys_, values_;
+  shape_t key_shape_, value_shape_;
+  dtype type_ = dtype::f32;
   int64_t length_ = 0;
 };
 

@@ -123,8 +123,8 @@ class multihead_attention {
   // The four projections' parameters under `<prefix>q_proj.` ... `<prefix>out_proj.`.
   std::vector<parameter> parameters(const std::string& prefix, mha_grads& grads);
 
-  // A cache for forward_step: B sequences, room for `capacity` positions.
-  kv_cache make_cache(int64_t B, int64_t capacity) const;
+  // A cache for forward_step: B sequences, room for `capacity` positions, K/V stored as `type`.
+  kv_cache make_cache(int64_t B, int64_t capacity, dtype type = dtype::f32) const;
   // Incremental self-attention decoding: x [B,n,E] holds the next n tokens; their keys and
   // values are appended to `cache` and each token attends to every cached token up to itself
   // (bottom-right causal). N one-token steps give the rows of forward(x, x, x) with is_causal.
