@@ -24,8 +24,7 @@ std::string describe(const char* name, const shape_t& shape) {
 void require_f32(const char* name, const tensor_view& t) {
   if (t.type() != dtype::f32)
     throw error(name, std::string("dtype ") + to_string(t.type()) +
-                          " is not supported by the attention kernels (f32 only), shape " +
-                          to_string(t.shape()));
+                          " is not supported here (f32 only), shape " + to_string(t.shape()));
 }
 
 // An output view: f32, exactly `shape`, elements that do not overlap.
@@ -38,15 +37,17 @@ void require_output(const char* name, const tensor_view& t, const shape_t& shape
                           to_string(t.strides()) + " for shape " + to_string(shape));
 }
 
-// An input the kernels read: f32, rank 4, sizes >= 1, rows contiguous (stride 1 along the last
-// dimension, which the fused kernels' SIMD loads and sgemm calls need).
-void require_input(const char* name, const char* layout, const tensor_view& t) {
+// An input the kernels read: rank 4, sizes >= 1, rows contiguous (stride 1 along the last
+// dimension, which the fused kernels' SIMD loads and sgemm calls need); f32 unless `any_type`
+// (q, k and v may be stored in any dtype).
+void require_input(const char* name, const char* layout, const tensor_view& t,
+                   bool any_type = false) {
   const shape_t& shape = t.shape();
   if (shape.size() != 4)
     throw error(name, std::string("expected rank 4 ") + layout + ", got shape " + to_string(shape));
   for (int64_t s : shape)
     if (s < 1) throw error(name, "every dimension must be >= 1, got shape " + to_string(shape));
-  require_f32(name, t);
+  if (!any_type) require_f32(name, t);
   if (t.stride(3) != 1 && t.size(3) > 1)
     throw error(name,
                 "the last dimension must have stride 1 (rows are read in "
@@ -127,9 +128,9 @@ const char* to_string(causal_mode mode) {
 
 attention_params make_attention_params(const tensor_view& q, const tensor_view& k,
                                        const tensor_view& v, const sdpa_options& options) {
-  require_input("q", "[B,Hq,Nq,d]", q);
-  require_input("k", "[B,Hkv,Nk,d]", k);
-  require_input("v", "[B,Hkv,Nk,dv]", v);
+  require_input("q", "[B,Hq,Nq,d]", q, true);
+  require_input("k", "[B,Hkv,Nk,d]", k, true);
+  require_input("v", "[B,Hkv,Nk,dv]", v, true);
   const std::string shapes = " (" + describe("q", q.shape()) + ", " + describe("k", k.shape()) +
                              ", " + describe("v", v.shape()) + ")";
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0))
@@ -143,9 +144,12 @@ attention_params make_attention_params(const tensor_view& q, const tensor_view& 
   if (k.size(3) != q.size(3)) throw error("k", "head dim d must equal q's" + shapes);
 
   attention_params p;
-  p.q = q.f32();
-  p.k = k.f32();
-  p.v = v.f32();
+  p.q = q.data();
+  p.k = k.data();
+  p.v = v.data();
+  p.q_type = q.type();
+  p.k_type = k.type();
+  p.v_type = v.type();
   p.B = q.size(0);
   p.Hq = q.size(1);
   p.Hkv = k.size(1);
@@ -230,11 +234,23 @@ sdpa_impl resolve_impl(sdpa_impl impl, const attention_observer* observer) {
   return observer ? sdpa_impl::reference : sdpa_impl::fused;
 }
 
+// The fused kernels' storage types: f32 inputs only; the reference reads every dtype.
+void require_fused_types(const attention_params& p) {
+  for (const auto& [name, type] :
+       {std::pair{"q", p.q_type}, std::pair{"k", p.k_type}, std::pair{"v", p.v_type}})
+    if (type != dtype::f32)
+      throw error(name, std::string("dtype ") + to_string(type) +
+                            " is not read by the fused kernel (f32 only); the reference kernel "
+                            "reads f32, f16 and bf16");
+}
+
 void run_forward(const attention_params& p, sdpa_impl impl, attention_observer* observer) {
-  if (resolve_impl(impl, observer) == sdpa_impl::fused)
+  if (resolve_impl(impl, observer) == sdpa_impl::fused) {
+    require_fused_types(p);
     sdpa_forward_fused(p);
-  else
+  } else {
     sdpa_forward_reference(p, observer);
+  }
 }
 
 // Checks the output views against the inputs' sizes and points p at them.
@@ -409,10 +425,12 @@ void dispatch_forward(const attention_params& p, sdpa_impl impl) {
 }
 
 void dispatch_backward(const attention_grad_params& g, sdpa_impl impl) {
-  if (resolve_impl(impl, nullptr) == sdpa_impl::fused)
+  if (resolve_impl(impl, nullptr) == sdpa_impl::fused) {
+    require_fused_types(g.forward);
     sdpa_backward_fused(g);
-  else
+  } else {
     sdpa_backward_reference(g);
+  }
 }
 
 void dispatch_sinks_backward(const attention_grad_params& g) {

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "qkv/error.hpp"
+#include "qkv/half.hpp"
 
 namespace qkv {
 
@@ -17,6 +18,12 @@ const char* to_string(dtype type) {
     default:
       return "f32";
   }
+}
+
+dtype parse_dtype(const std::string& text, const std::string& argument) {
+  for (dtype type : {dtype::f32, dtype::f16, dtype::bf16})
+    if (text == to_string(type)) return type;
+  throw error(argument, "expected f32, f16 or bf16, got '" + text + "'");
 }
 
 int64_t size_in_bytes(dtype type) {
@@ -80,12 +87,22 @@ tensor_view tensor_view::sliced(int64_t dim, int64_t begin, int64_t count) const
 
 tensor tensor_view::to_tensor() const {
   tensor out(shape_);
-  const float* src = f32();
+  const auto* bits = static_cast<const uint16_t*>(data_);
+  const auto element = [&](int64_t at) {
+    switch (type_) {
+      case dtype::f16:
+        return f16_to_float(bits[at]);
+      case dtype::bf16:
+        return bf16_to_float(bits[at]);
+      default:
+        return static_cast<const float*>(data_)[at];
+    }
+  };
   // Row-major walk of the index, the source offset kept by strides (an odometer).
   shape_t index(shape_.size(), 0);
   int64_t offset = 0;
   for (int64_t n = 0; n < out.numel(); ++n) {
-    out[n] = src[offset];
+    out[n] = element(offset);
     for (size_t dim = shape_.size(); dim-- > 0;) {
       offset += strides_[dim];
       if (++index[dim] < shape_[dim]) break;

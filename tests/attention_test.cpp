@@ -112,9 +112,12 @@ INSTANTIATE_TEST_SUITE_P(Kernels, StridedViews,
 TEST(Dispatcher, RefusesViewsTheKernelsCannotRead) {
   std::mt19937_64 rng(13);
   const tensor q = testing::random_tensor({1, 2, 3, 4}, rng), k = q, v = q;
-  const uint16_t halves[24] = {};
-  const tensor_view q16(halves, dtype::f16, {1, 2, 3, 4});
-  EXPECT_NE(error_of([&] { sdpa_forward(q16, k, v); }).find("q: dtype f16 is not supported"),
+  // Outputs are f32 (inputs may be f16 or bf16: storage_types_test.cpp).
+  uint16_t halves[24] = {};
+  const mutable_tensor_view out16(halves, dtype::f16, {1, 2, 3, 4});
+  EXPECT_NE(error_of([&] {
+              sdpa_forward_into(q, k, v, {out16, std::nullopt});
+            }).find("out: dtype f16 is not supported here (f32 only)"),
             std::string::npos);
   // Columns of a [1,2,3,8] buffer with stride 2: rows not contiguous.
   const tensor wide = testing::random_tensor({1, 2, 3, 8}, rng);

@@ -44,7 +44,7 @@ TEST(TensorView, FromRawMemoryWithStrides) {
             (std::vector<float>{0, 2, 4, 6, 8, 10}));
   // Strides omitted: row-major.
   EXPECT_EQ(tensor_view(t.data(), {2, 6}).strides(), (shape_t{6, 1}));
-  // Other dtypes carry their tag (the attention dispatcher refuses them).
+  // Other dtypes carry their tag (the storage types the attention kernels read).
   const uint16_t halves[4] = {};
   EXPECT_EQ(tensor_view(halves, dtype::bf16, {4}).type(), dtype::bf16);
   EXPECT_EQ(std::string(to_string(dtype::f16)), "f16");

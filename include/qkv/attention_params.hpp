@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "qkv/dtype.hpp"
+
 namespace qkv {
 
 enum class causal_mode { none, top_left, bottom_right };
@@ -21,11 +23,13 @@ struct mask_ref {
 };
 
 struct attention_params {
-  const float* q = nullptr;  // [B,Hq,Nq,d]
-  const float* k = nullptr;  // [B,Hkv,Nk,d]
-  const float* v = nullptr;  // [B,Hkv,Nk,dv]
-  float* o = nullptr;        // [B,Hq,Nq,dv]
-  float* lse = nullptr;      // [B,Hq,Nq], natural-log logsumexp of each score row; may be null
+  // The inputs, each of its own storage type (q_type, k_type, v_type); strides count elements.
+  const void* q = nullptr;  // [B,Hq,Nq,d]
+  const void* k = nullptr;  // [B,Hkv,Nk,d]
+  const void* v = nullptr;  // [B,Hkv,Nk,dv]
+  dtype q_type = dtype::f32, k_type = dtype::f32, v_type = dtype::f32;
+  float* o = nullptr;    // [B,Hq,Nq,dv]
+  float* lse = nullptr;  // [B,Hq,Nq], natural-log logsumexp of each score row; may be null
   // What the backward recomputes P from, [B,Hq,Nq] each (strides lse_stride), may be null: the
   // row maximum m_i of the scores (sink included) and log l_i = log sum_j exp(S_ij - m_i), so
   // that P_ij = exp((S_ij - m_i) - log l_i) stays exact where lse = m + log l would round log l

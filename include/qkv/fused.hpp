@@ -6,7 +6,8 @@
 
 namespace qkv {
 
-// avx512: AVX-512F (with AVX2+FMA), 16-float vectors and 32 registers.
+// avx2: AVX2+FMA+F16C, 8-float vectors and 16 registers; avx512: AVX-512F (with AVX2+FMA+F16C),
+// 16-float vectors and 32 registers.
 enum class simd_target { automatic, portable, avx2, avx512 };
 
 // Whether this CPU can run the target (automatic and portable: always).

@@ -6,15 +6,10 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "qkv/dtype.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv {
-
-// The element type of a view. The kernels compute in f32; f16 and bf16 name storage formats
-// that the dispatcher refuses (with a message naming the argument) until a kernel takes them.
-enum class dtype : uint8_t { f32, f16, bf16 };
-const char* to_string(dtype type);
-int64_t size_in_bytes(dtype type);
 
 // A read-only view. Strides may be any non-negative numbers (0 repeats an element along that
 // dimension, as broadcasting does); the shape and the strides have the same rank.
@@ -46,7 +41,8 @@ class tensor_view {
   tensor_view permuted(std::initializer_list<int64_t> order) const;
   // Elements [begin, begin + count) along `dim`. Throws when out of range.
   tensor_view sliced(int64_t dim, int64_t begin, int64_t count) const;
-  // A contiguous f32 copy (for tests and for callers that need an owning tensor).
+  // A contiguous f32 copy, each element widened exactly (for tests and for callers that need an
+  // owning tensor).
   tensor to_tensor() const;
 
  protected:

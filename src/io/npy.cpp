@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "qkv/error.hpp"
+#include "qkv/half.hpp"
 #include "qkv/io/atomic_file.hpp"
 
 static_assert(std::endian::native == std::endian::little, "qkv assumes a little-endian host");
@@ -212,40 +213,62 @@ const char* data_of(std::string_view bytes, const std::string& path, const npy_h
 
 }  // namespace
 
+namespace {
+
+// The element size of a dtype this reader takes (<f4, <f8, <f2, |b1); anything else is refused.
+size_t item_size(const std::string& descr, const std::string& path) {
+  if (descr == "<f4") return 4;
+  if (descr == "<f8") return 8;
+  if (descr == "<f2") return 2;
+  if (descr == "|b1") return 1;
+  if (descr == ">f4" || descr == ">f8" || descr == ">f2")
+    refuse(path, "big-endian dtype '" + descr + "' is not supported; convert with astype('<f4')");
+  refuse(path, "unsupported dtype '" + descr + "' (supported: <f4, <f8, <f2, |b1)");
+}
+
+}  // namespace
+
 npy_array parse_npy(std::string_view bytes, const std::string& path) {
   const npy_header h = parse_header(bytes, path);
-  const std::string& descr = h.descr;
-  const shape_t& shape = h.shape;
-  size_t item = 0;
-  if (descr == "<f4")
-    item = 4;
-  else if (descr == "<f8")
-    item = 8;
-  else if (descr == "|b1")
-    item = 1;
-  else if (descr == ">f4" || descr == ">f8")
-    refuse(path, "big-endian dtype '" + descr + "' is not supported; convert with astype('<f4')");
-  else
-    refuse(path, "unsupported dtype '" + descr + "' (supported: <f4, <f8, |b1)");
+  const size_t item = item_size(h.descr, path);
   const char* data = data_of(bytes, path, h, item);
-  const int64_t n = element_count(shape);
-  const size_t need = static_cast<size_t>(n) * item;
-  if (descr == "|b1") {
-    bool_tensor t(shape);
+  const int64_t n = element_count(h.shape);
+  if (h.descr == "|b1") {
+    bool_tensor t(h.shape);
     for (int64_t i = 0; i < n; ++i) t[i] = data[i] != 0;
     return t;
   }
-  tensor t(shape);
-  if (item == 4) {
-    if (need != 0) std::memcpy(t.data(), data, need);  // an empty tensor's data() may be null
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
+  tensor t(h.shape);
+  for (int64_t i = 0; i < n; ++i) {
+    const char* at = data + static_cast<size_t>(i) * item;
+    if (item == 4) {
+      std::memcpy(&t[i], at, 4);
+    } else if (item == 8) {
       double x;
-      std::memcpy(&x, data + i * 8, 8);
+      std::memcpy(&x, at, 8);
       t[i] = static_cast<float>(x);
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, at, 2);
+      t[i] = f16_to_float(bits);
     }
   }
   return t;
+}
+
+stored_tensor parse_npy_stored(std::string_view bytes, const std::string& path) {
+  const npy_header h = parse_header(bytes, path);
+  if (h.descr == "|b1") refuse(path, "expected a float array (<f4, <f8 or <f2), got a boolean one");
+  const size_t item = item_size(h.descr, path);
+  const char* data = data_of(bytes, path, h, item);
+  if (item != 2) return round_to(dtype::f32, std::get<tensor>(parse_npy(bytes, path)));
+  stored_tensor t(dtype::f16, h.shape);
+  if (t.bytes() != 0) std::memcpy(t.data(), data, static_cast<size_t>(t.bytes()));
+  return t;
+}
+
+stored_tensor read_npy_stored(const std::string& path) {
+  return parse_npy_stored(read_regular_file(path), path);
 }
 
 npy_array read_npy(const std::string& path) {
@@ -276,7 +299,7 @@ std::vector<int64_t> read_npy_ids(const std::string& path) {
 tensor read_npy_float(const std::string& path) {
   npy_array a = read_npy(path);
   if (auto* t = std::get_if<tensor>(&a)) return std::move(*t);
-  refuse(path, "expected a float array (<f4 or <f8), got a boolean array");
+  refuse(path, "expected a float array (<f4, <f8 or <f2), got a boolean array");
 }
 
 namespace {
@@ -306,6 +329,13 @@ std::string encode(const char* descr, const shape_t& shape, const void* data, si
 
 void write_npy(const std::string& path, const tensor& t) {
   write_file_atomically(path, encode("<f4", t.shape(), t.data(), t.numel() * sizeof(float)));
+}
+
+void write_npy(const std::string& path, const stored_tensor& t) {
+  if (t.type() == dtype::bf16)
+    throw error("'" + path + "': .npy has no bfloat16 dtype; write f32 (to_tensor) instead");
+  write_file_atomically(path, encode(t.type() == dtype::f16 ? "<f2" : "<f4", t.shape(), t.data(),
+                                     static_cast<size_t>(t.bytes())));
 }
 
 void write_npy(const std::string& path, const bool_tensor& t) {

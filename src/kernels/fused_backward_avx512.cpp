@@ -9,7 +9,7 @@
 #include "fused_backward_task.hpp"
 #include "visibility.hpp"
 
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 
 #include "fused_backward_tile.hpp"
 #include "simd/avx512.hpp"

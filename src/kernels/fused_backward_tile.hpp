@@ -100,7 +100,8 @@ struct fused_backward_kernel {
                           backward_scratch& t, double* m, double* log_sum) {
     const int64_t hk = h / (p.Hq / p.Hkv);
     const visibility vis(p);
-    const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
+    const float* q =
+        static_cast<const float*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
     const double sink = p.sinks ? p.sinks[h] : minus_infinity;
     std::vector<double> sum(static_cast<size_t>(ni), p.sinks ? 1.0 : 0.0);
     std::fill(m, m + ni, sink);
@@ -109,7 +110,8 @@ struct fused_backward_kernel {
     const key_band keys = vis.band(i0, i0 + ni);
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
       const int64_t nj = std::min(Bc, p.Nk - j0);
-      const float* k = p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
+      const float* k = static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
+                       j0 * p.k_stride[2];
       gemm::pack_columns(k, p.k_stride[2], p.d, nj, t.kt.data(), p.d * NR);
       scores(q, p.q_stride[2], ni, nj, p.d, p.scale, t, P);
       for (int64_t r = 0; r < ni; ++r) {
@@ -151,8 +153,10 @@ struct fused_backward_kernel {
     const attention_params& p = g.forward;
     const int64_t d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
     const int64_t d_pad = backward_padded(d), dv_pad = backward_padded(dv);
-    const float* k = p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
-    const float* v = p.v + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2];
+    const float* k = static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
+                     j0 * p.k_stride[2];
+    const float* v = static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] +
+                     j0 * p.v_stride[2];
     const int64_t ldq = p.q_stride[2], lddo = g.dout_stride[2];
     float* P = t.P.data();
     float* dS = t.dS.data();
@@ -170,7 +174,8 @@ struct fused_backward_kernel {
         const int64_t ni = std::min(Br, p.Nq - i0);
         const key_band band = vis.band(i0, i0 + ni);
         if (band.hi <= j0 || band.lo >= j0 + nj) continue;  // the tile is outside the band
-        const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
+        const float* q = static_cast<const float*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] +
+                         i0 * p.q_stride[2];
         const float* dout =
             g.dout + b * g.dout_stride[0] + h * g.dout_stride[1] + i0 * g.dout_stride[2];
         const int64_t row0 = (b * p.Hq + h) * p.Nq + i0;

@@ -102,7 +102,9 @@ const detail::fused_forward_target& target_kernels(simd_target target) {
 }  // namespace
 
 bool simd_target_available(simd_target target) {
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // F16C converts f16 inputs in registers (every AVX2 CPU made has it).
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
   if (target == simd_target::avx2) return avx2;
   if (target == simd_target::avx512) return avx2 && __builtin_cpu_supports("avx512f");
   return true;

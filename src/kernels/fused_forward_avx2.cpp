@@ -12,7 +12,7 @@
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 
 #include "fused_forward_tile.hpp"
 #include "simd/avx2.hpp"

@@ -14,7 +14,7 @@
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
 
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 
 #include "fused_forward_tile.hpp"
 #include "simd/avx512.hpp"

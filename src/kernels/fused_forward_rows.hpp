@@ -25,7 +25,8 @@ struct task_rows {
   int64_t head(int64_t ri) const { return t.hk * group + (t.r0 + ri) % group; }
   int64_t query(int64_t ri) const { return (t.r0 + ri) / group; }
   const float* q_row(int64_t ri) const {
-    return p.q + t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
+    return static_cast<const float*>(p.q) + t.b * p.q_stride[0] + head(ri) * p.q_stride[1] +
+           query(ri) * p.q_stride[2];
   }
 
   // The task's keys that some row of the block may see: the tiles outside are never read.

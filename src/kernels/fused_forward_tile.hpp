@@ -185,9 +185,12 @@ struct fused_forward_kernel {
   // The tile of kv head (b, hk) starting at key j0, for fused_task::kv (fused_forward.cpp).
   static void pack_kv_tile(const attention_params& p, const fused_blocks& bk, int64_t b, int64_t hk,
                            int64_t j0, float* tile) {
-    pack_kv_tile(p.k + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2], p.k_stride,
-                 p.v + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2], p.v_stride,
-                 std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
+    pack_kv_tile(static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
+                     j0 * p.k_stride[2],
+                 p.k_stride,
+                 static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] +
+                     j0 * p.v_stride[2],
+                 p.v_stride, std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
   // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
@@ -368,8 +371,10 @@ struct fused_forward_kernel {
     // The tiles that hold the block's band (whole tiles of Bc keys from a multiple of Bc, the
     // layout of the packed K and V).
     const key_band keys = rows.keys();
-    const float* kbase = p.k + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
-    const float* vbase = p.v + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
+    const float* kbase =
+        static_cast<const float*>(p.k) + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
+    const float* vbase =
+        static_cast<const float*>(p.v) + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
       const int64_t nk = std::min(Bc, keys.hi - j0);
       if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dropout_lookup.hpp"
+#include "qkv/half.hpp"
 #include "visibility.hpp"
 
 namespace qkv {
@@ -15,6 +16,26 @@ namespace {
 
 constexpr double minus_infinity = -std::numeric_limits<double>::infinity();
 
+// Row (b, h, i) of an input stored as `type`, read element by element, each widened exactly.
+struct input_row {
+  const void* data;
+  dtype type;
+  double operator[](int64_t n) const {
+    switch (type) {
+      case dtype::f16:
+        return f16_to_float(static_cast<const uint16_t*>(data)[n]);
+      case dtype::bf16:
+        return bf16_to_float(static_cast<const uint16_t*>(data)[n]);
+      default:
+        return static_cast<const float*>(data)[n];
+    }
+  }
+};
+input_row at4(const void* base, dtype type, const int64_t* stride, int64_t b, int64_t h,
+              int64_t i) {
+  const int64_t offset = b * stride[0] + h * stride[1] + i * stride[2];
+  return {static_cast<const char*>(base) + offset * size_in_bytes(type), type};
+}
 const float* at4(const float* base, const int64_t* stride, int64_t b, int64_t h, int64_t i) {
   return base + b * stride[0] + h * stride[1] + i * stride[2];
 }
@@ -45,7 +66,7 @@ bool row_poisoned(const attention_params& p, int64_t b, int64_t hk, const double
     if (!visible[j]) continue;  // hidden: what it holds does not matter
     if (!(std::fabs(raw[j]) <= largest) || std::isnan(masked[j]) || masked[j] == -minus_infinity)
       return true;
-    const float* v = at4(p.v, p.v_stride, b, hk, j);
+    const input_row v = at4(p.v, p.v_type, p.v_stride, b, hk, j);
     for (int64_t c = 0; c < p.dv; ++c)
       if (!std::isfinite(v[c * p.v_stride[3]])) return true;
   }
@@ -61,12 +82,11 @@ void probabilities(const attention_params& p, int64_t b, int64_t h, std::vector<
   const detail::visibility vis(p);
   // Pass 1: scores = Q·K^T, the dot product of every query with every key.
   for (int64_t i = 0; i < Nq; ++i) {
-    const float* q = at4(p.q, p.q_stride, b, h, i);
+    const input_row q = at4(p.q, p.q_type, p.q_stride, b, h, i);
     for (int64_t j = 0; j < Nk; ++j) {
-      const float* k = at4(p.k, p.k_stride, b, hk, j);
+      const input_row k = at4(p.k, p.k_type, p.k_stride, b, hk, j);
       double dot = 0.0;
-      for (int64_t c = 0; c < p.d; ++c)
-        dot += static_cast<double>(q[c * p.q_stride[3]]) * k[c * p.k_stride[3]];
+      for (int64_t c = 0; c < p.d; ++c) dot += q[c * p.q_stride[3]] * k[c * p.k_stride[3]];
       scores[i * Nk + j] = dot;
     }
   }
@@ -154,7 +174,8 @@ void sdpa_forward_reference(const attention_params& p, attention_observer* obser
         for (int64_t c = 0; c < p.dv; ++c) {
           double acc = std::isnan(stats[i].max) ? stats[i].max : 0.0;
           for (int64_t j = 0; j < Nk; ++j)
-            acc += weights[i * Nk + j] * at4(p.v, p.v_stride, b, hk, j)[c * p.v_stride[3]];
+            acc +=
+                weights[i * Nk + j] * at4(p.v, p.v_type, p.v_stride, b, hk, j)[c * p.v_stride[3]];
           out[i * p.dv + c] = acc;
         }
       const int64_t at = b * p.lse_stride[0] + h * p.lse_stride[1];
@@ -202,7 +223,7 @@ void sdpa_backward_reference(const attention_grad_params& g) {
         for (int64_t i = 0; i < Nq; ++i) {
           const float* dout = at4(g.dout, g.dout_stride, b, h, i);
           for (int64_t j = 0; j < Nk; ++j) {
-            const float* v = at4(p.v, p.v_stride, b, hk, j);
+            const input_row v = at4(p.v, p.v_type, p.v_stride, b, hk, j);
             const double z = probs[i * Nk + j] * keep[i * Nk + j];
             double dz = 0.0;
             for (int64_t c = 0; c < dv; ++c) {
@@ -233,12 +254,13 @@ void sdpa_backward_reference(const attention_grad_params& g) {
         }
         // Pass 5: dQ = scale·dS·K and dK += scale·dS^T·Q  (from S = scale·Q·K^T + bias).
         for (int64_t i = 0; i < Nq; ++i) {
-          const float* q = at4(p.q, p.q_stride, b, h, i);
+          const input_row q = at4(p.q, p.q_type, p.q_stride, b, h, i);
           float* dq = at4(g.dq, g.dq_stride, b, h, i);
           for (int64_t c = 0; c < d; ++c) {
             double acc = 0.0;
             for (int64_t j = 0; j < Nk; ++j)
-              acc += dscores[i * Nk + j] * at4(p.k, p.k_stride, b, hk, j)[c * p.k_stride[3]];
+              acc +=
+                  dscores[i * Nk + j] * at4(p.k, p.k_type, p.k_stride, b, hk, j)[c * p.k_stride[3]];
             dq[c * g.dq_stride[3]] = static_cast<float>(p.scale * acc);
           }
           for (int64_t j = 0; j < Nk; ++j)

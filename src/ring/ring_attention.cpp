@@ -113,7 +113,7 @@ attention_params block_params(const ring_plan& plan, const float* block, int own
   attention_params p = plan.local;
   const block_layout layout = layout_of(plan, owner);
   const int64_t nk = layout.nk, Hkv = p.Hkv, d = p.d, dv = p.dv;
-  p.q += qs.local_start * p.q_stride[2];
+  p.q = static_cast<const float*>(p.q) + qs.local_start * p.q_stride[2];
   p.Nq = qs.length;
   p.Nk = ks.length;
   p.q_offset = qs.start;

@@ -10,7 +10,9 @@
 #include <fstream>
 
 #include "qkv/error.hpp"
+#include "qkv/half.hpp"
 #include "support/cli.hpp"
+#include "support/error_message.hpp"
 #include "support/raw_files.hpp"
 
 namespace qkv::io {
@@ -29,6 +31,37 @@ TEST(Npy, FloatRoundTripKeepsShapeAndBits) {
   const tensor back = read_npy_float(dir.file("t.npy"));
   ASSERT_EQ(back.shape(), t.shape());
   EXPECT_EQ(std::memcmp(back.data(), t.data(), sizeof(float) * 6), 0);  // subnormal kept
+}
+
+// <f2 (float16): widened exactly by read_npy, kept bit for bit by read_npy_stored, and written
+// back as <f2; bf16 has no .npy dtype.
+TEST(Npy, HalfIsWidenedOrKept) {
+  testing::temp_dir dir;
+  const uint16_t bits[4] = {0x3c00, 0x8001, 0x7c00, 0xc248};  // 1, -2^-24, inf, -3.140625
+  write_file(dir.file("h.npy"), 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2), }",
+             std::string(reinterpret_cast<const char*>(bits), sizeof bits));
+  const tensor wide = read_npy_float(dir.file("h.npy"));
+  ASSERT_EQ(wide.shape(), (shape_t{2, 2}));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(wide[i], f16_to_float(bits[i])) << i;
+  const stored_tensor kept = read_npy_stored(dir.file("h.npy"));
+  ASSERT_EQ(kept.type(), dtype::f16);
+  ASSERT_EQ(kept.shape(), (shape_t{2, 2}));
+  EXPECT_EQ(std::memcmp(kept.data(), bits, sizeof bits), 0);
+  write_npy(dir.file("back.npy"), kept);
+  const stored_tensor back = read_npy_stored(dir.file("back.npy"));
+  ASSERT_EQ(back.type(), dtype::f16);
+  EXPECT_EQ(std::memcmp(back.data(), bits, sizeof bits), 0);
+  // <f4 and <f8 stay f32; a boolean array and bf16 storage are refused, naming the file.
+  write_npy(dir.file("f.npy"), tensor({2}, {1.0f, 2.5f}));
+  EXPECT_EQ(read_npy_stored(dir.file("f.npy")).type(), dtype::f32);
+  write_npy(dir.file("b.npy"), bool_tensor({2}, {1, 0}));
+  const std::string refusal = testing::error_of([&] { read_npy_stored(dir.file("b.npy")); });
+  EXPECT_NE(refusal.find("b.npy"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("boolean"), std::string::npos) << refusal;
+  const std::string bf = testing::error_of(
+      [&] { write_npy(dir.file("bf.npy"), round_to(dtype::bf16, tensor({1}, {1.0f}))); });
+  EXPECT_NE(bf.find("bfloat16"), std::string::npos) << bf;
+  EXPECT_FALSE(std::ifstream(dir.file("bf.npy")).good());
 }
 
 TEST(Npy, RankZeroAndOneShapes) {
@@ -95,7 +128,8 @@ TEST(Npy, RefusesWhatItCannotRead) {
           "Fortran");
   refused("big.npy", 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16,
           "big-endian");
-  refused("half.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", 4, "<f2");
+  refused("short_ints.npy", 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", 4,
+          "unsupported dtype '<i2'");
   refused("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 2), }", 12,
           "truncated");
   std::ofstream(dir.file("empty.npy"));

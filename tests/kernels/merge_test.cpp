@@ -44,8 +44,8 @@ tensor lse_of(const sdpa_result& r) {
 // The reference over keys [first, first + count) only (pointer offsets into K and V).
 sdpa_result attend_to_keys(const attention_params& all, int64_t first, int64_t count) {
   attention_params p = all;
-  p.k += first * p.k_stride[2];
-  p.v += first * p.v_stride[2];
+  p.k = static_cast<const float*>(p.k) + first * p.k_stride[2];
+  p.v = static_cast<const float*>(p.v) + first * p.v_stride[2];
   p.Nk = count;
   if (p.mask.kind != mask_kind::none)
     p.mask.data = static_cast<const float*>(p.mask.data) + first * p.mask.stride[3];

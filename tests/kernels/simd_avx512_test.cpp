@@ -10,7 +10,7 @@
 #include "support/exp_check.hpp"
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 #include "kernels/simd/avx512.hpp"
 #include "kernels/simd/exp.hpp"
 

@@ -8,7 +8,7 @@
 #include "support/exp_check.hpp"
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #include "kernels/simd/avx2.hpp"
 #include "kernels/simd/exp.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #include "kernels/simd/avx2.hpp"
 #include "tile_gemm_check.hpp"
 

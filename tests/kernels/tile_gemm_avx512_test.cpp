@@ -9,7 +9,7 @@
 #include <vector>
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 #include "kernels/simd/avx512.hpp"
 #include "tile_gemm_check.hpp"
 

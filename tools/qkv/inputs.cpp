@@ -26,7 +26,11 @@ T read_typed_input(const std::string& flag, const std::string& path, const char*
 }  // namespace
 
 tensor read_float_input(const std::string& flag, const std::string& path) {
-  return read_typed_input<tensor>(flag, path, "a float array (<f4 or <f8)", "a boolean one");
+  return read_typed_input<tensor>(flag, path, "a float array (<f4, <f8 or <f2)", "a boolean one");
+}
+
+stored_tensor read_stored_input(const std::string& flag, const std::string& path) {
+  return read_for_flag(flag, [&] { return io::read_npy_stored(path); });
 }
 
 bool_tensor read_bool_input(const std::string& flag, const std::string& path) {

@@ -29,6 +29,8 @@ auto read_for_flag(const std::string& flag, Read read) -> decltype(read()) {
 io::npy_array read_npy_input(const std::string& flag, const std::string& path);
 // A float .npy (a boolean one is refused).
 tensor read_float_input(const std::string& flag, const std::string& path);
+// A float .npy in the storage the kernels read: <f2 kept as f16, <f4 and <f8 as f32.
+stored_tensor read_stored_input(const std::string& flag, const std::string& path);
 // A boolean .npy (a float one is refused).
 bool_tensor read_bool_input(const std::string& flag, const std::string& path);
 // A .safetensors state_dict.

@@ -66,6 +66,26 @@ void read_sdpa_modifiers(const sdpa_args& a, sdpa_options& options) {
 
 namespace {
 
+// --compute: f32 only. The bf16-compute mode (both products by vdpbf16ps) needs avx512_bf16,
+// and is not built yet even where a CPU has it.
+void check_compute(const std::string& compute) {
+  if (compute == "f32") return;
+  if (compute != "bf16") throw error("--compute", "expected f32 or bf16, got '" + compute + "'");
+  if (!__builtin_cpu_supports("avx512bf16"))
+    throw error("--compute",
+                "bf16 needs a CPU with avx512_bf16 (vdpbf16ps); this one lacks it. Use f32");
+  throw error("--compute", "bf16 is not built yet; use f32");
+}
+
+// An input in the storage the flags ask for: as the file stores it (<f2: f16), or rounded to
+// the nearest value of `type` (ties to even).
+stored_tensor stored_input(const std::string& flag, const std::string& path,
+                           std::optional<dtype> type) {
+  stored_tensor t = read_stored_input(flag, path);
+  if (!type || *type == t.type()) return t;
+  return round_to(*type, t.to_tensor());
+}
+
 void run_sdpa(const sdpa_args& a) {
   const bool backward = !a.grad_out.empty();
   if (backward && a.dq.empty() && a.dk.empty() && a.dv.empty())
@@ -74,6 +94,9 @@ void run_sdpa(const sdpa_args& a) {
     throw error("--dq/--dk/--dv: need --grad-out G.npy (the gradient of the loss w.r.t. OUT)");
   if (a.ring_layout_given && !a.ring)
     throw error("--ring-layout: only means something with --ring (ring attention over MPI)");
+  check_compute(a.compute);
+  if (a.ring && (a.all_dtype || a.kv_dtype))
+    throw error("--dtype/--kv-dtype: not supported with --ring (ring attention runs on f32)");
 
   sdpa_options options;
   options.scale = a.scale;
@@ -87,8 +110,9 @@ void run_sdpa(const sdpa_args& a) {
   if (a.ring) return run_sdpa_ring(a, options);  // which checks the outputs on rank 0
   check_output_paths(sdpa_outputs(a));
 
-  const tensor q = read_float_input("--q", a.q), k = read_float_input("--k", a.k),
-               v = read_float_input("--v", a.v);
+  const std::optional<dtype> kv_type = a.kv_dtype ? a.kv_dtype : a.all_dtype;
+  const stored_tensor q = stored_input("--q", a.q, a.all_dtype),
+                      k = stored_input("--k", a.k, kv_type), v = stored_input("--v", a.v, kv_type);
   if (!a.mask.empty()) options.mask = read_sdpa_mask("--mask", a.mask);
 
   sdpa_result result;
@@ -149,6 +173,19 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
   cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
   cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
+  const auto add_dtype = [&](const std::string& name, std::optional<dtype>& value,
+                             const std::string& help) {
+    cmd->add_option_function<std::string>(
+           name, [&value, name](const std::string& t) { value = parse_dtype(t, name); }, help)
+        ->type_name("TEXT");
+  };
+  add_dtype("--dtype", args->all_dtype,
+            "store Q, K and V as f32, f16 or bf16 (rounded to nearest even) and run on that");
+  add_dtype("--kv-dtype", args->kv_dtype,
+            "store K and V as f32, f16 or bf16 (rounded to nearest even; over --dtype)");
+  cmd->add_option("--compute", args->compute,
+                  "compute type: f32 (bf16, by avx512_bf16's vdpbf16ps, is not built yet)")
+      ->capture_default_str();
   cmd->add_flag("--ring", args->ring,
                 "ring attention over MPI: run as `mpirun -np P qkv sdpa --ring ...`");
   cmd->add_option("--ring-layout", args->ring_layout,

@@ -26,6 +26,9 @@ struct sdpa_args {
   bool ring = false;                       // run as one rank of `mpirun -np P qkv sdpa --ring`
   std::string ring_layout = "contiguous";  // contiguous or zigzag (balanced causal work)
   bool ring_layout_given = false;
+  // Storage of the inputs: --dtype rounds Q, K and V, --kv-dtype K and V (over --dtype).
+  std::optional<dtype> all_dtype, kv_dtype;
+  std::string compute = "f32";  // --compute: f32; bf16 is refused (not built)
 };
 
 // An sdpa mask file (bool: true = may attend; float: added); errors name `flag`.

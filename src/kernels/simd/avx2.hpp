@@ -1,10 +1,13 @@
-// The AVX2+FMA vector operations the fused kernels are written in (8 floats per register).
-// Include only from a translation unit compiled for AVX2+FMA (see fused_forward_avx2.cpp).
+// The AVX2+FMA vector operations the fused kernels are written in (8 floats per register), and
+// F16C's conversion (every AVX2 CPU has it). Include only from a translation unit compiled for
+// AVX2+FMA+F16C (see fused_forward_avx2.cpp).
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstdint>
+
+#include "elements.hpp"
 
 namespace qkv::simd {
 
@@ -16,6 +19,20 @@ struct avx2 {
   static reg zero() { return _mm256_setzero_ps(); }
   static reg set1(float x) { return _mm256_set1_ps(x); }
   static reg load(const float* p) { return _mm256_loadu_ps(p); }
+  // 8 f16 by vcvtph2ps; 8 bf16 zero-extended to 32 bits and shifted into the upper half.
+  static reg load(const f16* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static reg load(const bf16* p) {
+    const __m256i wide =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  // 8 elements of any storage type into 8 floats.
+  template <typename E>
+  static void widen8(const E* p, float* dst) {
+    store(dst, load(p));
+  }
   static void store(float* p, reg x) { _mm256_storeu_ps(p, x); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }

@@ -1,6 +1,7 @@
 // The AVX-512F vector operations (16 floats per register, 32 registers): the interface of
 // avx2.hpp at twice the width. Include only from a translation unit compiled for AVX-512F with
-// AVX2+FMA (every AVX-512 CPU has them), e.g. under `#pragma GCC target("avx512f,avx2,fma")`.
+// AVX2+FMA+F16C (every AVX-512 CPU has them), e.g. under `#pragma GCC
+// target("avx512f,avx2,fma,f16c")`.
 #pragma once
 
 #include <immintrin.h>
@@ -26,6 +27,20 @@ struct avx512 {
   static reg zero() { return _mm512_setzero_ps(); }
   static reg set1(float x) { return _mm512_set1_ps(x); }
   static reg load(const float* p) { return _mm512_loadu_ps(p); }
+  // 16 f16 by vcvtph2ps; 16 bf16 zero-extended to 32 bits and shifted into the upper half.
+  static reg load(const f16* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static reg load(const bf16* p) {
+    const __m512i wide =
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  // 8 elements of any storage type into 8 floats (half a vector: the 8x8 packing's rows).
+  template <typename E>
+  static void widen8(const E* p, float* dst) {
+    avx2::widen8(p, dst);
+  }
   static void store(float* p, reg x) { _mm512_storeu_ps(p, x); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "elements.hpp"
+
 namespace qkv::simd {
 
 struct portable {
@@ -25,8 +27,14 @@ struct portable {
   static reg set1(float v) {
     return map([&](int) { return v; });
   }
-  static reg load(const float* p) {
-    return map([&](int l) { return p[l]; });
+  // float, or any storage type, each element widened by qkv/half.hpp's definition.
+  template <typename E>
+  static reg load(const E* p) {
+    return map([&](int l) { return widen(p[l]); });
+  }
+  template <typename E>
+  static void widen8(const E* p, float* dst) {
+    store(dst, load(p));
   }
   static void store(float* p, reg a) { std::memcpy(p, a.x, sizeof a.x); }
   static reg add(reg a, reg b) {
