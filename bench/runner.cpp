@@ -17,6 +17,7 @@
 #include "qkv/attention.hpp"
 #include "qkv/error.hpp"
 #include "qkv/gemm.hpp"
+#include "qkv/stored_tensor.hpp"
 #include "roofs.hpp"
 
 namespace qkv::bench {
@@ -51,11 +52,13 @@ double l3_bytes() {
 // and the row measures the cache, not memory.
 struct inputs {
   tensor q, dout;
-  std::vector<tensor> k, v;  // copies of the same values
-  mutable size_t next = 0;   // the copy the next run reads
-  const tensor& key() const { return k[next]; }
-  const tensor& value() const { return v[next]; }
-  void rotate() const { next = (next + 1) % k.size(); }
+  std::vector<tensor> k, v;                   // f32 K and V: copies of the same values
+  std::vector<stored_tensor> k_half, v_half;  // K and V stored in f16 or bf16, likewise
+  mutable size_t next = 0;                    // the copy the next run reads
+  bool half() const { return !k_half.empty(); }
+  tensor_view key() const { return half() ? tensor_view(k_half[next]) : tensor_view(k[next]); }
+  tensor_view value() const { return half() ? tensor_view(v_half[next]) : tensor_view(v[next]); }
+  void rotate() const { next = (next + 1) % (half() ? k_half.size() : k.size()); }
 };
 
 inputs make_inputs(const bench_shape& s, bool backward) {
@@ -65,10 +68,19 @@ inputs make_inputs(const bench_shape& s, bool backward) {
   in.k = {uniform_tensor({s.B, s.Hkv, s.Nk, s.d}, rng)};
   in.v = {uniform_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng)};
   if (backward) in.dout = uniform_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
+  if (s.kv_type != dtype::f32) {
+    in.k_half = {round_to(s.kv_type, in.k[0])};
+    in.v_half = {round_to(s.kv_type, in.v[0])};
+  }
   if (!backward && is_decode(s))
     for (double bytes = kv_bytes(s); bytes < 4.0 * l3_bytes(); bytes += kv_bytes(s)) {
-      in.k.push_back(in.k[0]);
-      in.v.push_back(in.v[0]);
+      if (in.half()) {
+        in.k_half.push_back(in.k_half[0]);
+        in.v_half.push_back(in.v_half[0]);
+      } else {
+        in.k.push_back(in.k[0]);
+        in.v.push_back(in.v[0]);
+      }
     }
   return in;
 }
@@ -290,18 +302,20 @@ class runner {
                    const inputs& in) {
     if (impl == "blas") {
       if (s.windowed()) throw error("the composition has no sliding window");
+      if (in.half()) throw error("the composition reads f32 K and V only");
       blas_composition c(s, T);
       tensor out({s.B, s.Hq, s.Nq, s.dv});
       if (!backward)
         return median_ms(
             [&] {
-              c.forward(in.q, in.key(), in.value(), out);
+              c.forward(in.q, in.k[in.next], in.v[in.next], out);
               in.rotate();
             },
             plan_);
-      tensor dq(in.q.shape()), dk(in.key().shape()), dv(in.value().shape());
-      c.forward(in.q, in.key(), in.value(), out);
-      return median_ms([&] { c.backward(in.q, in.key(), in.value(), in.dout, dq, dk, dv); }, plan_);
+      const tensor &k = in.k[0], &v = in.v[0];
+      tensor dq(in.q.shape()), dk(k.shape()), dv(v.shape());
+      c.forward(in.q, k, v, out);
+      return median_ms([&] { c.backward(in.q, k, v, in.dout, dq, dk, dv); }, plan_);
     }
     sdpa_options options;
     options.causal = s.causal;

@@ -32,7 +32,7 @@ double backward_flops(const bench_shape& s) {
 }
 
 double kv_bytes(const bench_shape& s) {
-  return 4.0 * static_cast<double>(s.B * s.Hkv * s.Nk * (s.d + s.dv));
+  return static_cast<double>(size_in_bytes(s.kv_type) * s.B * s.Hkv * s.Nk * (s.d + s.dv));
 }
 
 bool is_decode(const bench_shape& s) {
@@ -98,6 +98,7 @@ std::string describe(const bench_shape& s) {
       << " d=" << s.d << " dv=" << s.dv;
   if (s.causal != causal_mode::none) out << ' ' << to_string(s.causal);
   if (s.windowed()) out << " window=(" << s.window_left << "," << s.window_right << ")";
+  if (s.kv_type != dtype::f32) out << " kv=" << to_string(s.kv_type);
   return out.str();
 }
 
@@ -124,6 +125,12 @@ std::vector<bench_shape> standard_shapes() {
   bench_shape windowed = square(8, 8192, 64, tl);
   windowed.window_left = 511, windowed.window_right = 0;
   shapes.push_back(windowed);
+  // K and V stored in bf16 (every model's KV cache): both decodes, and a prefill.
+  for (bench_shape s : {bench_shape{1, 32, 32, 1, 4096, 128, 128},
+                        bench_shape{1, 8, 1, 1, 32768, 128, 128}, square(8, 2048, 64)}) {
+    s.kv_type = dtype::bf16;
+    shapes.push_back(s);
+  }
   return shapes;
 }
 

@@ -16,6 +16,7 @@ struct bench_shape {
   int64_t B = 1, Hq = 1, Hkv = 1, Nq = 1, Nk = 1, d = 64, dv = 64;
   causal_mode causal = causal_mode::none;
   int64_t window_left = -1, window_right = -1;  // a sliding window; (-1, -1): none
+  dtype kv_type = dtype::f32;                   // the storage type of K and V
   bool windowed() const { return window_left >= 0 || window_right >= 0; }
 };
 
@@ -25,7 +26,7 @@ int64_t visible_pairs(const bench_shape& s);
 // that.
 double forward_flops(const bench_shape& s);
 double backward_flops(const bench_shape& s);
-// Bytes of K and V, the data a decode step must read: B·Hkv·Nk·(d+dv)·4.
+// Bytes of K and V, the data a decode step must read: B·Hkv·Nk·(d+dv)·(4 or 2 bytes).
 double kv_bytes(const bench_shape& s);
 // Decode: a few queries against many keys, where memory bandwidth is the bound, not FLOPs.
 bool is_decode(const bench_shape& s);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "qkv/attention_params.hpp"
+#include "simd/elements.hpp"
 
 namespace qkv::detail {
 
@@ -30,6 +31,7 @@ struct backward_scratch {
   std::vector<float> k;       // the key block's K [Bc x d_pad], packed
   std::vector<float> q, dO;   // the query block's Q [Br x d_pad] and dO [Br x dv_pad], packed
   std::vector<float> dK, dV;  // [Bc,d_pad], [Bc,dv_pad]: the current key block's gradients
+  std::vector<float> qw;      // [Br,d]: a query block stored in f16 or bf16, widened
   float* dQ = nullptr;        // [B,Hq,Nq,d_pad]: the dQ sums this thread adds its terms to
 
   void resize(const attention_params& p) {
@@ -45,6 +47,7 @@ struct backward_scratch {
     dO.resize(n(backward_Br * dv_pad));
     dK.resize(n(backward_Bc * d_pad));
     dV.resize(n(backward_Bc * dv_pad));
+    if (p.q_type != dtype::f32) qw.resize(n(backward_Br * p.d));
   }
 };
 

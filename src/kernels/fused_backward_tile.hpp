@@ -20,7 +20,9 @@
 
 namespace qkv::detail {
 
-template <typename V>
+// E: the element type K and V are stored in (float, simd::f16, simd::bf16), widened as they are
+// packed; a query block stored in 16 bits is widened into the scratch before its products.
+template <typename V, typename E>
 struct fused_backward_kernel {
   // Panels of 4 vectors (64 floats) where the 32 registers hold 6 rows x 4 accumulators: at
   // d = 64 a product into dQ, dK or dV is then one panel, whose A tile (P or dS) is read once.
@@ -85,6 +87,23 @@ struct fused_backward_kernel {
     return !band.empty();
   }
 
+  // Rows [i0, i0 + ni) of query head h as fp32 with their row stride (ldq): in place when Q is
+  // f32, else widened into t.qw.
+  static const float* query_block(const attention_params& p, int64_t b, int64_t h, int64_t i0,
+                                  int64_t ni, backward_scratch& t, int64_t& ldq) {
+    const int64_t at = b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
+    if (p.q_type == dtype::f32) {
+      ldq = p.q_stride[2];
+      return static_cast<const float*>(p.q) + at;
+    }
+    ldq = p.d;
+    const int64_t bytes = size_in_bytes(p.q_type);
+    for (int64_t r = 0; r < ni; ++r)
+      simd::widen_row(static_cast<const char*>(p.q) + (at + r * p.q_stride[2]) * bytes, p.q_type,
+                      p.d, p.q_stride[3], 1.0f, t.qw.data() + r * p.d);
+    return t.qw.data();
+  }
+
   // S = scale·Q·K^T for one tile: rows [0, ni) of q (row stride ldq) against the key block's
   // K^T packed in t.kt, into P (row stride ldp, columns up to nj rounded up to a panel).
   static void scores(const float* q, int64_t ldq, int64_t ni, int64_t nj, int64_t d, float scale,
@@ -100,8 +119,8 @@ struct fused_backward_kernel {
                           backward_scratch& t, double* m, double* log_sum) {
     const int64_t hk = h / (p.Hq / p.Hkv);
     const visibility vis(p);
-    const float* q =
-        static_cast<const float*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
+    int64_t ldq = 0;
+    const float* q = query_block(p, b, h, i0, ni, t, ldq);
     const double sink = p.sinks ? p.sinks[h] : minus_infinity;
     std::vector<double> sum(static_cast<size_t>(ni), p.sinks ? 1.0 : 0.0);
     std::fill(m, m + ni, sink);
@@ -110,10 +129,10 @@ struct fused_backward_kernel {
     const key_band keys = vis.band(i0, i0 + ni);
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
       const int64_t nj = std::min(Bc, p.Nk - j0);
-      const float* k = static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
-                       j0 * p.k_stride[2];
+      const E* k =
+          static_cast<const E*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
       gemm::pack_columns(k, p.k_stride[2], p.d, nj, t.kt.data(), p.d * NR);
-      scores(q, p.q_stride[2], ni, nj, p.d, p.scale, t, P);
+      scores(q, ldq, ni, nj, p.d, p.scale, t, P);
       for (int64_t r = 0; r < ni; ++r) {
         float* s = P + r * ldp;
         const key_band band =
@@ -153,11 +172,11 @@ struct fused_backward_kernel {
     const attention_params& p = g.forward;
     const int64_t d = p.d, dv = p.dv, group = p.Hq / p.Hkv;
     const int64_t d_pad = backward_padded(d), dv_pad = backward_padded(dv);
-    const float* k = static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
-                     j0 * p.k_stride[2];
-    const float* v = static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] +
-                     j0 * p.v_stride[2];
-    const int64_t ldq = p.q_stride[2], lddo = g.dout_stride[2];
+    const E* k =
+        static_cast<const E*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2];
+    const E* v =
+        static_cast<const E*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2];
+    const int64_t lddo = g.dout_stride[2];
     float* P = t.P.data();
     float* dS = t.dS.data();
     float* cap = p.softcap != 0.0f ? t.cap.data() : nullptr;
@@ -174,8 +193,8 @@ struct fused_backward_kernel {
         const int64_t ni = std::min(Br, p.Nq - i0);
         const key_band band = vis.band(i0, i0 + ni);
         if (band.hi <= j0 || band.lo >= j0 + nj) continue;  // the tile is outside the band
-        const float* q = static_cast<const float*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] +
-                         i0 * p.q_stride[2];
+        int64_t ldq = 0;
+        const float* q = query_block(p, b, h, i0, ni, t, ldq);
         const float* dout =
             g.dout + b * g.dout_stride[0] + h * g.dout_stride[1] + i0 * g.dout_stride[2];
         const int64_t row0 = (b * p.Hq + h) * p.Nq + i0;

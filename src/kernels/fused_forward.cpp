@@ -141,6 +141,10 @@ const char* to_string(simd_target target) {
 
 void sdpa_forward_fused(const attention_params& p, simd_target target) {
   const detail::fused_forward_target& kernels = target_kernels(target);
+  // K and V share one storage type (the dispatcher checks it); Q is widened row by row.
+  const int kv_type = static_cast<int>(p.k_type);
+  const auto task = kernels.task[kv_type];
+  const auto pack_kv_tile = kernels.pack_kv_tile[kv_type];
   const int threads = resolve_thread_count(p.threads);
   const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
   const fused_blocks bk = choose_blocks(p, rows_total, kernels.panel);
@@ -172,8 +176,8 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
 #pragma omp for schedule(static)
       for (int64_t tile = 0; tile < n_bh * n_tiles; ++tile) {
         const int64_t bh = tile / n_tiles;
-        kernels.pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc,
-                             kv.data() + tile * bk.kv_tile_floats());
+        pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc,
+                     kv.data() + tile * bk.kv_tile_floats());
       }
     }
     // Under a causal mask the last row blocks see the most keys: hand them out first.
@@ -194,7 +198,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
         out.part_max = out.part_o + bk.Br * bk.dvp;
         out.part_log_sum = out.part_max + bk.Br;
       }
-      kernels.task(p, bk, t, mine, out);
+      task(p, bk, t, mine, out);
     }
     // Key splits: merge each row's partial results once all tasks are done (the barrier above),
     // in the same parallel region to spare a second fork and join.

@@ -19,8 +19,6 @@
 
 namespace qkv::detail {
 
-const fused_forward_target fused_forward_avx2 = {
-    fused_forward_kernel<simd::avx2>::run, fused_forward_kernel<simd::avx2>::pack_kv_tile,
-    fused_panel_width(simd::avx2::width, simd::avx2::registers)};
+const fused_forward_target fused_forward_avx2 = fused_forward_kernels<simd::avx2>();
 
 }  // namespace qkv::detail

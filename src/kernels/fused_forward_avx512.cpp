@@ -21,8 +21,6 @@
 
 namespace qkv::detail {
 
-const fused_forward_target fused_forward_avx512 = {
-    fused_forward_kernel<simd::avx512>::run, fused_forward_kernel<simd::avx512>::pack_kv_tile,
-    fused_panel_width(simd::avx512::width, simd::avx512::registers)};
+const fused_forward_target fused_forward_avx512 = fused_forward_kernels<simd::avx512>();
 
 }  // namespace qkv::detail

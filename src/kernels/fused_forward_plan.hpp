@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "qkv/attention_params.hpp"
+#include "simd/elements.hpp"
 
 namespace qkv::detail {
 
@@ -58,13 +59,16 @@ struct task_output {
   float* part_log_sum = nullptr;
 };
 
-// The two entry points of one SIMD target: run a task; pack the K and V tile of kv head (b, hk)
-// that starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
+// The two entry points of one SIMD target, each compiled once per storage type of K and V
+// (indexed by dtype: f32, f16, bf16): run a task; pack the K and V tile of kv head (b, hk) that
+// starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
 struct fused_forward_target {
-  void (*task)(const attention_params&, const fused_blocks&, const fused_task&, float* scratch,
-               task_output out);
-  void (*pack_kv_tile)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
-                       int64_t j0, float* kv);
+  using task_fn = void (*)(const attention_params&, const fused_blocks&, const fused_task&,
+                           float* scratch, task_output out);
+  using pack_fn = void (*)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
+                           int64_t j0, float* kv);
+  task_fn task[3];
+  pack_fn pack_kv_tile[3];
   int64_t panel;  // fused_panel_width of the target's vectors
 };
 

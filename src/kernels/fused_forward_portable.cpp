@@ -5,8 +5,6 @@
 
 namespace qkv::detail {
 
-const fused_forward_target fused_forward_portable = {
-    fused_forward_kernel<simd::portable>::run, fused_forward_kernel<simd::portable>::pack_kv_tile,
-    fused_panel_width(simd::portable::width, simd::portable::registers)};
+const fused_forward_target fused_forward_portable = fused_forward_kernels<simd::portable>();
 
 }  // namespace qkv::detail

@@ -24,9 +24,11 @@ struct task_rows {
 
   int64_t head(int64_t ri) const { return t.hk * group + (t.r0 + ri) % group; }
   int64_t query(int64_t ri) const { return (t.r0 + ri) / group; }
-  const float* q_row(int64_t ri) const {
-    return static_cast<const float*>(p.q) + t.b * p.q_stride[0] + head(ri) * p.q_stride[1] +
-           query(ri) * p.q_stride[2];
+  // scale·q of row ri into dst[0, d), each element widened from q's storage type.
+  void scaled_query(int64_t ri, float* dst) const {
+    const int64_t at = t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
+    simd::widen_row(static_cast<const char*>(p.q) + at * size_in_bytes(p.q_type), p.q_type, p.d,
+                    p.q_stride[3], p.scale, dst);
   }
 
   // The task's keys that some row of the block may see: the tiles outside are never read.

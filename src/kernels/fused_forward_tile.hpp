@@ -17,13 +17,17 @@
 #include "dropout_lookup.hpp"
 #include "fused_forward_plan.hpp"
 #include "fused_forward_rows.hpp"
+#include "simd/elements.hpp"
 #include "simd/exp.hpp"
 #include "tile_gemm.hpp"
 #include "unroll.hpp"
 
 namespace qkv::detail {
 
-template <typename V>
+// E: the element type K and V are stored in (float, simd::f16, simd::bf16), widened to fp32 in
+// registers as they are read (V::load's overloads): by the packing of a large block, in the
+// inner loops of a small block's products.
+template <typename V, typename E>
 struct fused_forward_kernel {
   using reg = typename V::reg;
   static constexpr int W = V::width;
@@ -47,8 +51,8 @@ struct fused_forward_kernel {
   // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
   // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
   template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
-  static void qk_dot(const float* q, int64_t d, int64_t ldq, const float* k, int64_t ldk,
-                     int64_t nk, float* s, int64_t lds) {
+  static void qk_dot(const float* q, int64_t d, int64_t ldq, const E* k, int64_t ldk, int64_t nk,
+                     float* s, int64_t lds) {
     static_assert(KG * RG == W);
     reg acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
@@ -67,7 +71,7 @@ struct fused_forward_kernel {
     for (int kk = 0; kk < nk; ++kk)
       for (int r = 0; r < RG; ++r) {
         float sum = dots[kk * RG + r];
-        for (int64_t c = dw; c < d; ++c) sum += q[r * ldq + c] * k[kk * ldk + c];
+        for (int64_t c = dw; c < d; ++c) sum += q[r * ldq + c] * simd::widen(k[kk * ldk + c]);
         s[r * lds + kk] = sum;
       }
   }
@@ -105,7 +109,7 @@ struct fused_forward_kernel {
   // place (row stride ldv): the P·V of a small block, which packs nothing. Each key's V row is
   // loaded once for the R rows.
   template <int R, int CV>
-  static void pv_in_place(const float* pr, int64_t ldp, int64_t nk, const float* v, int64_t ldv,
+  static void pv_in_place(const float* pr, int64_t ldp, int64_t nk, const E* v, int64_t ldv,
                           const float* alpha, float* o, int64_t ldo) {
     reg acc[R][CV];
     for (int r = 0; r < R; ++r)
@@ -126,9 +130,9 @@ struct fused_forward_kernel {
   // O = alpha·O + P·V over the dv channels of a small block's n_rows rows: column chunks of PV
   // vectors (4 rows x PV vectors of accumulators), then single vectors, then the channels past
   // the last whole vector one by one (V's rows are not padded).
-  static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk,
-                                const float* v, int64_t ldv, int64_t dv, const float* alpha,
-                                float* o, int64_t ldo) {
+  static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk, const E* v,
+                                int64_t ldv, int64_t dv, const float* alpha, float* o,
+                                int64_t ldo) {
     constexpr int PV = V::registers == 32 ? 4 : 2;
     int64_t c = 0;
     for (; c + PV * W <= dv; c += PV * W)
@@ -142,7 +146,7 @@ struct fused_forward_kernel {
     for (int64_t ri = 0; ri < n_rows; ++ri)
       for (int64_t cc = c; cc < dv; ++cc) {
         float sum = alpha[ri] * o[ri * ldo + cc];
-        for (int64_t jj = 0; jj < nk; ++jj) sum += s[ri * lds + jj] * v[jj * ldv + cc];
+        for (int64_t jj = 0; jj < nk; ++jj) sum += s[ri * lds + jj] * simd::widen(v[jj * ldv + cc]);
         o[ri * ldo + cc] = sum;
       }
   }
@@ -152,8 +156,10 @@ struct fused_forward_kernel {
   // nk) and V as [dvp/NR][Bc][NR] (panel c/NR holds channels c..c+NR-1 of every key, zero past dv).
   // A micro-kernel then reads one contiguous panel: rows 512 bytes apart would fall into a few
   // L1 cache sets and evict each other (d or Bc of 128 floats).
-  static void pack_kv_tile(const float* k, const int64_t* ks, const float* v, const int64_t* vs,
-                           int64_t nk, int64_t d, int64_t dv, const fused_blocks& bk, float* tile) {
+  // K and V stored in 16 bits are widened here, as they are packed: the packed tile is the
+  // kernel's own fp32 working copy, whatever the storage.
+  static void pack_kv_tile(const E* k, const int64_t* ks, const E* v, const int64_t* vs, int64_t nk,
+                           int64_t d, int64_t dv, const fused_blocks& bk, float* tile) {
     float* kt = tile;
     const int64_t ncp = (nk + NR - 1) / NR * NR, c8 = ks[3] == 1 ? d / 8 * 8 : 0;
     const auto kt_at = [&](int64_t c, int64_t jj) {
@@ -162,21 +168,22 @@ struct fused_forward_kernel {
     int64_t j8 = 0;
     for (; j8 + 8 <= nk; j8 += 8)
       for (int64_t c = 0; c < c8; c += 8)
-        V::transpose8x8(k + j8 * ks[2] + c, ks[2], kt_at(c, j8), NR);
+        products::transpose8x8(k + j8 * ks[2] + c, ks[2], kt_at(c, j8), NR);
     for (int64_t c = 0; c < d; ++c)
       for (int64_t jj = c < c8 ? j8 : 0; jj < ncp; ++jj)
-        *kt_at(c, jj) = jj < nk ? k[jj * ks[2] + c * ks[3]] : 0.0f;
+        *kt_at(c, jj) = jj < nk ? simd::widen(k[jj * ks[2] + c * ks[3]]) : 0.0f;
 
     float* vp = tile + bk.d_pad * bk.Bc;
     for (int64_t c0 = 0; c0 < bk.dvp; c0 += NR) {
       float* panel = vp + c0 * bk.Bc;
       for (int64_t jj = 0; jj < nk; ++jj) {
-        const float* row = v + jj * vs[2] + c0 * vs[3];
+        const E* row = v + jj * vs[2] + c0 * vs[3];
         float* dst = panel + jj * NR;
         if (vs[3] == 1 && c0 + NR <= dv) {
           for (int n = 0; n < NV; ++n) V::store(dst + n * W, V::load(row + n * W));
         } else {
-          for (int64_t c = 0; c < NR; ++c) dst[c] = c0 + c < dv ? row[c * vs[3]] : 0.0f;
+          for (int64_t c = 0; c < NR; ++c)
+            dst[c] = c0 + c < dv ? simd::widen(row[c * vs[3]]) : 0.0f;
         }
       }
     }
@@ -185,12 +192,11 @@ struct fused_forward_kernel {
   // The tile of kv head (b, hk) starting at key j0, for fused_task::kv (fused_forward.cpp).
   static void pack_kv_tile(const attention_params& p, const fused_blocks& bk, int64_t b, int64_t hk,
                            int64_t j0, float* tile) {
-    pack_kv_tile(static_cast<const float*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] +
-                     j0 * p.k_stride[2],
-                 p.k_stride,
-                 static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] +
-                     j0 * p.v_stride[2],
-                 p.v_stride, std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
+    pack_kv_tile(
+        static_cast<const E*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2],
+        p.k_stride,
+        static_cast<const E*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2],
+        p.v_stride, std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
   // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
@@ -321,9 +327,9 @@ struct fused_forward_kernel {
   // rows to a multiple of 4), K streamed row by row; the softmax; P·V with V in place.
   static void small_block_tile(const attention_params& p, const fused_task& t,
                                const task_rows& rows, const fused_blocks& bk, const block_state& st,
-                               const float* kbase, const float* vbase, int64_t j0, int64_t nk) {
+                               const E* kbase, const E* vbase, int64_t j0, int64_t nk) {
     const int64_t n_rows = rows.rows, ldq = bk.d_pad, Bc = bk.Bc, ncp = (nk + NR - 1) / NR * NR;
-    const float* k = kbase + j0 * p.k_stride[2];
+    const E* k = kbase + j0 * p.k_stride[2];
     const int64_t ldk = p.k_stride[2];
     const auto dots = [&]<int KG, int RG>() {
       for (int64_t ri = 0; ri < n_rows; ri += RG) {
@@ -361,8 +367,7 @@ struct fused_forward_kernel {
     // unused).
     if (bk.in_place) std::fill(st.qs, st.qs + bk.Br * ldq, 0.0f);
     for (int64_t ri = 0; ri < n_rows; ++ri) {
-      const float* q = rows.q_row(ri);
-      for (int64_t c = 0; c < d; ++c) st.qs[ri * ldq + c] = p.scale * q[c * p.q_stride[3]];
+      rows.scaled_query(ri, st.qs + ri * ldq);
       rows.start(ri, out, st.m[ri], st.l[ri]);
       st.poisoned[ri] = 0.0f;
       std::fill(st.o + ri * dvp, st.o + (ri + 1) * dvp, 0.0f);
@@ -371,10 +376,8 @@ struct fused_forward_kernel {
     // The tiles that hold the block's band (whole tiles of Bc keys from a multiple of Bc, the
     // layout of the packed K and V).
     const key_band keys = rows.keys();
-    const float* kbase =
-        static_cast<const float*>(p.k) + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
-    const float* vbase =
-        static_cast<const float*>(p.v) + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
+    const E* kbase = static_cast<const E*>(p.k) + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
+    const E* vbase = static_cast<const E*>(p.v) + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
     for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
       const int64_t nk = std::min(Bc, keys.hi - j0);
       if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;
@@ -399,5 +402,16 @@ struct fused_forward_kernel {
     }
   }
 };
+
+// The entry points of target V, one per K/V storage type (in dtype's order).
+template <typename V>
+constexpr fused_forward_target fused_forward_kernels() {
+  using f32 = fused_forward_kernel<V, float>;
+  using f16 = fused_forward_kernel<V, simd::f16>;
+  using bf16 = fused_forward_kernel<V, simd::bf16>;
+  return {{f32::run, f16::run, bf16::run},
+          {f32::pack_kv_tile, f16::pack_kv_tile, bf16::pack_kv_tile},
+          fused_panel_width(V::width, V::registers)};
+}
 
 }  // namespace qkv::detail

@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
+#include "simd/elements.hpp"
 #include "unroll.hpp"
 
 namespace qkv::detail {
@@ -90,18 +92,20 @@ struct tile_gemm {
 
   // B[0:K, 0:N] (row k at b + k·ldb, unit column stride) into panels: panel n/NR holds
   // columns n..n+NR-1 of every row, [K][NR], zero past N; panels are panel_stride floats apart.
-  static void pack_rows(const float* b, int64_t ldb, int64_t K, int64_t N, float* dst,
+  // B may be stored in any element type E (float, simd::f16, simd::bf16): widened as it is packed.
+  template <typename E>
+  static void pack_rows(const E* b, int64_t ldb, int64_t K, int64_t N, float* dst,
                         int64_t panel_stride) {
     for (int64_t n = 0; n < N; n += NR) {
       float* panel = dst + n / NR * panel_stride;
       const int64_t width = std::min<int64_t>(NR, N - n);
       for (int64_t k = 0; k < K; ++k) {
-        const float* src = b + k * ldb + n;
+        const E* src = b + k * ldb + n;
         float* out = panel + k * NR;
         if (width == NR) {
           for (int v = 0; v < NV; ++v) V::store(out + v * W, V::load(src + v * W));
         } else {
-          std::copy(src, src + width, out);
+          for (int64_t c = 0; c < width; ++c) out[c] = simd::widen(src[c]);
           std::fill(out + width, out + NR, 0.0f);
         }
       }
@@ -110,17 +114,31 @@ struct tile_gemm {
 
   // B = X^T for X[0:N, 0:K] (row n at x + n·ldx, unit column stride) into the panels of
   // pack_rows: panel n/NR holds X's rows n..n+NR-1 as its columns, [K][NR], zero past N.
-  static void pack_columns(const float* x, int64_t ldx, int64_t K, int64_t N, float* dst,
+  template <typename E>
+  static void pack_columns(const E* x, int64_t ldx, int64_t K, int64_t N, float* dst,
                            int64_t panel_stride) {
     const auto at = [&](int64_t k, int64_t n) {
       return dst + n / NR * panel_stride + k * NR + n % NR;
     };
     const int64_t n8 = N / 8 * 8, k8 = K / 8 * 8;
     for (int64_t n = 0; n < n8; n += 8)
-      for (int64_t k = 0; k < k8; k += 8) V::transpose8x8(x + n * ldx + k, ldx, at(k, n), NR);
+      for (int64_t k = 0; k < k8; k += 8) transpose8x8(x + n * ldx + k, ldx, at(k, n), NR);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t n = k < k8 ? n8 : 0; n < padded(N); ++n)
-        *at(k, n) = n < N ? x[n * ldx + k] : 0.0f;
+        *at(k, n) = n < N ? simd::widen(x[n * ldx + k]) : 0.0f;
+  }
+
+  // dst[c·ld_dst + r] = src[r·ld_src + c] for an 8x8 block of any element type, widened: a 16-bit
+  // block is widened row by row into fp32 first.
+  template <typename E>
+  static void transpose8x8(const E* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+    if constexpr (std::is_same_v<E, float>) {
+      V::transpose8x8(src, ld_src, dst, ld_dst);
+    } else {
+      float block[64];
+      for (int r = 0; r < 8; ++r) V::widen8(src + r * ld_src, block + 8 * r);
+      V::transpose8x8(block, 8, dst, ld_dst);
+    }
   }
 };
 

@@ -101,9 +101,10 @@ TEST(ReferenceStorage, ReadsEveryTypeExactly) {
   }
 }
 
-// The fused kernel reads f32 only: f16 or bf16 storage is refused by the dispatcher with a
-// message naming the argument (auto picks the fused kernel too); the reference reads it.
-TEST(FusedStorage, RefusesWhatTheKernelDoesNotTake) {
+// The fused kernels read Q of any storage type and K and V of one type: K and V of different
+// types are refused by the dispatcher with a message naming v (auto picks the fused kernel too);
+// the reference reads them.
+TEST(FusedStorageTypes, RefusesKAndVOfDifferentTypes) {
   std::mt19937_64 rng(5);
   const tensor q = testing::random_tensor({1, 2, 3, 8}, rng),
                k = testing::random_tensor({1, 2, 4, 8}, rng),
@@ -113,12 +114,16 @@ TEST(FusedStorage, RefusesWhatTheKernelDoesNotTake) {
     options.run.impl = impl;
     try {
       sdpa_forward(q, round_to(dtype::bf16, k), v, options);
-      ADD_FAILURE() << "bf16 k accepted";
+      ADD_FAILURE() << "bf16 k with f32 v accepted";
     } catch (const error& e) {
-      EXPECT_EQ(e.argument(), "k") << e.what();
-      EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
+      EXPECT_EQ(e.argument(), "v") << e.what();
+      EXPECT_NE(std::string(e.what()).find("differs from k's (bf16)"), std::string::npos)
+          << e.what();
     }
   }
+  sdpa_options reference;
+  reference.run.impl = sdpa_impl::reference;
+  EXPECT_NO_THROW(sdpa_forward(round_to(dtype::f16, q), round_to(dtype::bf16, k), v, reference));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ std::vector<simd_target> runnable_targets() {
   return targets;
 }
 
-sdpa_result fused_forward_on(const tensor& q, const tensor& k, const tensor& v,
+sdpa_result fused_forward_on(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                              const sdpa_options& options, simd_target target, int threads) {
   attention_params p = make_attention_params(q, k, v, options);
   const shape_t rows = {p.B, p.Hq, p.Nq};
@@ -27,7 +27,7 @@ sdpa_result fused_forward_on(const tensor& q, const tensor& k, const tensor& v,
   return r;
 }
 
-sdpa_gradients fused_backward_on(const tensor& q, const tensor& k, const tensor& v,
+sdpa_gradients fused_backward_on(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                                  const sdpa_result& forward, const tensor& dout,
                                  const sdpa_options& options, simd_target target, int threads) {
   attention_grad_params g;

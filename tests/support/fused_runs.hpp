@@ -14,11 +14,11 @@ std::vector<simd_target> runnable_targets();
 
 // O, lse and the row statistics of sdpa_forward_fused (O starts as NaN, so that a row the kernel
 // forgets shows).
-sdpa_result fused_forward_on(const tensor& q, const tensor& k, const tensor& v,
+sdpa_result fused_forward_on(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                              const sdpa_options& options, simd_target target, int threads);
 
 // The gradients of sdpa_backward_fused from `forward`'s O and row statistics (dsinks with sinks).
-sdpa_gradients fused_backward_on(const tensor& q, const tensor& k, const tensor& v,
+sdpa_gradients fused_backward_on(const tensor_view& q, const tensor_view& k, const tensor_view& v,
                                  const sdpa_result& forward, const tensor& dout,
                                  const sdpa_options& options, simd_target target, int threads);
 

@@ -24,9 +24,10 @@ namespace {
 struct bench_args {
   bool quick = false;
   std::string format = "table", threads, shape, impl, pass = "forward", clock = "wall";
-  std::optional<int> reps;  // default 5, or 3 with --quick
-  bool ring = false;        // bench_ring.cpp
-  bool gpt2 = false;        // the GPT-2 small rows
+  std::optional<int> reps;        // default 5, or 3 with --quick
+  bool ring = false;              // bench_ring.cpp
+  bool gpt2 = false;              // the GPT-2 small rows
+  std::optional<dtype> kv_dtype;  // every shape's K/V storage type (the standard set has both)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -50,6 +51,17 @@ bench::bench_config make_config(const bench_args& a) {
   bench::bench_config c;
   c.shapes = a.quick ? bench::quick_shapes() : bench::standard_shapes();
   if (!a.shape.empty()) c.shapes = {bench::parse_shape(a.shape, "--shape")};
+  if (a.kv_dtype) {
+    for (bench::bench_shape& s : c.shapes) s.kv_type = *a.kv_dtype;
+    // The standard set's rows that differ only in their storage type are now the same row.
+    std::vector<bench::bench_shape> unique;
+    for (const bench::bench_shape& s : c.shapes)
+      if (std::none_of(unique.begin(), unique.end(), [&](const bench::bench_shape& u) {
+            return bench::describe(u) == bench::describe(s);
+          }))
+        unique.push_back(s);
+    c.shapes = unique;
+  }
   c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
   c.gpt2_rows = a.gpt2;
   c.threads =
@@ -83,6 +95,7 @@ std::string json_line(const bench::bench_row& r) {
   j["d"] = s.d, j["dv"] = s.dv;
   j["causal"] = to_string(s.causal);
   if (s.windowed()) j["window"] = {s.window_left, s.window_right};
+  if (r.impl != "peak") j["kv_dtype"] = to_string(s.kv_type);
   j["threads"] = r.threads;
   j["ms"] = rounded(r.ms);
   j["gflops"] = rounded(r.gflops, 4);
@@ -206,6 +219,11 @@ void add_bench_command(CLI::App& app) {
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
                   "either way)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--kv-dtype", [a](const std::string& t) { a->kv_dtype = parse_dtype(t, "--kv-dtype"); },
+         "store K and V of every row as f32, f16 or bf16 (default: the standard set's f32 and "
+         "bf16 rows)")
+      ->type_name("TEXT");
   cmd->add_option("--clock", a->clock,
                   "wall, or cpu: the process's CPU time / threads (a loaded machine; "
                   "docs/benchmarks.md)")

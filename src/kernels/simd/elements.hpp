@@ -44,4 +44,28 @@ struct element_of<dtype::bf16> {
 template <dtype T>
 using element_t = typename element_of<T>::type;
 
+// f.template operator()<E>() with E the element type of `type`: a kernel compiled per storage type
+// chosen at run time.
+template <typename F>
+decltype(auto) with_element_type(dtype type, F&& f) {
+  switch (type) {
+    case dtype::f16:
+      return f.template operator()<f16>();
+    case dtype::bf16:
+      return f.template operator()<bf16>();
+    default:
+      return f.template operator()<float>();
+  }
+}
+
+// dst[c] = scale·x[c·stride] for c < n, x stored as `type`: a row of Q widened (scalar: once per
+// row block, beside the products over it).
+inline void widen_row(const void* x, dtype type, int64_t n, int64_t stride, float scale,
+                      float* dst) {
+  with_element_type(type, [&]<typename E>() {
+    const E* row = static_cast<const E*>(x);
+    for (int64_t c = 0; c < n; ++c) dst[c] = scale * widen(row[c * stride]);
+  });
+}
+
 }  // namespace qkv::simd
