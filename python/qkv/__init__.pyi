@@ -5,7 +5,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-ArrayLike = Any  # a float32 NumPy array or any object with the buffer protocol
+ArrayLike = Any  # a float32 (query, key, value: or float16) NumPy array, or any buffer
 Array = npt.NDArray[np.float32]
 Impl = Literal["auto", "fused", "reference"]
 Alignment = Literal["top-left", "bottom-right"]

@@ -15,8 +15,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                  threads=0, dropout_seed=0):
     """softmax(scale * query @ key^T + bias) @ value, by qkv's kernels.
 
-    query [B,Hq,Nq,d], key [B,Hkv,Nk,d], value [B,Hkv,Nk,dv]: float32 NumPy arrays or any
-    object with the buffer protocol (a CPU torch tensor works too); any strides.
+    query [B,Hq,Nq,d], key [B,Hkv,Nk,d], value [B,Hkv,Nk,dv]: float32 or float16 NumPy arrays
+    or any object with the buffer protocol (a CPU torch tensor works too); any strides. float16
+    inputs are read by the kernels as they are, in place (no float32 copy), each value widened
+    exactly; the outputs stay float32. bfloat16 has no NumPy dtype, so
+    it cannot come in from Python (round to float16, or pass float32).
     Returns out [B,Hq,Nq,dv] (a NumPy float32 array), or (out, lse) with lse [B,Hq,Nq] when
     return_lse is true (the natural-log logsumexp of each score row; what the backward needs).
 
@@ -43,7 +46,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     A query row that sees no key gets 0 (and lse -inf), never NaN. Bad input raises qkv.Error
     (a ValueError) naming the argument, the rule and the shapes, or TypeError for a dtype other
-    than float32 (float16 is not supported yet). The GIL is released while the kernel runs.
+    than float32 (or float16, for query, key and value). The GIL is released while the kernel
+    runs.
     """
     options = _qkv.SdpaOptions(attn_mask, dropout_p, is_causal, scale, enable_gqa,
                                causal_alignment, window, softcap, alibi_slopes, sinks, impl,

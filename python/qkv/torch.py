@@ -21,6 +21,11 @@ def _array(name, tensor):
         return None
     if tensor.device.type != "cpu":
         raise ValueError(f"{name}: qkv runs on the CPU, got a tensor on {tensor.device}")
+    if tensor.is_floating_point() and tensor.dtype != _torch.float32:
+        # float32 only: the Function returns float32 gradients, which must match its inputs
+        # (float16 arrays go through qkv.scaled_dot_product_attention).
+        dtype = str(tensor.dtype).replace("torch.", "")
+        raise TypeError(f"{name}: expected float32, got {dtype} (convert with .float())")
     return tensor.detach().numpy()
 
 

@@ -46,7 +46,8 @@ std::string dtype_name(std::string_view format) {
   return "buffer format '" + std::string(format) + "'";
 }
 
-// Copies the buffer's elements, in C order, to `out` (whatever its byte strides, even negative).
+// Copies the buffer's elements (of sizeof(T) bytes), in C order, to `out` (whatever its byte
+// strides, even negative).
 template <typename T>
 void gather(const py::buffer_info& info, T* out) {
   const char* base = static_cast<const char*>(info.ptr);
@@ -84,7 +85,9 @@ shape_t shape_of(const py::buffer_info& info) {
                               const std::string& got) {
   std::string message = argument + ": expected " + expected + ", got " + got;
   if (got == "float16")
-    message += " (float16 is not supported yet; convert with .astype(numpy.float32))";
+    message +=
+        " (float16 is taken only as the query, key and value of scaled_dot_product_attention; "
+        "convert with .astype(numpy.float32))";
   else if (got == "float64")
     message += " (convert with .astype(numpy.float32))";
   throw py::type_error(message);
@@ -92,7 +95,8 @@ shape_t shape_of(const py::buffer_info& info) {
 
 // Whether the kernels can read the buffer where it is (tensor_view's strides count elements).
 bool readable_in_place(const py::buffer_info& info) {
-  if (reinterpret_cast<uintptr_t>(info.ptr) % alignof(float) != 0) return false;
+  if (reinterpret_cast<uintptr_t>(info.ptr) % static_cast<uintptr_t>(info.itemsize) != 0)
+    return false;
   for (py::ssize_t d = 0; d < info.ndim; ++d)
     if (info.strides[d] < 0 || info.strides[d] % info.itemsize != 0) return false;
   const py::ssize_t last = info.ndim - 1;
@@ -132,20 +136,25 @@ input_buffer request_buffer(const std::string& argument, const py::handle& objec
   return {std::move(info), type};
 }
 
-float_input::float_input(const std::string& argument, const py::handle& object) {
-  input_buffer in = request_buffer(argument, object, "float32");
-  if (in.type != element_type::float32)
-    refuse_type(argument, "float32", in.type == element_type::float16 ? "float16" : "bool");
+float_input::float_input(const std::string& argument, const py::handle& object, bool float16_too) {
+  const char* expected = float16_too ? "float32 or float16" : "float32";
+  input_buffer in = request_buffer(argument, object, expected);
+  if (in.type == element_type::boolean || (in.type == element_type::float16 && !float16_too))
+    refuse_type(argument, expected, in.type == element_type::float16 ? "float16" : "bool");
+  const dtype type = in.type == element_type::float16 ? dtype::f16 : dtype::f32;
   info_ = std::move(in.info);
   const shape_t shape = shape_of(info_);
   if (readable_in_place(info_)) {
     shape_t strides(info_.strides.begin(), info_.strides.end());
-    for (int64_t& s : strides) s /= static_cast<int64_t>(sizeof(float));
-    view_ = tensor_view(static_cast<const float*>(info_.ptr), shape, std::move(strides));
+    for (int64_t& s : strides) s /= static_cast<int64_t>(info_.itemsize);
+    view_ = tensor_view(info_.ptr, type, shape, std::move(strides));
   } else {
-    copy_.emplace(shape);
-    gather(info_, copy_->data());
-    view_ = tensor_view(*copy_);
+    copy_.emplace(type, shape);
+    if (type == dtype::f16)
+      gather(info_, static_cast<uint16_t*>(copy_->data()));
+    else
+      gather(info_, static_cast<float*>(copy_->data()));
+    view_ = *copy_;
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "qkv/attention.hpp"
+#include "qkv/stored_tensor.hpp"
 #include "qkv/tensor.hpp"
 #include "qkv/tensor_view.hpp"
 
@@ -17,8 +18,8 @@ namespace qkv::python {
 
 namespace py = pybind11;
 
-// The element types a buffer may hold here. float16 is recognised so that it can be refused by
-// name until a kernel takes it.
+// The element types a buffer may hold here. float16 is what the kernels read as f16 (query, key
+// and value); elsewhere it is refused by name. NumPy has no bfloat16.
 enum class element_type { float32, float16, boolean };
 
 // The buffer of `object` (requested read-only, strided, with its format) and its element type;
@@ -31,20 +32,21 @@ struct input_buffer {
 input_buffer request_buffer(const std::string& argument, const py::handle& object,
                             const char* expected);
 
-// A float32 input as the attention dispatcher reads it: a view of the caller's memory when the
+// A float input as the attention dispatcher reads it: a view of the caller's memory when the
 // kernels can read it in place (aligned, strides >= 0 in whole elements, unit stride along the
-// last dimension), else a view of a contiguous copy held here. The buffer stays exported, so
-// that NumPy refuses to resize or free it, while the input lives.
+// last dimension), else a view of a contiguous copy held here. float32, or also float16 (an f16
+// view, its bits unconverted) with `float16_too`. The buffer stays exported, so that NumPy
+// refuses to resize or free it, while the input lives.
 class float_input {
  public:
-  float_input(const std::string& argument, const py::handle& object);
+  float_input(const std::string& argument, const py::handle& object, bool float16_too = false);
   const tensor_view& view() const { return view_; }
   operator const tensor_view&() const { return view_; }  // NOLINT: implicit, for the API calls
   const shape_t& shape() const { return view_.shape(); }
 
  private:
   py::buffer_info info_;
-  std::optional<tensor> copy_;
+  std::optional<stored_tensor> copy_;
   tensor_view view_;
 };
 // A float32 input as an owning tensor (a copy), for the layers that take tensors.

@@ -19,7 +19,7 @@ namespace {
 
 // The data pointers the last forward handed the kernel, for the zero-copy test.
 struct kernel_inputs {
-  const float *q = nullptr, *k = nullptr, *v = nullptr;
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
 };
 kernel_inputs last_inputs;
 
@@ -96,13 +96,13 @@ void check_gqa(const sdpa_call& call, const tensor_view& q, const tensor_view& k
 
 py::object sdpa_forward(const py::object& query, const py::object& key, const py::object& value,
                         const sdpa_call& call, bool return_lse) {
-  const float_input q("query", query), k("key", key), v("value", value);
+  const float_input q("query", query, true), k("key", key, true), v("value", value, true);
   check_gqa(call, q, k);
   const attention_params p = make_attention_params(q, k, v, call.options);  // sizes, checked
   output_array out({p.B, p.Hq, p.Nq, p.dv});
   std::optional<output_array> lse;
   if (return_lse) lse.emplace(shape_t{p.B, p.Hq, p.Nq});
-  last_inputs = {q.view().f32(), k.view().f32(), v.view().f32()};
+  last_inputs = {q.view().data(), k.view().data(), v.view().data()};
   {
     py::gil_scoped_release unlocked;
     sdpa_forward_into(q, k, v, {out.view, lse ? std::optional(lse->view) : std::nullopt},
@@ -137,7 +137,7 @@ py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, con
 // (the baseline the Python call's overhead is measured against, bench/python_overhead.py).
 std::vector<double> time_forward_in_cpp(const py::object& query, const py::object& key,
                                         const py::object& value, int repeats, int threads) {
-  const float_input q("query", query), k("key", key), v("value", value);
+  const float_input q("query", query, true), k("key", key, true), v("value", value, true);
   sdpa_options options;
   options.run.threads = threads;
   std::vector<double> seconds;

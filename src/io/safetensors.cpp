@@ -1,7 +1,8 @@
 // .safetensors reading and writing. The header is parsed with nlohmann-json (a key given twice is
 // refused); every entry is checked (dtype, shape, byte range, all sizes with checked arithmetic)
 // before any data is converted, so that a corrupt file is refused with a message naming the
-// tensor instead of being read out of bounds or misread.
+// tensor instead of being read out of bounds or misread. Two readers share those checks: one
+// widens every tensor to fp32 (what the layers compute from), one keeps F16 and BF16 as stored.
 #include "qkv/io/safetensors.hpp"
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include <vector>
 
 #include "qkv/error.hpp"
-#include "qkv/half.hpp"
 #include "qkv/io/atomic_file.hpp"
 #include "strict_json.hpp"
 
@@ -34,15 +34,6 @@ int64_t dtype_bytes(const std::string& dtype) {
   if (dtype == "F64") return 8;
   if (dtype == "F16" || dtype == "BF16") return 2;
   return 0;
-}
-
-template <typename Stored, typename Convert>
-void convert(const char* bytes, std::span<float> out, Convert to_float) {
-  for (size_t i = 0; i < out.size(); ++i) {
-    Stored x;
-    std::memcpy(&x, bytes + i * sizeof(Stored), sizeof(Stored));
-    out[i] = to_float(x);
-  }
 }
 
 struct entry {
@@ -91,9 +82,9 @@ entry parse_entry(const std::string& source, const std::string& name, const nloh
   return e;
 }
 
-}  // namespace
-
-named_tensors parse_safetensors(std::string_view bytes, const std::string& source, metadata* meta) {
+// Every entry of the file, checked, sorted by offset, and the data section they tile.
+std::vector<entry> parse_entries(std::string_view bytes, const std::string& source, metadata* meta,
+                                 std::string_view& data) {
   if (bytes.size() < 8) refuse(source, "not a .safetensors file: shorter than 8 bytes");
   uint64_t header_length;
   std::memcpy(&header_length, bytes.data(), 8);
@@ -110,7 +101,7 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
   }
   if (!header.is_object()) refuse(source, "header is not a JSON object");
 
-  const std::string_view data = bytes.substr(8 + header_length);
+  data = bytes.substr(8 + header_length);
   std::vector<entry> entries;
   for (const auto& [name, value] : header.items())
     if (name != "__metadata__") entries.push_back(parse_entry(source, name, value));
@@ -151,25 +142,55 @@ named_tensors parse_safetensors(std::string_view bytes, const std::string& sourc
                        " bytes after the last tensor's (" + std::to_string(expected) +
                        "): not what its header says");
 
-  named_tensors out;
-  for (const entry& e : entries) {
-    tensor t(e.shape);
+  return entries;
+}
+
+}  // namespace
+
+stored_tensors parse_safetensors_stored(std::string_view bytes, const std::string& source,
+                                        metadata* meta) {
+  std::string_view data;
+  stored_tensors out;
+  for (const entry& e : parse_entries(bytes, source, meta, data)) {
     const char* src = data.data() + e.begin;
-    if (e.dtype == "F32")
-      convert<float>(src, t.values(), [](float x) { return x; });
-    else if (e.dtype == "F64")
-      convert<double>(src, t.values(), [](double x) { return static_cast<float>(x); });
-    else if (e.dtype == "F16")
-      convert<uint16_t>(src, t.values(), f16_to_float);
-    else
-      convert<uint16_t>(src, t.values(), bf16_to_float);
+    if (e.dtype == "F64") {  // no kernel reads float64: rounded to fp32
+      stored_tensor t(dtype::f32, e.shape);
+      auto* values = static_cast<float*>(t.data());
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        double x;
+        std::memcpy(&x, src + i * int64_t{sizeof x}, sizeof x);
+        values[i] = static_cast<float>(x);
+      }
+      out.emplace(e.name, std::move(t));
+      continue;
+    }
+    stored_tensor t(e.dtype == "F32"   ? dtype::f32
+                    : e.dtype == "F16" ? dtype::f16
+                                       : dtype::bf16,
+                    e.shape);
+    std::memcpy(t.data(), src, static_cast<size_t>(e.end - e.begin));  // the bits as stored
     out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+named_tensors parse_safetensors(std::string_view bytes, const std::string& source, metadata* meta) {
+  stored_tensors stored = parse_safetensors_stored(bytes, source, meta);
+  named_tensors out;
+  // One tensor at a time, so that a file's data is held at most once in each form.
+  while (!stored.empty()) {
+    auto node = stored.extract(stored.begin());
+    out.emplace(std::move(node.key()), node.mapped().to_tensor());  // exact for f16 and bf16
   }
   return out;
 }
 
 named_tensors read_safetensors(const std::string& path, metadata* meta) {
   return parse_safetensors(read_regular_file(path), path, meta);
+}
+
+stored_tensors read_safetensors_stored(const std::string& path, metadata* meta) {
+  return parse_safetensors_stored(read_regular_file(path), path, meta);
 }
 
 std::string serialize_safetensors(const named_tensors& tensors, const metadata& meta) {

@@ -7,6 +7,7 @@
 
 #include "parallel_chunks.hpp"
 #include "qkv/error.hpp"
+#include "vector_math.hpp"
 
 namespace qkv::nn {
 namespace {
@@ -18,9 +19,11 @@ struct adamw_constants {
   float decay;  // 1 − γλ, or 1 without weight decay
 };
 
-// θ, m, v [n] updated in place from the gradient g [n] (the equations above).
-void adamw_update(float* theta, float* m, float* v, const float* g, int64_t n,
-                  const adamw_constants& k) {
+// θ, m, v [n] updated in place from the gradient g [n] (the equations above), vectorised: each
+// lane computes what the scalar loop would, so the bits do not depend on the CPU.
+QKV_VECTOR_CLONES void adamw_update(float* theta, float* m, float* v, const float* g, int64_t n,
+                                    const adamw_constants k) {
+#pragma omp simd
   for (int64_t x = 0; x < n; ++x) {
     theta[x] *= k.decay;
     m[x] = k.beta1 * m[x] + (1.0f - k.beta1) * g[x];

@@ -10,20 +10,35 @@
 namespace qkv::nn {
 namespace {
 
-// GELU(x) = x·Φ(x), Φ the standard normal CDF = (1 + erf(x/√2))/2 (Hendrycks & Gimpel), in place.
-QKV_VECTOR_CLONES void gelu_values(float* x, int64_t n) {
+// y = GELU(x) = x·Φ(x), Φ the standard normal CDF = (1 + erf(x/√2))/2 (Hendrycks & Gimpel); y
+// may be x.
+QKV_VECTOR_CLONES void gelu_values(float* y, const float* x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i)
-    x[i] = 0.5f * x[i] * (1.0f + detail::erf_lane(x[i] * static_cast<float>(M_SQRT1_2)));
+    y[i] = 0.5f * x[i] * (1.0f + detail::erf_lane(x[i] * static_cast<float>(M_SQRT1_2)));
 }
 
-// GELU's tanh form 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), in place.
-QKV_VECTOR_CLONES void gelu_tanh_values(float* x, int64_t n) {
+// y = GELU's tanh form 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))); y may be x.
+QKV_VECTOR_CLONES void gelu_tanh_values(float* y, const float* x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float u = detail::gelu_tanh_k * (x[i] + detail::gelu_tanh_c * x[i] * x[i] * x[i]);
-    x[i] = 0.5f * x[i] * (1.0f + detail::tanh_lane(u).tanh);
+    y[i] = 0.5f * x[i] * (1.0f + detail::tanh_lane(u).tanh);
   }
+}
+
+// y = act(x) for n floats (y may be x), in chunks on the threads.
+void activation_values(activation act, float* y, const float* x, int64_t n) {
+  if (act == activation::relu) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    return;
+  }
+  detail::for_each_chunk(n, detail::elementwise_chunk, [&](int64_t, int64_t b, int64_t e) {
+    if (act == activation::gelu)
+      gelu_values(y + b, x + b, e - b);
+    else
+      gelu_tanh_values(y + b, x + b, e - b);
+  });
 }
 
 }  // namespace
@@ -36,16 +51,13 @@ activation parse_activation(const std::string& text, const std::string& argument
 }
 
 void apply_activation(activation act, tensor& x) {
-  if (act == activation::relu) {
-    for (float& v : x.values()) v = v > 0.0f ? v : 0.0f;
-    return;
-  }
-  detail::for_each_chunk(x.numel(), detail::elementwise_chunk, [&](int64_t, int64_t b, int64_t e) {
-    if (act == activation::gelu)
-      gelu_values(x.data() + b, e - b);
-    else
-      gelu_tanh_values(x.data() + b, e - b);
-  });
+  activation_values(act, x.data(), x.data(), x.numel());
+}
+
+tensor activate(activation act, const tensor& x) {
+  tensor y(x.shape());
+  activation_values(act, y.data(), x.data(), x.numel());
+  return y;
 }
 
 feed_forward::feed_forward(linear linear1, linear linear2, activation act)

@@ -62,8 +62,7 @@ tensor activation_backward(activation act, const tensor& x, const tensor& dy) {
 
 tensor feed_forward::forward(const tensor& x, feed_forward_cache& cache) const {
   cache.hidden = linear1_.forward(x);
-  cache.activated = cache.hidden;
-  apply_activation(act_, cache.activated);
+  cache.activated = activate(act_, cache.hidden);
   return linear2_.forward(cache.activated, "hidden");
 }
 

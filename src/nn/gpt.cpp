@@ -167,13 +167,14 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
     a.mha = mha;
     if (mha.dropout_p > 0.0f) a.mha.dropout_seed = attention_dropout_seed(step.seed, step.step, l);
     a.attn = b.attn.forward(a.h1, a.h1, a.h1, a.mha);
-    tensor branch = a.attn.out;
+    // The backward needs the attention's inputs, not its output: the branch takes its buffer.
+    tensor branch = std::move(a.attn.out);
     if (drop) {
       a.drop1 =
           dropout_mask(branch.shape(), config_.dropout, step.seed, dropout_stream(step.step, l, 0));
       apply_dropout(branch, a.drop1);
     }
-    a.x_mid = detail::add(a.x_in, branch);
+    a.x_mid = detail::add(std::move(branch), a.x_in);
     a.h2 = b.ln2.forward(a.x_mid);
     branch = b.mlp.forward(a.h2, a.ffn);
     if (drop) {
@@ -181,7 +182,7 @@ tensor gpt::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, co
           dropout_mask(branch.shape(), config_.dropout, step.seed, dropout_stream(step.step, l, 1));
       apply_dropout(branch, a.drop2);
     }
-    x = detail::add(a.x_mid, branch);
+    x = detail::add(std::move(branch), a.x_mid);
   }
   act->x_out = std::move(x);
   act->hf = ln_f_.forward(act->x_out);

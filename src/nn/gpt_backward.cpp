@@ -5,6 +5,18 @@
 #include "residual.hpp"
 
 namespace qkv::nn {
+namespace {
+
+// The gradient of a branch before its dropout: dy ⊙ mask (in `scratch`), or dy itself when the
+// branch had none.
+const tensor& through_dropout(const tensor& dy, const tensor& mask, tensor& scratch) {
+  if (mask.values().empty()) return dy;
+  scratch = dy;
+  apply_dropout(scratch, mask);
+  return scratch;
+}
+
+}  // namespace
 
 void gpt::backward(const gpt_activations& act, const tensor& dlogits) {
   // logits = LN_f(x_out)·W_head^T
@@ -14,16 +26,14 @@ void gpt::backward(const gpt_activations& act, const tensor& dlogits) {
     gpt_block_grads& d = d_blocks_[l];
     const gpt_activations::block& a = act.blocks[l];
     // x_out = x_mid + drop2(FFN(LN2(x_mid)))
-    tensor dbranch = dx;
-    if (!a.drop2.values().empty()) apply_dropout(dbranch, a.drop2);
-    const tensor dh2 = b.mlp.backward(a.h2, a.ffn, dbranch, d.mlp);
-    dx = detail::add(std::move(dx), b.ln2.backward(a.x_mid, dh2, d.ln2));
+    tensor scratch;
+    const tensor dh2 = b.mlp.backward(a.h2, a.ffn, through_dropout(dx, a.drop2, scratch), d.mlp);
+    b.ln2.backward_add(a.x_mid, dh2, d.ln2, dx);
     // x_mid = x_in + drop1(MHA(h1, h1, h1)), h1 = LN1(x_in): self-attention sums three inputs.
-    dbranch = dx;
-    if (!a.drop1.values().empty()) apply_dropout(dbranch, a.drop1);
-    const mha_input_grads gi = b.attn.backward(a.h1, a.h1, a.h1, a.attn, dbranch, d.attn, a.mha);
-    const tensor dh1 = detail::add(detail::add(gi.query, gi.key), gi.value);
-    dx = detail::add(std::move(dx), b.ln1.backward(a.x_in, dh1, d.ln1));
+    const tensor dh1 =
+        b.attn.backward_self(a.h1, a.attn, through_dropout(dx, a.drop1, scratch), d.attn, a.mha)
+            .query;
+    b.ln1.backward_add(a.x_in, dh1, d.ln1, dx);
   }
   // x = wte[token] + wpe[position]
   wte_.backward(act.tokens, dx, d_wte_);

@@ -14,11 +14,11 @@
 namespace qkv::nn {
 namespace {
 
-// dx[R,E] from x, dy [R,E]; this chunk's Σ_rows dy ⊙ x̂ and Σ_rows dy go to dw, db [E]
-// (overwritten). Row statistics summed in float64.
+// dx[R,E] from x, dy [R,E] (written, or added to dx's values when `add`); this chunk's
+// Σ_rows dy ⊙ x̂ and Σ_rows dy go to dw, db [E] (overwritten). Row statistics summed in float64.
 QKV_VECTOR_CLONES void layer_norm_backward_rows(float* dx, float* dw, float* db, const float* x,
                                                 const float* dy, const float* weight, int64_t R,
-                                                int64_t E, float eps) {
+                                                int64_t E, float eps, bool add) {
   for (int64_t e = 0; e < E; ++e) dw[e] = db[e] = 0.0f;
   for (int64_t row = 0; row < R; ++row) {
     const float* in = x + row * E;
@@ -39,35 +39,54 @@ QKV_VECTOR_CLONES void layer_norm_backward_rows(float* dx, float* dw, float* db,
     }
     const auto mean_g = static_cast<float>(sum_g / static_cast<double>(E));
     const auto mean_gx = static_cast<float>(sum_gx / static_cast<double>(E));
+    const auto dx_e = [&](int64_t e) {
+      return r * (d[e] * weight[e] - mean_g - (in[e] - m) * r * mean_gx);
+    };
+    if (add) {
 #pragma omp simd
-    for (int64_t e = 0; e < E; ++e)
-      out[e] = r * (d[e] * weight[e] - mean_g - (in[e] - m) * r * mean_gx);
+      for (int64_t e = 0; e < E; ++e) out[e] += dx_e(e);
+    } else {
+#pragma omp simd
+      for (int64_t e = 0; e < E; ++e) out[e] = dx_e(e);
+    }
   }
 }
 
 }  // namespace
 
 tensor layer_norm::backward(const tensor& x, const tensor& dy, layer_norm_grads& grads) const {
+  tensor dx(x.shape());
+  backward_rows(x, dy, grads, dx, false);
+  return dx;
+}
+
+void layer_norm::backward_add(const tensor& x, const tensor& dy, layer_norm_grads& grads,
+                              tensor& sum) const {
+  QKV_ASSERT(sum.shape() == x.shape());
+  backward_rows(x, dy, grads, sum, true);
+}
+
+void layer_norm::backward_rows(const tensor& x, const tensor& dy, layer_norm_grads& grads,
+                               tensor& dx, bool add) const {
   const int64_t E = size();
   if (x.rank() < 1 || x.size(-1) != E || dy.shape() != x.shape())
     throw error("layer_norm backward: expected x and dy of the same shape [..., " +
                 std::to_string(E) + "], got x " + to_string(x.shape()) + ", dy " +
                 to_string(dy.shape()));
-  tensor dx(x.shape());
   const int64_t rows = x.numel() / E, chunks = detail::chunk_count(rows, detail::rows_per_chunk);
   // Per-chunk partial sums of ∂L/∂w and ∂L/∂b, added in chunk order: the same bits on any
   // number of threads.
   std::vector<float> dw(static_cast<size_t>(chunks * E)), db(dw.size());
   detail::for_each_chunk(rows, detail::rows_per_chunk, [&](int64_t c, int64_t b, int64_t e) {
     layer_norm_backward_rows(dx.data() + b * E, dw.data() + c * E, db.data() + c * E,
-                             x.data() + b * E, dy.data() + b * E, weight_.data(), e - b, E, eps_);
+                             x.data() + b * E, dy.data() + b * E, weight_.data(), e - b, E, eps_,
+                             add);
   });
   for (int64_t c = 0; c < chunks; ++c)
     for (int64_t e = 0; e < E; ++e) {
       grads.weight[e] += dw[static_cast<size_t>(c * E + e)];
       grads.bias[e] += db[static_cast<size_t>(c * E + e)];
     }
-  return dx;
 }
 
 layer_norm_grads layer_norm::make_grads() const {

@@ -171,17 +171,33 @@ sdpa_options multihead_attention::attention_options(const mha_options& options, 
   return sdpa;
 }
 
+namespace {
+// The heads of r's Q, K or V (mutable when r is).
+template <typename Result>
+auto heads_of(Result& r, detail::projection which) {
+  return detail::projection_heads(r.q, r.k, r.v, r.qkv, r.heads, r.kv_heads,
+                                  r.concat.size(2) / r.heads, which);
+}
+}  // namespace
+
 tensor_view mha_result::q_heads() const {
-  return detail::as_heads(q, heads);
+  return heads_of(*this, detail::projection::q);
 }
 tensor_view mha_result::k_heads() const {
-  return detail::as_heads(k, kv_heads);
+  return heads_of(*this, detail::projection::k);
 }
 tensor_view mha_result::v_heads() const {
-  return detail::as_heads(v, kv_heads);
+  return heads_of(*this, detail::projection::v);
 }
 tensor_view mha_result::out_heads() const {
   return detail::as_heads(concat, heads);
+}
+
+linear multihead_attention::stacked_projection() const {
+  const bool bias = q_proj_.bias().has_value();
+  return linear(concat_rows(q_proj_.weight(), k_proj_.weight(), v_proj_.weight()),
+                bias ? std::optional(concat_rows(*q_proj_.bias(), *k_proj_.bias(), *v_proj_.bias()))
+                     : std::nullopt);
 }
 
 void multihead_attention::project(const tensor& query, const tensor& key, const tensor& value,
@@ -190,14 +206,19 @@ void multihead_attention::project(const tensor& query, const tensor& key, const 
   // Q = query·W_Q^T + b_Q (likewise K, V), [B,N,heads·hd], read as heads by the views.
   r.heads = num_heads_;
   r.kv_heads = kv_heads();
-  r.q = q_proj_.forward(query, names.query);
-  r.k = k_proj_.forward(key, names.key);
-  r.v = v_proj_.forward(value, names.value);
-  if (options.rope) {
-    apply_rope_in_place(detail::as_heads(r.q, r.heads), rope_start, *options.rope);
-    apply_rope_in_place(detail::as_heads(r.k, r.kv_heads), rope_start, *options.rope);
-  }
   r.concat = tensor({query.size(0), query.size(1), embed_dim()});
+  if (&query == &key && &key == &value) {
+    // One product with the stacked weights: Q, K and V come out side by side in each row.
+    r.qkv = stacked_projection().forward(query, names.query);
+  } else {
+    r.q = q_proj_.forward(query, names.query);
+    r.k = k_proj_.forward(key, names.key);
+    r.v = v_proj_.forward(value, names.value);
+  }
+  if (options.rope) {
+    apply_rope_in_place(heads_of(r, detail::projection::q), rope_start, *options.rope);
+    apply_rope_in_place(heads_of(r, detail::projection::k), rope_start, *options.rope);
+  }
   r.lse = tensor({query.size(0), num_heads_, query.size(1)});
   r.row_max = tensor(r.lse.shape());
   r.row_log_sum = tensor(r.lse.shape());

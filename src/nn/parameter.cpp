@@ -1,6 +1,8 @@
 // Zeroing and global-norm clipping of gradients.
 #include "qkv/nn/parameter.hpp"
 
+#include "elementwise.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -18,14 +20,12 @@ void zero_grads(const std::vector<parameter>& params) {
 
 double clip_grad_norm(const std::vector<parameter>& params, double max_norm) {
   double sum = 0.0;
-  for (const parameter& p : params)
-    for (const float g : p.grad->values()) sum += static_cast<double>(g) * g;
+  for (const parameter& p : params) sum += detail::sum_of_squares(p.grad->data(), p.grad->numel());
   const double norm = std::sqrt(sum);
   // PyTorch's coefficient max_norm / (norm + 1e-6), applied only when it is below 1.
   const double coefficient = max_norm / (norm + 1e-6);
   if (coefficient < 1.0)
-    for (const parameter& p : params)
-      for (float& g : p.grad->values()) g = static_cast<float>(g * coefficient);
+    for (const parameter& p : params) detail::scale(p.grad->data(), p.grad->numel(), coefficient);
   return norm;
 }
 

@@ -6,18 +6,12 @@
 
 #include <string>
 
-#include "qkv/error.hpp"
+#include "elementwise.hpp"
 #include "qkv/nn/layer_norm.hpp"
 #include "qkv/nn/transformer_encoder_layer.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv::nn::detail {
-
-inline tensor add(tensor a, const tensor& b) {
-  QKV_ASSERT(a.shape() == b.shape());
-  for (int64_t n = 0; n < a.numel(); ++n) a[n] += b[n];
-  return a;
-}
 
 // One block forward; f(x) is the sublayer. `argument` names `in` in LN's errors.
 template <typename F>
@@ -40,7 +34,11 @@ template <typename F>
 tensor residual_backward(bool norm_first, const layer_norm& norm, layer_norm_grads& norm_grads,
                          const tensor& in, const residual_activations& a, const tensor& dout,
                          F&& f_backward) {
-  if (norm_first) return add(dout, norm.backward(in, f_backward(a.normed, dout), norm_grads));
+  if (norm_first) {
+    tensor din = dout;
+    norm.backward_add(in, f_backward(a.normed, dout), norm_grads, din);
+    return din;
+  }
   const tensor dsum = norm.backward(a.sum, dout, norm_grads);
   return add(dsum, f_backward(in, dsum));
 }
@@ -68,8 +66,7 @@ inline tensor self_attention_block_backward(bool norm_first, const layer_norm& n
                                             const tensor& dout) {
   return residual_backward(norm_first, norm, norm_grads, in, a, dout,
                            [&](const tensor& x, const tensor& dy) {
-                             const mha_input_grads d = sa.backward(x, x, x, attn, dy, grads, o);
-                             return add(add(d.query, d.key), d.value);
+                             return sa.backward_self(x, attn, dy, grads, o).query;
                            });
 }
 

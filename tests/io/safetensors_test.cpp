@@ -1,5 +1,5 @@
-// .safetensors: round trip, the dtypes PyTorch writes (F64, F16, BF16 read as fp32), and the
-// refusal of corrupt files with a message naming what is wrong.
+// .safetensors: round trip, the dtypes PyTorch writes (F64, F16, BF16 read as fp32, or F16 and
+// BF16 kept as stored), and the refusal of corrupt files with a message naming what is wrong.
 #include "qkv/io/safetensors.hpp"
 
 #include <gtest/gtest.h>
@@ -83,6 +83,38 @@ TEST(Safetensors, ReadsF64F16AndBf16AsFloat32) {
   EXPECT_EQ(t.at("h")[3], INFINITY);
   EXPECT_EQ(t.at("bf")[0], 1.0f);
   EXPECT_EQ(t.at("bf")[1], -3.0f);
+}
+
+// The stored reader keeps F16 and BF16 bits as they are in the file (a kernel reads them through
+// a view); F32 stays f32 and F64 is rounded to f32. Widened, they are what read_safetensors gives.
+TEST(Safetensors, KeepsF16AndBf16AsStored) {
+  const nlohmann::json header = {
+      {"d", {{"dtype", "F64"}, {"shape", {2}}, {"data_offsets", {0, 16}}}},
+      {"h", {{"dtype", "F16"}, {"shape", {2, 2}}, {"data_offsets", {16, 24}}}},
+      {"bf", {{"dtype", "BF16"}, {"shape", {2}}, {"data_offsets", {24, 28}}}},
+      {"f", {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {28, 32}}}}};
+  const std::vector<uint16_t> h_bits{0x3c00, 0xc100, 0x0001, 0x7c00}, bf_bits{0x3f80, 0xc040};
+  const std::string data = raw_bytes<double>({0.1, -1e300}) +
+                           raw_bytes<uint16_t>({0x3c00, 0xc100, 0x0001, 0x7c00}) +
+                           raw_bytes<uint16_t>({0x3f80, 0xc040}) + raw_bytes<float>({-0.5f});
+  const std::string file = raw_file(header, data);
+  const stored_tensors t = parse_safetensors_stored(file, "mixed");
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t.at("h").type(), dtype::f16);
+  EXPECT_EQ(t.at("h").shape(), (shape_t{2, 2}));
+  EXPECT_EQ(std::memcmp(t.at("h").data(), h_bits.data(), 8), 0);
+  EXPECT_EQ(t.at("bf").type(), dtype::bf16);
+  EXPECT_EQ(std::memcmp(t.at("bf").data(), bf_bits.data(), 4), 0);
+  EXPECT_EQ(t.at("f").type(), dtype::f32);
+  EXPECT_EQ(t.at("d").type(), dtype::f32);
+  const named_tensors widened = parse_safetensors(file, "mixed");
+  for (const auto& [name, stored] : t)
+    EXPECT_EQ(std::memcmp(stored.to_tensor().data(), widened.at(name).data(),
+                          static_cast<size_t>(stored.numel()) * sizeof(float)),
+              0)
+        << name;
+  // The same checks refuse a corrupt file.
+  EXPECT_THROW(parse_safetensors_stored(file.substr(0, file.size() - 2), "cut"), error);
 }
 
 TEST(Safetensors, RefusesCorruptFiles) {

@@ -77,6 +77,31 @@ TEST(Gpt2, DecodeStepsGiveTheRowsOfTheFullForward) {
   }
 }
 
+// Decoding through an f16 or bf16 KV cache: every block's cache holds that type, and the logits
+// stay those of the full forward within the rounding of K and V (a decode's exact check against
+// the full pass on the same rounded K and V is the layer's: tests/nn/kv_cache_dtype_test.cpp).
+TEST(Gpt2, DecodeStepsThroughA16BitCache) {
+  for (const std::string& dir : gpt2_folders()) {
+    const gpt2 m = gpt2::load(dir);
+    const std::vector<int64_t> ids = io::read_npy_ids(dir + "/input_ids.npy");
+    const tensor full = m.forward(ids).logits;
+    const int64_t V = m.config().vocab;
+    for (const dtype type : {dtype::f16, dtype::bf16}) {
+      models::gpt2_cache cache{.layers = {}, .kv_dtype = type};
+      double diff = 0;
+      for (size_t t = 0; t < ids.size(); ++t) {
+        const std::vector<float> row = m.decode_step(ids[t], cache);
+        const tensor expected({V},
+                              std::vector<float>(full.data() + t * V, full.data() + (t + 1) * V));
+        diff = std::max(diff, max_abs_diff(tensor({V}, row), expected));
+      }
+      for (const nn::kv_cache& layer : cache.layers) EXPECT_EQ(layer.type(), type) << dir;
+      // bf16 keeps 8 significant bits: K and V within 2^-9 relative.
+      EXPECT_LE(diff, 1e-2 * std::max(1.0, max_abs(full))) << dir << " " << to_string(type);
+    }
+  }
+}
+
 int64_t argmax(std::span<const float> v) {
   return std::max_element(v.begin(), v.end()) - v.begin();
 }

@@ -9,7 +9,12 @@
 #include "bench/timing.hpp"
 #include "qkv/error.hpp"
 #include "qkv/half.hpp"
+#include "qkv/nn/gpt.hpp"
 #include "qkv/nn/kv_cache.hpp"
+#include "qkv/nn/multihead_attention.hpp"
+#include "qkv/stored_tensor.hpp"
+#include "support/golden.hpp"
+#include "support/naive_attention.hpp"
 #include "support/random.hpp"
 
 namespace qkv::nn {
@@ -63,6 +68,143 @@ TEST(KvCache16, AppendRoundsEachValueToTheNearestAndKeepsItsBits) {
     EXPECT_EQ(cache.length(), 2);
     EXPECT_EQ(bits_at(cache.keys(), 1, 2, 1, 4), rounded(type, k_rows.at({1, 6, 2, 4})));
     EXPECT_EQ(bits_at(cache.values(), 1, 2, 1, 3), rounded(type, v.at({1, 2, 6, 3})));
+  }
+}
+
+// x [B,N,F] rows [at, at + n) = y [B,n,F].
+void put_rows(tensor& x, const tensor& y, int64_t at) {
+  const int64_t B = x.size(0), N = x.size(1), F = x.size(2), n = y.size(1);
+  for (int64_t b = 0; b < B; ++b)
+    std::copy(y.data() + b * n * F, y.data() + (b + 1) * n * F, x.data() + (b * N + at) * F);
+}
+tensor rows(const tensor& x, int64_t at, int64_t n) {
+  const int64_t B = x.size(0), N = x.size(1), F = x.size(2);
+  tensor y({B, n, F});
+  for (int64_t b = 0; b < B; ++b)
+    std::copy(x.data() + (b * N + at) * F, x.data() + (b * N + at + n) * F, y.data() + b * n * F);
+  return y;
+}
+
+// x [B,N,H·hd] (of any dtype) read as heads [B,H,N,hd].
+tensor_view heads(const void* data, dtype type, const shape_t& x, int64_t H) {
+  return tensor_view(data, type, {x[0], x[1], H, x[2] / H}).permuted({0, 2, 1, 3});
+}
+
+// What a decode through a cache computed: the attention outputs, and the projections each step
+// made (all [B,N,·]), assembled from the steps.
+struct decoded {
+  tensor concat, q, k, v;
+};
+decoded decode(const multihead_attention& mha, const tensor& x, const std::vector<int64_t>& chunks,
+               const mha_options& options, dtype type) {
+  const int64_t B = x.size(0), N = x.size(1), E = x.size(2);
+  const int64_t kv = mha.kv_heads() * mha.head_dim();
+  kv_cache cache = mha.make_cache(B, N, type);
+  decoded out{tensor({B, N, E}), tensor({B, N, E}), tensor({B, N, kv}), tensor({B, N, kv})};
+  int64_t at = 0;
+  for (int64_t n : chunks) {
+    const mha_result r = mha.forward_step(rows(x, at, n), cache, options);
+    put_rows(out.concat, r.concat, at);
+    put_rows(out.q, r.q, at);
+    put_rows(out.k, r.k, at);
+    put_rows(out.v, r.v, at);
+    at += n;
+  }
+  EXPECT_EQ(at, N);
+  return out;
+}
+
+// A decode through an f16 or bf16 cache (one-token steps; a prefill, steps and a chunk) equals
+// the full causal pass on the same keys and values rounded to that type: the reference kernel's
+// float64 attention on the rounded K/V, within 1e-5 for the reference kernel and within the fused
+// rule (docs/contracts.md, section 3: max(2e-5·max(1, max|ref|), 2·e_naive), e_naive the error of
+// a naive fp32 composition on the same rounded inputs) for auto, the kernel a model's decode
+// runs. GQA, a head dim of 59, and a window with softcap, ALiBi and sinks, whose steps read only
+// the window's cached keys.
+TEST(KvCache16, DecodeEqualsTheFullPassOnTheSameRoundedKeysAndValues) {
+  std::mt19937_64 rng(16);
+  struct layer_case {
+    mha_config config;
+    bool modifiers;
+  };
+  for (const layer_case& c : {layer_case{{.embed_dim = 24, .num_heads = 6, .kv_heads = 2}, false},
+                              layer_case{{.embed_dim = 118, .num_heads = 2, .kv_heads = 1}, false},
+                              layer_case{{.embed_dim = 16, .num_heads = 4, .kv_heads = 2}, true}}) {
+    const multihead_attention mha(c.config, rng);
+    const int64_t B = 2, N = 41, H = mha.num_heads(), Hkv = mha.kv_heads();
+    const tensor x = testing::random_tensor({B, N, c.config.embed_dim}, rng);
+    mha_options o;
+    if (c.modifiers) {
+      o.modifiers.window = attention_window{4, 0};
+      o.modifiers.softcap = 4.0f;
+      o.modifiers.alibi_slopes = tensor({4}, {0.5f, 0.25f, 0.125f, 0.0625f});
+      o.modifiers.sinks = testing::random_tensor({4}, rng);
+    }
+    std::vector<int64_t> chunks = {9};
+    chunks.insert(chunks.end(), N - 13, 1);
+    chunks.push_back(4);
+    for (dtype type : half_types)
+      for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::auto_select})
+        for (const std::vector<int64_t>& steps : {std::vector<int64_t>(N, 1), chunks}) {
+          SCOPED_TRACE(std::string(to_string(type)) +
+                       (impl == sdpa_impl::auto_select ? " auto" : " reference") + " E = " +
+                       std::to_string(c.config.embed_dim) + (c.modifiers ? " modifiers" : "") +
+                       (steps.size() == size_t(N) ? " one-token steps" : " chunks"));
+          o.run.impl = impl;
+          const decoded got = decode(mha, x, steps, o, type);
+          // The full pass on the keys and values the cache was given, rounded as it rounds them.
+          const stored_tensor k16 = round_to(type, got.k), v16 = round_to(type, got.v);
+          const tensor_view q = heads(got.q.data(), dtype::f32, got.q.shape(), H);
+          const tensor_view k = heads(k16.data(), type, got.k.shape(), Hkv);
+          const tensor_view v = heads(v16.data(), type, got.v.shape(), Hkv);
+          sdpa_options full;
+          full.causal = causal_mode::top_left;
+          full.modifiers = o.modifiers;
+          full.run.impl = sdpa_impl::reference;
+          const tensor ref = sdpa_forward(q, k, v, full).out;
+          const tensor out =
+              heads(got.concat.data(), dtype::f32, got.concat.shape(), H).to_tensor();
+          const double scale = std::max(1.0, testing::max_abs(ref));
+          double tol = 1e-5 * scale;
+          if (impl != sdpa_impl::reference) {
+            const tensor naive =
+                testing::sdpa_forward_naive_fp32(q.to_tensor(), k.to_tensor(), v.to_tensor(), full)
+                    .out;
+            tol = std::max(2e-5 * scale, 2 * testing::max_abs_diff(naive, ref));
+          }
+          EXPECT_LE(testing::max_abs_diff(out, ref), tol);
+        }
+  }
+}
+
+// GPT decoding with a bf16 (or f16) cache: every layer's cache stores that type, and the logits
+// stay those of the full forward within the rounding of K and V (the exact check is the layer's,
+// above); they differ from the f32 cache's, so the rounding did happen.
+TEST(KvCache16, GptDecodeStoresTheSessionsTypeInEveryLayer) {
+  std::mt19937_64 rng(9);
+  const gpt_config config{.vocab = 11, .context = 8, .embed = 16, .heads = 2, .layers = 2};
+  const gpt model(config, rng);
+  const std::vector<int32_t> tokens{3, 1, 4, 1, 5, 9, 2, 6};
+  const tensor full = model.forward(tokens, 1, 8, {});
+  const double scale = std::max(1.0, testing::max_abs(full));
+  for (dtype type : half_types) {
+    gpt_kv_cache cache{.layers = {}, .kv_dtype = type}, f32_cache;
+    double diff = 0, from_f32 = 0;
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      const std::vector<float> logits = model.decode_step(tokens[t], cache);
+      const std::vector<float> exact = model.decode_step(tokens[t], f32_cache);
+      for (int64_t v = 0; v < config.vocab; ++v) {
+        const float l = logits[static_cast<size_t>(v)];
+        diff =
+            std::max(diff, double(std::abs(l - full[static_cast<int64_t>(t) * config.vocab + v])));
+        from_f32 = std::max(from_f32, double(std::abs(l - exact[static_cast<size_t>(v)])));
+      }
+    }
+    ASSERT_EQ(cache.layers.size(), 2u);
+    for (const kv_cache& layer : cache.layers) EXPECT_EQ(layer.type(), type);
+    // bf16 keeps 8 significant bits: a relative error of 2^-9 on K and V.
+    EXPECT_LE(diff, 1e-2 * scale) << to_string(type);
+    EXPECT_GT(from_f32, 0.0) << to_string(type);
   }
 }
 

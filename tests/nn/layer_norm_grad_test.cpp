@@ -1,8 +1,10 @@
 // The backward of nn::layer_norm by finite differences, on rows of awkward width.
 #include <gtest/gtest.h>
+
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "qkv/error.hpp"
@@ -46,6 +48,23 @@ TEST(LayerNormGrad, SameBitsOnOneAndTwoThreads) {
   EXPECT_TRUE(std::ranges::equal(dx[0].values(), dx[1].values()));
   EXPECT_TRUE(std::ranges::equal(grads[0].weight.values(), grads[1].weight.values()));
   EXPECT_TRUE(std::ranges::equal(grads[0].bias.values(), grads[1].bias.values()));
+}
+
+// backward_add(x, dy, grads, sum) adds to sum what backward returns (to a rounding: the
+// addition may be fused into the last product), with the same gradients.
+TEST(LayerNormGrad, BackwardAddEqualsBackwardThenAdd) {
+  std::mt19937_64 rng(9);
+  layer_norm ln(testing::random_tensor({97}, rng), testing::random_tensor({97}, rng), 1e-5f);
+  const tensor x = testing::random_tensor({59, 97}, rng), G = testing::random_tensor({59, 97}, rng);
+  const tensor start = testing::random_tensor({59, 97}, rng);
+  layer_norm_grads g_plain = ln.make_grads(), g_add = ln.make_grads();
+  const tensor dx = ln.backward(x, G, g_plain);
+  tensor sum = start;
+  ln.backward_add(x, G, g_add, sum);
+  for (int64_t i = 0; i < sum.numel(); ++i)
+    ASSERT_NEAR(sum[i], start[i] + dx[i], 4e-7 * std::max(1.0f, std::abs(sum[i]))) << i;
+  EXPECT_TRUE(std::ranges::equal(g_plain.weight.values(), g_add.weight.values()));
+  EXPECT_TRUE(std::ranges::equal(g_plain.bias.values(), g_add.bias.values()));
 }
 
 }  // namespace

@@ -52,6 +52,15 @@ TEST_P(GoldenMhaGrad, GradientsMatchPyTorchFloat64) {
     tensor dx(query.shape());
     for (int64_t i = 0; i < dx.numel(); ++i) dx[i] = d.query[i] + d.key[i] + d.value[i];
     expect_grad(c, "d_x", dx);
+    // The same tensor as query, key and value: Q, K, V projected at once, dx from one product.
+    const mha_result stacked = mha.forward(query, query, query, o);
+    ASSERT_EQ(stacked.qkv.rank(), 3);
+    mha_grads gs = mha.make_grads();
+    expect_grad(c, "d_x", mha.backward_self(query, stacked, c.input("G"), gs, o).query);
+    expect_grad(c, "d_in_proj_weight", concat({&gs.q.weight, &gs.k.weight, &gs.v.weight}));
+    expect_grad(c, "d_out_proj_weight", gs.out.weight);
+    if (c.has_expected("d_in_proj_bias_float64"))
+      expect_grad(c, "d_in_proj_bias", concat({&*gs.q.bias, &*gs.k.bias, &*gs.v.bias}));
   } else {
     expect_grad(c, "d_query", d.query);
     expect_grad(c, "d_key", d.key);

@@ -68,6 +68,17 @@ TEST(VectorMath, TanhGeluAndItsDerivativeMatchTheTanhFormInFloat64) {
   EXPECT_EQ(parse_activation("gelu_tanh"), activation::gelu_tanh);
 }
 
+TEST(VectorMath, ActivateIntoANewTensorEqualsInPlace) {
+  const tensor x = grid();
+  for (const activation act : {activation::relu, activation::gelu, activation::gelu_tanh}) {
+    tensor in_place = x;
+    apply_activation(act, in_place);
+    const tensor y = activate(act, x);
+    ASSERT_EQ(y.shape(), x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(y[i], in_place[i]) << i;
+  }
+}
+
 TEST(VectorMath, GeluPropagatesNaN) {
   for (const activation act : {activation::gelu, activation::gelu_tanh}) {
     tensor x({3}, {0.5f, std::nanf(""), -0.5f});

@@ -166,13 +166,37 @@ TEST(BenchCli, ShapesBeyondTheMemoryLimitAreSkippedWhole) {
   }
 }
 
+// --kv-dtype bf16: the decode row reads 2-byte K and V (half the f32 row's bytes per run) and says
+// so; the composition, which reads f32 only, is skipped with a note.
+TEST(BenchCli, KvDtypeRowsCarryTheirStorageType) {
+  const auto r = run_qkv({"bench", "--format", "json", "--shape", "1,2,1,1,1024,8", "--threads",
+                          "1", "--reps", "1", "--impl", "blas,fused", "--kv-dtype", "bf16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int fused = 0;
+  for (const auto& row : json_lines(r.out)) {
+    if (row["impl"] == "peak") continue;
+    EXPECT_EQ(row.at("kv_dtype"), "bf16") << row.dump();
+    EXPECT_NE(row["impl"], "blas") << row.dump();
+    if (row["impl"] != "fused") continue;
+    ++fused;
+    expect_contract_keys(row);
+    // bytes_per_s counts 2 bytes per element: B·Hkv·Nk·(d+dv)·2 over the time.
+    const double bytes = 1.0 * 1 * 1024 * (8 + 8) * 2;
+    EXPECT_NEAR(row.at("bytes_per_s").get<double>() * row.at("ms").get<double>() * 1e-3, bytes,
+                1e-3 * bytes);
+  }
+  EXPECT_EQ(fused, 1) << r.out;
+  EXPECT_NE(r.err.find("f32 K and V only"), std::string::npos) << r.err;
+}
+
 TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--shape", "1,8,3,4,4,8"}, "--shape"}, {{"--shape", "1,2,3"}, "--shape"},
       {{"--threads", "0"}, "--threads"},       {{"--threads", "two"}, "--threads"},
       {{"--impl", "cublas"}, "--impl"},        {{"--pass", "sideways"}, "--pass"},
       {{"--format", "xml"}, "--format"},       {{"--reps", "0"}, "--reps"},
-      {{"--reps", "99999999999"}, "--reps"},   {{"--reps", "abc"}, "--reps"}};
+      {{"--reps", "99999999999"}, "--reps"},   {{"--reps", "abc"}, "--reps"},
+      {{"--kv-dtype", "fp8"}, "--kv-dtype"}};
   for (const auto& [flags, name] : cases) {
     std::vector<std::string> args = {"bench", "--quick"};
     args.insert(args.end(), flags.begin(), flags.end());

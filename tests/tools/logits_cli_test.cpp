@@ -224,6 +224,44 @@ TEST(GenerateModelCli, TopKTemperatureSeedAndTheWindowRestart) {
   expect_refused(sampling, "--top-k", "-2", {"--top-k", ">= 0"}, {});
 }
 
+// --kv-dtype f16 or bf16: the greedy tokens are those of greedy decoding through a cache of that
+// type by the library (so the flag reaches the cache); f32 is the default; another name exits 2
+// naming the flag.
+TEST(GenerateModelCli, KvDtypeChoosesWhatTheCacheStores) {
+  const temp_dir tmp;
+  const std::string dir = tmp.file("gpt2");
+  copy_folder_with_tokenizer(dir);
+  const std::string prompt = "jane visits africa";
+  const std::vector<std::string> greedy{"generate",      "--model", dir,        "--prompt", prompt,
+                                        "--temperature", "0",       "--tokens", "6"};
+  const auto m = models::gpt2::load(dir);
+  const auto tok = text::gpt2_tokenizer::load(dir + "/vocab.json", dir + "/merges.txt");
+  const int64_t V = m.config().vocab;
+  for (const dtype type : {dtype::f16, dtype::bf16}) {
+    std::vector<std::string> args = greedy;
+    args.insert(args.end(), {"--kv-dtype", to_string(type)});
+    const cli_result r = run_qkv(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    models::gpt2_cache cache{.layers = {}, .kv_dtype = type};
+    std::vector<int64_t> ids = tok.encode(prompt);
+    std::vector<float> logits;
+    for (const int64_t id : ids) logits = m.decode_step(id, cache);
+    std::vector<int64_t> generated;
+    for (int n = 0; n < 6; ++n) {
+      generated.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      if (n < 5) logits = m.decode_step(generated.back(), cache);
+    }
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), V);
+    EXPECT_EQ(cache.layers.front().type(), type);
+    EXPECT_EQ(r.out, prompt + tok.decode(generated) + "\n") << to_string(type);
+  }
+  std::vector<std::string> f32 = greedy;
+  f32.insert(f32.end(), {"--kv-dtype", "f32"});
+  EXPECT_EQ(run_qkv(f32).out, run_qkv(greedy).out);
+  expect_refused(greedy, "--kv-dtype", "fp8", {"--kv-dtype", "f32, f16 or bf16", "'fp8'"}, {});
+  expect_refused(greedy, "--kv-dtype", "F16", {"--kv-dtype", "'F16'"}, {});
+}
+
 // GPT-2's tokenizer files go only into folders of GPT-2's vocabulary.
 TEST(Gpt2TestFolders, TokenizerFilesGoOnlyBesideGpt2sVocabulary) {
   const temp_dir tmp;

@@ -246,6 +246,10 @@ TEST(GenerateCli, WithoutAPromptAndWithAContextOfOne) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.size(), 21u) << r.out;  // 20 bytes and a line break
   }
+  const cli_result bf16 = run_qkv({"generate", "--checkpoint", dir.file("c.safetensors"),
+                                   "--tokens", "20", "--kv-dtype", "bf16"});
+  EXPECT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(bf16.out.size(), 21u) << bf16.out;
   const cli_result unknown =
       run_qkv({"generate", "--checkpoint", dir.file("c.safetensors"), "--prompt", "for\xC3\xA9"});
   EXPECT_EQ(unknown.exit_code, 2);

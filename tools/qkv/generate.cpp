@@ -25,6 +25,7 @@ struct generate_args {
   double temperature = 0.8;
   uint64_t seed = 1;
   int threads = 0;
+  dtype kv_dtype = dtype::f32;
 };
 
 // Without a prompt a checkpoint's text starts as after a line break: the model reads '\n' first
@@ -40,14 +41,15 @@ void run_generate(const generate_args& a) {
     throw error("--checkpoint or --model: give exactly one");
   if (!a.model.empty())
     return run_generate_model(a.model, a.prompt.empty() ? "Write a poem" : a.prompt,
-                              {a.tokens, a.top_k, a.temperature, a.seed, a.threads});
+                              {a.tokens, a.top_k, a.temperature, a.seed, a.threads, a.kv_dtype});
   train::trained_model m =
       read_for_flag("--checkpoint", [&] { return train::load_trained_model(a.checkpoint); });
   std::vector<int32_t> ids = m.vocab.encode(a.prompt, "--prompt");
   if (ids.empty()) ids.push_back(start_of_text(m.vocab));  // fed, not printed
   std::fputs(a.prompt.c_str(), stdout);
   generate_tokens<nn::gpt_kv_cache>(
-      ids, m.model->config().context, {a.tokens, a.top_k, a.temperature, a.seed, a.threads},
+      ids, m.model->config().context,
+      {a.tokens, a.top_k, a.temperature, a.seed, a.threads, a.kv_dtype},
       [&](int32_t id, nn::gpt_kv_cache& cache) {
         return m.model->decode_step(id, cache, a.threads);
       },
@@ -74,6 +76,9 @@ void add_generate_command(CLI::App& app) {
   add_int(cmd, "--top-k", a->top_k, {.lo = 0}, "sample among the k likeliest (0: all)");
   add_uint64(cmd, "--seed", a->seed, "sampling seed, in [0, 2^64)");
   add_threads(cmd, a->threads);
+  add_dtype(cmd, "--kv-dtype", a->kv_dtype,
+            "what the KV cache stores keys and values as: f32, f16 or bf16 (rounded to nearest "
+            "even; half the memory)");
   cmd->callback([a] { run_generate(*a); });
 }
 

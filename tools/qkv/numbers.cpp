@@ -160,6 +160,12 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, std::optional<floa
       [=](const std::string& t) -> std::optional<float> { return parse_fp32(name, t, range); });
 }
 
+CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, dtype& value,
+                       const std::string& help) {
+  return add_checked<dtype>(cmd, name, value, help, to_string(value),
+                            [=](const std::string& t) { return parse_dtype(t, name); });
+}
+
 CLI::Option* add_threads(CLI::App* cmd, int& threads) {
   return add_int(cmd, "--threads", threads, {0, thread_limit},
                  "threads, at most " + std::to_string(thread_limit) +

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "qkv/run_options.hpp"
+#include "qkv/tensor_view.hpp"
 
 namespace qkv::cli {
 
@@ -45,6 +46,10 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& value, rea
                       const std::string& help);
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, std::optional<float>& value,
                       real_range range, const std::string& help);
+
+// A storage type (f32, f16 or bf16); another name stops the command naming the flag.
+CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, dtype& value,
+                       const std::string& help);
 
 // --threads, described the same way by every command.
 CLI::Option* add_threads(CLI::App* cmd, int& threads);

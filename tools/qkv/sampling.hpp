@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "qkv/nn/counter_rng.hpp"
+#include "qkv/tensor_view.hpp"
 
 namespace qkv::cli {
 
@@ -19,22 +20,24 @@ struct sampling_options {
   double temperature = 0;
   uint64_t seed = 0;
   int threads = 0;
+  dtype kv_dtype = dtype::f32;  // what the KV cache stores K and V as
 };
 
 // Appends o.tokens sampled ids to `ids` (the prompt's, not empty), calling emit(id) on each as it
-// comes. step(id, cache) feeds one id through a KV cache of `context` positions and returns the
-// next logits; the prompt is fed once, then one id per step. When the window is full, the cache
-// restarts on the last half context of the text (at least its last id).
+// comes. step(id, cache) feeds one id through a KV cache of `context` positions (storing
+// o.kv_dtype) and returns the next logits; the prompt is fed once, then one id per step. When the
+// window is full, the cache restarts on the last half context of the text (at least its last id).
 template <typename Cache, typename Id, typename Step, typename Emit>
 void generate_tokens(std::vector<Id>& ids, int64_t context, const sampling_options& o, Step step,
                      Emit emit) {
-  Cache cache;
+  const Cache empty{.layers = {}, .kv_dtype = o.kv_dtype};
+  Cache cache = empty;
   std::vector<float> logits;
   size_t fed = 0;  // ids[0, fed) are in the cache
   for (int64_t n = 0; n < o.tokens; ++n) {
     if (static_cast<int64_t>(ids.size() - fed) + cache.length() > context) {
       // At least the last id, whose prediction comes next (a context of 1 keeps just it).
-      cache = {};
+      cache = empty;
       fed = ids.size() - static_cast<size_t>(std::min<int64_t>(std::max<int64_t>(1, context / 2),
                                                                static_cast<int64_t>(ids.size())));
     }

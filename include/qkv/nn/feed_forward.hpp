@@ -20,8 +20,10 @@ enum class activation { relu, gelu, gelu_tanh };
 // "relu" | "gelu" | "gelu_tanh"; throws qkv::error naming `argument` otherwise.
 activation parse_activation(const std::string& text, const std::string& argument = "activation");
 // relu: max(x, 0); gelu: 0.5·x·(1 + erf(x/sqrt(2))); gelu_tanh: 0.5·x·(1 + tanh(u)) with
-// u = sqrt(2/π)·(x + 0.044715·x³) (Hendrycks & Gimpel's approximation), in place.
+// u = sqrt(2/π)·(x + 0.044715·x³) (Hendrycks & Gimpel's approximation), in place; or into a
+// new tensor.
 void apply_activation(activation act, tensor& x);
+tensor activate(activation act, const tensor& x);
 
 // The activation's backward (feed_forward_backward.cpp): given the pre-activation x and dy,
 // relu: dy·[x > 0]; gelu: dy·(Φ(x) + x·φ(x)), Φ and φ the standard normal cdf and density;

@@ -7,11 +7,10 @@
 // half the bytes and the cache takes half the memory.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "qkv/attention.hpp"
+#include "qkv/stored_tensor.hpp"
 #include "qkv/tensor.hpp"
 #include "qkv/tensor_view.hpp"
 
@@ -42,23 +41,20 @@ class kv_cache {
   void truncate(int64_t length);
 
   int64_t length() const { return length_; }
-  int64_t capacity() const { return key_shape_.empty() ? 0 : key_shape_[2]; }
-  dtype type() const { return type_; }
+  int64_t capacity() const { return keys_.shape().empty() ? 0 : keys_.shape()[2]; }
+  dtype type() const { return keys_.type(); }
   // The cached positions as the kernels read them, in place: K [B,Hkv,length(),d] and
   // V [B,Hkv,length(),dv], of type().
   tensor_view keys() const;
   tensor_view values() const;
   // The bytes the cache holds for its keys and values, allocated whole at construction:
   // B·Hkv·capacity·(d + dv)·size_in_bytes(type()).
-  int64_t bytes() const { return static_cast<int64_t>(keys_.size() + values_.size()); }
+  int64_t bytes() const { return keys_.bytes() + values_.bytes(); }
 
  private:
   void require_queries(const tensor_view& q) const;
-  // [B,Hkv,capacity,d] and [B,Hkv,capacity,dv] elements of type_, row-major; positions >= length_
-  // unused.
-  std::vector<std::byte> keys_, values_;
-  shape_t key_shape_, value_shape_;
-  dtype type_ = dtype::f32;
+  // [B,Hkv,capacity,d] and [B,Hkv,capacity,dv]; positions >= length_ unused.
+  stored_tensor keys_, values_;
   int64_t length_ = 0;
 };
 

@@ -34,6 +34,9 @@ class layer_norm {
   // Backward (layer_norm_backward.cpp): accumulates grads, returns dx; the row statistics are
   // recomputed from x rather than kept by forward.
   tensor backward(const tensor& x, const tensor& dy, layer_norm_grads& grads) const;
+  // The same, adding dx into `sum` (x's shape) rather than returning it: a residual stream's
+  // gradient, d in = d out + LN'(...), in one pass.
+  void backward_add(const tensor& x, const tensor& dy, layer_norm_grads& grads, tensor& sum) const;
   layer_norm_grads make_grads() const;
   // `<prefix>weight` and `<prefix>bias` with their gradients (no weight decay), for an optimiser.
   std::vector<parameter> parameters(const std::string& prefix, layer_norm_grads& grads);
@@ -42,6 +45,9 @@ class layer_norm {
   float eps() const { return eps_; }
 
  private:
+  // dx into `dx` (or added to it), grads accumulated.
+  void backward_rows(const tensor& x, const tensor& dy, layer_norm_grads& grads, tensor& dx,
+                     bool add) const;
   tensor weight_, bias_;
   float eps_ = 1e-5f;
 };

@@ -1,5 +1,5 @@
-// nn.Linear: y = x·W^T + b over the last axis, on OpenBLAS sgemm. W [out,in], b [out].
-// state_dict names: `weight`, `bias` (absent for a layer without bias).
+// nn.Linear: y = x·W^T + b over the last axis, on the library's sgemm (qkv/gemm.hpp). W [out,in], b
+// [out]. state_dict names: `weight`, `bias` (absent for a layer without bias).
 #pragma once
 
 #include <optional>
@@ -38,6 +38,12 @@ class linear {
   // Backward of y = x·W^T + b (linear_backward.cpp): accumulates grads.weight += dy^T·x and
   // grads.bias += the sum of dy's rows; returns dx = dy·W. x [..., in], dy [..., out].
   tensor backward(const tensor& x, const tensor& dy, linear_grads& grads) const;
+  // backward's two halves, for M rows of x [M,in] and dy [M,out] whose rows are ldy floats
+  // apart (dy may be a column block of a wider gradient): grads.weight += dy^T·x and
+  // grads.bias += the sum of dy's rows; and dx = dy·W, written to dx [M,in].
+  void accumulate_grads(const float* x, const float* dy, int64_t M, int64_t ldy,
+                        linear_grads& grads) const;
+  void input_grad_into(const float* dy, int64_t M, int64_t ldy, float* dx) const;
   // Zero gradients shaped like the parameters.
   linear_grads make_grads() const;
   // `<prefix>weight` and `<prefix>bias` paired with their gradients, for an optimiser.

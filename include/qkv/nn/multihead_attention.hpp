@@ -57,14 +57,18 @@ struct mha_result {
   tensor out;                     // [B,Nq,E]
   std::optional<tensor> weights;  // the softmax probabilities, when asked for
   tensor q, k, v;                 // projections (after RoPE): [B,Nq,E], [B,Nk,Hkv·hd] twice
-  tensor concat;                  // concat_h(head_h) [B,Nq,E]
-  tensor lse;                     // [B,H,Nq]
+  // Self-attention (query, key and value the same tensor) projects once, with the three
+  // weights stacked: qkv [B,N,E + 2·Hkv·hd] holds Q, K, V side by side, and q, k, v are empty.
+  tensor qkv;
+  tensor concat;  // concat_h(head_h) [B,Nq,E]
+  tensor lse;     // [B,H,Nq]
   // What the backward recomputes the softmax from (sdpa_result::row_max, row_log_sum), [B,H,Nq]
   // each: exact even under additive masks of -1e9 or finfo(float32).min.
   tensor row_max, row_log_sum;
   int64_t heads = 0, kv_heads = 0;
 
-  // [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd], [B,H,Nq,hd]: views of q, k, v and concat.
+  // [B,H,Nq,hd], [B,Hkv,Nk,hd], [B,Hkv,Nk,hd], [B,H,Nq,hd]: views of q, k, v (or of qkv's
+  // column blocks) and concat.
   tensor_view q_heads() const;
   tensor_view k_heads() const;
   tensor_view v_heads() const;
@@ -108,6 +112,11 @@ class multihead_attention {
   mha_input_grads backward(const tensor& query, const tensor& key, const tensor& value,
                            const mha_result& forward, const tensor& grad_out, mha_grads& grads,
                            const mha_options& options = {}) const;
+  // The backward of self-attention, forward(x, x, x, options): as backward, but it returns
+  // ∂L/∂x, the sum of the three inputs' gradients, in `query` (key and value stay empty). After
+  // a forward that projected Q, K and V at once it is one matrix product.
+  mha_input_grads backward_self(const tensor& x, const mha_result& forward, const tensor& grad_out,
+                                mha_grads& grads, const mha_options& options = {}) const;
   mha_grads make_grads() const;
   // The four projections' parameters under `<prefix>q_proj.` ... `<prefix>out_proj.`.
   std::vector<parameter> parameters(const std::string& prefix, mha_grads& grads);
@@ -135,13 +144,22 @@ class multihead_attention {
   struct projection_names {
     const char *query, *key, *value;
   };
-  // r.q, r.k, r.v: the projections (RoPE from position rope_start when asked), and room for
-  // r.concat and r.lse.
+  // r.q, r.k, r.v, or r.qkv when query, key and value are one tensor: the projections (RoPE
+  // from position rope_start when asked), and room for r.concat and r.lse.
   void project(const tensor& query, const tensor& key, const tensor& value,
                const projection_names& names, int64_t rope_start, const mha_options& options,
                mha_result& r) const;
   // The sdpa options of one forward (and of its backward): causal flag, masks for B batches and
   // Nq x Nk scores, kernel, threads, attention dropout, score modifiers.
+  // Q, K and V's projections as one: weights [E + 2·Hkv·hd, E] stacked, biases likewise.
+  linear stacked_projection() const;
+  // dQ, dK, dV of the attention's backward (into one buffer shaped like forward.qkv when the
+  // forward stacked them), and the sinks' gradient; grads.out accumulated.
+  struct attention_grads {
+    tensor dq, dk, dv, dqkv, dsinks;
+  };
+  attention_grads attention_backward(const mha_result& forward, const tensor& grad_out,
+                                     mha_grads& grads, const mha_options& options) const;
   sdpa_options attention_options(const mha_options& options, int64_t B, int64_t Nq,
                                  int64_t Nk) const;
 
