@@ -90,24 +90,32 @@ tensor_view heads(const void* data, dtype type, const shape_t& x, int64_t H) {
   return tensor_view(data, type, {x[0], x[1], H, x[2] / H}).permuted({0, 2, 1, 3});
 }
 
-// What a decode through a cache computed: the attention outputs, and the projections each step
-// made (all [B,N,·]), assembled from the steps.
+// x [B,H,N,f] positions [at, at + n) = y [B,H,n,f].
+void put_positions(tensor& x, const tensor& y, int64_t at) {
+  const int64_t BH = x.size(0) * x.size(1), N = x.size(2), f = x.size(3), n = y.size(2);
+  for (int64_t bh = 0; bh < BH; ++bh)
+    std::copy(y.data() + bh * n * f, y.data() + (bh + 1) * n * f, x.data() + (bh * N + at) * f);
+}
+
+// What a decode through a cache computed: the attention outputs [B,N,E], and the heads each step
+// projected ([B,H,N,hd], [B,Hkv,N,hd] twice), assembled from the steps.
 struct decoded {
   tensor concat, q, k, v;
 };
 decoded decode(const multihead_attention& mha, const tensor& x, const std::vector<int64_t>& chunks,
                const mha_options& options, dtype type) {
   const int64_t B = x.size(0), N = x.size(1), E = x.size(2);
-  const int64_t kv = mha.kv_heads() * mha.head_dim();
+  const int64_t H = mha.num_heads(), Hkv = mha.kv_heads(), hd = mha.head_dim();
   kv_cache cache = mha.make_cache(B, N, type);
-  decoded out{tensor({B, N, E}), tensor({B, N, E}), tensor({B, N, kv}), tensor({B, N, kv})};
+  decoded out{tensor({B, N, E}), tensor({B, H, N, hd}), tensor({B, Hkv, N, hd}),
+              tensor({B, Hkv, N, hd})};
   int64_t at = 0;
   for (int64_t n : chunks) {
     const mha_result r = mha.forward_step(rows(x, at, n), cache, options);
     put_rows(out.concat, r.concat, at);
-    put_rows(out.q, r.q, at);
-    put_rows(out.k, r.k, at);
-    put_rows(out.v, r.v, at);
+    put_positions(out.q, r.q_heads().to_tensor(), at);
+    put_positions(out.k, r.k_heads().to_tensor(), at);
+    put_positions(out.v, r.v_heads().to_tensor(), at);
     at += n;
   }
   EXPECT_EQ(at, N);
@@ -131,7 +139,7 @@ TEST(KvCache16, DecodeEqualsTheFullPassOnTheSameRoundedKeysAndValues) {
                               layer_case{{.embed_dim = 118, .num_heads = 2, .kv_heads = 1}, false},
                               layer_case{{.embed_dim = 16, .num_heads = 4, .kv_heads = 2}, true}}) {
     const multihead_attention mha(c.config, rng);
-    const int64_t B = 2, N = 41, H = mha.num_heads(), Hkv = mha.kv_heads();
+    const int64_t B = 2, N = 41, H = mha.num_heads();
     const tensor x = testing::random_tensor({B, N, c.config.embed_dim}, rng);
     mha_options o;
     if (c.modifiers) {
@@ -154,9 +162,7 @@ TEST(KvCache16, DecodeEqualsTheFullPassOnTheSameRoundedKeysAndValues) {
           const decoded got = decode(mha, x, steps, o, type);
           // The full pass on the keys and values the cache was given, rounded as it rounds them.
           const stored_tensor k16 = round_to(type, got.k), v16 = round_to(type, got.v);
-          const tensor_view q = heads(got.q.data(), dtype::f32, got.q.shape(), H);
-          const tensor_view k = heads(k16.data(), type, got.k.shape(), Hkv);
-          const tensor_view v = heads(v16.data(), type, got.v.shape(), Hkv);
+          const tensor_view q = got.q, k = k16, v = v16;
           sdpa_options full;
           full.causal = causal_mode::top_left;
           full.modifiers = o.modifiers;
