@@ -168,7 +168,8 @@ stored_tensors parse_safetensors_stored(std::string_view bytes, const std::strin
                     : e.dtype == "F16" ? dtype::f16
                                        : dtype::bf16,
                     e.shape);
-    std::memcpy(t.data(), src, static_cast<size_t>(e.end - e.begin));  // the bits as stored
+    if (e.end > e.begin)  // an empty tensor has no storage: memcpy must not see its null pointer
+      std::memcpy(t.data(), src, static_cast<size_t>(e.end - e.begin));  // the bits as stored
     out.emplace(e.name, std::move(t));
   }
   return out;
