@@ -24,7 +24,8 @@ stored_tensor round_to(dtype type, const tensor& t) {
       for (int64_t i = 0; i < n; ++i) bits[i] = float_to_bf16(t[i]);
       break;
     default:
-      std::memcpy(out.data(), t.data(), static_cast<size_t>(n) * sizeof(float));
+      if (n > 0)  // an empty tensor has no storage, and memcpy must not see a null pointer
+        std::memcpy(out.data(), t.data(), static_cast<size_t>(n) * sizeof(float));
   }
   return out;
 }
