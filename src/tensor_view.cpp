@@ -9,27 +9,6 @@
 
 namespace qkv {
 
-const char* to_string(dtype type) {
-  switch (type) {
-    case dtype::f16:
-      return "f16";
-    case dtype::bf16:
-      return "bf16";
-    default:
-      return "f32";
-  }
-}
-
-dtype parse_dtype(const std::string& text, const std::string& argument) {
-  for (dtype type : {dtype::f32, dtype::f16, dtype::bf16})
-    if (text == to_string(type)) return type;
-  throw error(argument, "expected f32, f16 or bf16, got '" + text + "'");
-}
-
-int64_t size_in_bytes(dtype type) {
-  return type == dtype::f32 ? 4 : 2;
-}
-
 tensor_view::tensor_view(const tensor& t)
     : data_(t.data()), shape_(t.shape()), strides_(t.strides()) {}
 
