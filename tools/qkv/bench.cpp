@@ -61,6 +61,7 @@ bench::bench_config make_config(const bench_args& a) {
           }))
         unique.push_back(s);
     c.shapes = unique;
+    c.kv_step_types = {*a.kv_dtype};
   }
   c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
   c.gpt2_rows = a.gpt2;
