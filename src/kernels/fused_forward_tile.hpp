@@ -58,16 +58,18 @@ struct fused_forward_kernel {
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
   // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
   // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
+  // ahead: a row asked for with each key (the tile's V rows, read next by the P·V), so that
+  // memory serves V while K's products run, not only after.
   template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
   static void qk_dot(const float* q, int64_t d, int64_t ldq, const E* k, int64_t ldk, int64_t nk,
                      float* s, int64_t lds, const rows_ahead& ahead) {
     static_assert(KG * RG == W);
-    for (int kk = 0; kk < KG; ++kk) ahead.fetch(kk);
     reg acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
     // Key by key, each K row is read front to back: the hardware prefetcher then streams K.
     const int64_t dw = d / W * W;
     for (int kk = 0; kk < KG; ++kk) {
+      ahead.fetch(kk);
       if (!whole && kk >= nk) break;
       for (int64_t c = 0; c < dw; c += W) {
         const reg kc = V::load(k + kk * ldk + c);
