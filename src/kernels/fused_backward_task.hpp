@@ -4,6 +4,7 @@
 // time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -74,8 +75,8 @@ using backward_stats_fn = void (*)(const attention_params& p, int64_t b, int64_t
 // The two entry points of one SIMD target, each compiled once per storage type of K and V
 // (indexed by dtype: f32, f16, bf16).
 struct fused_backward_target {
-  backward_task_fn task[3];
-  backward_stats_fn local_stats[3];
+  std::array<backward_task_fn, 3> task;
+  std::array<backward_stats_fn, 3> local_stats;
 };
 
 extern const fused_backward_target fused_backward_portable;

@@ -249,11 +249,10 @@ struct fused_backward_kernel {
 // The entry points of target V, one per K/V storage type (in dtype's order).
 template <typename V>
 constexpr fused_backward_target fused_backward_kernels() {
-  using f32 = fused_backward_kernel<V, float>;
-  using f16 = fused_backward_kernel<V, simd::f16>;
-  using bf16 = fused_backward_kernel<V, simd::bf16>;
-  return {{f32::key_block, f16::key_block, bf16::key_block},
-          {f32::local_stats, f16::local_stats, bf16::local_stats}};
+  return {
+      simd::per_storage_type([]<typename E>() { return &fused_backward_kernel<V, E>::key_block; }),
+      simd::per_storage_type(
+          []<typename E>() { return &fused_backward_kernel<V, E>::local_stats; })};
 }
 
 }  // namespace qkv::detail
