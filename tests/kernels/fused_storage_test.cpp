@@ -56,6 +56,10 @@ struct storage_case {
   bool modifiers = false;  // a window, a softcap, ALiBi and sinks
 };
 
+void PrintTo(const storage_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 sdpa_options options_for(const storage_case& c, std::mt19937_64& rng) {
   sdpa_options o;
   o.causal = c.causal;

@@ -4,6 +4,7 @@
 // same for one element. Include before any target pragma: the inline conversions stay baseline.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "qkv/dtype.hpp"
@@ -55,6 +56,14 @@ struct element_of<dtype::bf16> {
 };
 template <dtype T>
 using element_t = typename element_of<T>::type;
+
+// {pick<float>(), pick<f16>(), pick<bf16>()}: one entry point of a kernel per storage type, in
+// dtype's order, for a table indexed by the dtype chosen at run time.
+template <typename F>
+constexpr auto per_storage_type(F pick) {
+  return std::array{pick.template operator()<float>(), pick.template operator()<f16>(),
+                    pick.template operator()<bf16>()};
+}
 
 // f.template operator()<E>() with E the element type of `type`: a kernel compiled per storage type
 // chosen at run time.
