@@ -166,8 +166,13 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   // With several row blocks per kv head, K and V are packed once for all of them (O(Nk·(d+dv))
   // memory) instead of once per row block and tile.
   const bool prepack = n_rb > 1 && !bk.in_place;
-  const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, kv_per_head = n_tiles * bk.kv_tile_floats();
+  const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, keys_pad = round_up(p.Nk, kernels.panel);
+  const int64_t kv_per_head = keys_pad * (bk.d_pad + bk.dvp);
   aligned_floats kv(prepack ? n_bh * kv_per_head : 0);
+  const auto head_kv = [&](int64_t bh) {
+    return prepack ? detail::packed_kv::at(kv.data() + bh * kv_per_head, keys_pad, bk)
+                   : detail::packed_kv{nullptr, nullptr, 0};
+  };
 
 #pragma omp parallel num_threads(threads)
   {
@@ -176,8 +181,7 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
 #pragma omp for schedule(static)
       for (int64_t tile = 0; tile < n_bh * n_tiles; ++tile) {
         const int64_t bh = tile / n_tiles;
-        pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc,
-                     kv.data() + tile * bk.kv_tile_floats());
+        pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc, head_kv(bh));
       }
     }
     // Under a causal mask the last row blocks see the most keys: hand them out first.
@@ -185,13 +189,10 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
     for (int64_t idx = 0; idx < n_tasks; ++idx) {
       const int64_t s = idx % splits, bh = idx / splits % n_bh, rbi = idx / splits / n_bh;
       const int64_t rb = causal ? n_rb - 1 - rbi : rbi;
-      const fused_task t{bh / p.Hkv,
-                         bh % p.Hkv,
-                         rb * bk.Br,
-                         std::min(rows_total, (rb + 1) * bk.Br),
-                         s * split_keys,
-                         std::min(p.Nk, (s + 1) * split_keys),
-                         prepack ? kv.data() + bh * kv_per_head : nullptr};
+      const fused_task t{bh / p.Hkv,     bh % p.Hkv,
+                         rb * bk.Br,     std::min(rows_total, (rb + 1) * bk.Br),
+                         s * split_keys, std::min(p.Nk, (s + 1) * split_keys),
+                         head_kv(bh)};
       detail::task_output out;
       if (splits > 1) {
         out.part_o = part.data() + idx * part_floats;

@@ -42,12 +42,30 @@ struct fused_blocks {
   }
 };
 
-// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: the K and
-// V tiles of (b, hk) packed once for every row block (tile t at t·kv_tile_floats(), holding keys
-// from t·Bc), or null when the task packs its own (a single row block: decode, small prefill).
+// Where packed K^T and V panels are: K^T as [keys/NR][d_pad][NR] from kt, V as
+// [dvp/NR][keys][NR] from v (keys: the panels' length). One tile (fused_blocks::kv_tile_floats,
+// keys = Bc), or every key of a kv head packed once for all its row blocks (keys = Nk rounded up
+// to NR), where a tile may then start at any multiple of NR: the band of a row block under a
+// window then fits in one tile instead of straddling two.
+struct packed_kv {
+  float* kt;
+  float* v;
+  int64_t keys;
+  // The panels from key j (a multiple of NR), in the same layout.
+  packed_kv from(int64_t j, const fused_blocks& bk, int64_t NR) const {
+    return {kt + j * bk.d_pad, v + j * NR, keys};
+  }
+  static packed_kv at(float* base, int64_t keys, const fused_blocks& bk) {
+    return {base, base + keys * bk.d_pad, keys};
+  }
+};
+
+// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: every key
+// of (b, hk) packed once for all its row blocks (packed_kv), or kv.kt null when the task packs
+// its own tiles (a single row block: decode, small prefill).
 struct fused_task {
   int64_t b, hk, r0, r1, k0, k1;
-  const float* kv = nullptr;
+  packed_kv kv = {nullptr, nullptr, 0};
 };
 
 // Where a task's normalised output rows go: the final O and statistics (part_o == nullptr), or
@@ -60,13 +78,13 @@ struct task_output {
 };
 
 // The two entry points of one SIMD target, each compiled once per storage type of K and V
-// (indexed by dtype: f32, f16, bf16): run a task; pack the K and V tile of kv head (b, hk) that
-// starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
+// (indexed by dtype: f32, f16, bf16): run a task; pack the keys [j0, j0 + Bc) of kv head (b, hk)
+// into its packed keys (fused_task::kv; j0 a multiple of Bc).
 struct fused_forward_target {
   using task_fn = void (*)(const attention_params&, const fused_blocks&, const fused_task&,
                            float* scratch, task_output out);
   using pack_fn = void (*)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
-                           int64_t j0, float* kv);
+                           int64_t j0, const packed_kv& kv);
   task_fn task[3];
   pack_fn pack_kv_tile[3];
   int64_t panel;  // fused_panel_width of the target's vectors
