@@ -4,7 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
 
 #include "qkv/attention_params.hpp"
 #include "simd/elements.hpp"
@@ -47,16 +49,35 @@ struct fused_blocks {
 // keys = Bc), or every key of a kv head packed once for all its row blocks (keys = Nk rounded up
 // to NR), where a tile may then start at any multiple of NR: the band of a row block under a
 // window then fits in one tile instead of straddling two.
+// A kv head's keys are packed in chunks of Bc keys by the first task that needs each (ready[c]:
+// 0 not packed, 1 being packed, 2 packed), right before its first use, so that it is read from
+// the cache it was written to (packing every key first, before any product, wrote and read back
+// the whole buffer through memory: 32 MiB at H = 8, N = 8192, d = 64).
 struct packed_kv {
   float* kt;
   float* v;
   int64_t keys;
+  std::atomic<uint8_t>* ready = nullptr;  // per chunk of the head; null for one tile
   // The panels from key j (a multiple of NR), in the same layout.
   packed_kv from(int64_t j, const fused_blocks& bk, int64_t NR) const {
-    return {kt + j * bk.d_pad, v + j * NR, keys};
+    return {kt + j * bk.d_pad, v + j * NR, keys, ready};
   }
   static packed_kv at(float* base, int64_t keys, const fused_blocks& bk) {
     return {base, base + keys * bk.d_pad, keys};
+  }
+  // Runs pack() if chunk c is not packed yet and no other task packs it; waits for the task that
+  // does. The release store publishes the packed floats to the acquire loads.
+  template <typename F>
+  void pack_once(int64_t c, F&& pack) const {
+    std::atomic<uint8_t>& state = ready[c];
+    if (state.load(std::memory_order_acquire) == 2) return;
+    uint8_t expected = 0;
+    if (state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+      pack();
+      state.store(2, std::memory_order_release);
+      return;
+    }
+    while (state.load(std::memory_order_acquire) != 2) std::this_thread::yield();
   }
 };
 
@@ -77,16 +98,12 @@ struct task_output {
   float* part_log_sum = nullptr;
 };
 
-// The two entry points of one SIMD target, each compiled once per storage type of K and V
-// (indexed by dtype: f32, f16, bf16): run a task; pack the keys [j0, j0 + Bc) of kv head (b, hk)
-// into its packed keys (fused_task::kv; j0 a multiple of Bc).
+// The entry point of one SIMD target, compiled once per storage type of K and V (indexed by
+// dtype: f32, f16, bf16): run a task.
 struct fused_forward_target {
   using task_fn = void (*)(const attention_params&, const fused_blocks&, const fused_task&,
                            float* scratch, task_output out);
-  using pack_fn = void (*)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
-                           int64_t j0, const packed_kv& kv);
   task_fn task[3];
-  pack_fn pack_kv_tile[3];
   int64_t panel;  // fused_panel_width of the target's vectors
 };
 

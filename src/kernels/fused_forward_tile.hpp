@@ -188,17 +188,6 @@ struct fused_forward_kernel {
     }
   }
 
-  // The tile of kv head (b, hk) starting at key j0 into the head's packed keys (fused_task::kv,
-  // fused_forward.cpp).
-  static void pack_kv_tile(const attention_params& p, const fused_blocks& bk, int64_t b, int64_t hk,
-                           int64_t j0, const packed_kv& head) {
-    pack_kv_tile(
-        static_cast<const E*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2],
-        p.k_stride,
-        static_cast<const E*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2],
-        p.v_stride, std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, head.from(j0, bk, NR));
-  }
-
   // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
   // with a NaN term is NaN. Two sums, so that each addition does not wait for the one before.
   static bool any_not_finite(const float* x, int64_t n) {
@@ -400,10 +389,17 @@ struct fused_forward_kernel {
         small_block_tile(p, t, rows, bk, st, kbase, vbase, j0, nk);
         continue;
       }
+      // The tile's K and V: packed here (a single row block), or from the head's packed keys,
+      // each chunk of which the first task that needs it packs.
       const packed_kv tile = t.kv.kt ? t.kv.from(j0, bk, NR) : packed_kv::at(st.kv, Bc, bk);
-      if (!t.kv.kt)
-        pack_kv_tile(kbase + j0 * p.k_stride[2], p.k_stride, vbase + j0 * p.v_stride[2], p.v_stride,
-                     nk, d, p.dv, bk, tile);
+      const auto pack = [&](int64_t j, int64_t n, const packed_kv& dst) {
+        pack_kv_tile(kbase + j * p.k_stride[2], p.k_stride, vbase + j * p.v_stride[2], p.v_stride,
+                     n, d, p.dv, bk, dst);
+      };
+      if (!t.kv.kt) pack(j0, nk, tile);
+      for (int64_t c = j0 / Bc; t.kv.kt && c * Bc < j0 + nk; ++c)
+        t.kv.pack_once(
+            c, [&] { pack(c * Bc, std::min(Bc, p.Nk - c * Bc), t.kv.from(c * Bc, bk, NR)); });
       for_groups<MR>(
           n_rows, [&]<int R>(int64_t ri) { group_tile<R>(p, t, rows, bk, st, ri, j0, nk, tile); });
     }
@@ -424,9 +420,7 @@ constexpr fused_forward_target fused_forward_kernels() {
   using f32 = fused_forward_kernel<V, float>;
   using f16 = fused_forward_kernel<V, simd::f16>;
   using bf16 = fused_forward_kernel<V, simd::bf16>;
-  return {{f32::run, f16::run, bf16::run},
-          {f32::pack_kv_tile, f16::pack_kv_tile, bf16::pack_kv_tile},
-          fused_panel_width(V::width, V::registers)};
+  return {{f32::run, f16::run, bf16::run}, fused_panel_width(V::width, V::registers)};
 }
 
 }  // namespace qkv::detail
