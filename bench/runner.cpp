@@ -110,7 +110,8 @@ class runner {
       if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
         run_mha(T);
       if (config_.mha_row && contains(config_.impls, "mha") && contains(config_.passes, "forward"))
-        for (int64_t Nk : {1024, 4096, 16384}) run_kv_cache_step(Nk, T);
+        for (const dtype type : config_.kv_step_types)
+          for (int64_t Nk : {1024, 4096, 16384}) run_kv_cache_step(Nk, T, type);
       if (config_.gpt2_rows) run_gpt2(T);
     }
   }
@@ -217,17 +218,19 @@ class runner {
     emit(row);
   }
 
-  // One KV-cache decoding step of the same MHA layer (B=1, E=512, H=8, projections included):
-  // one new token attends to Nk cached positions, so the step costs O(Nk·E), not a recompute.
-  void run_kv_cache_step(int64_t Nk, int T) {
+  // One KV-cache decoding step of the same MHA layer (B=1, E=512, H=8, projections included),
+  // the cache stored as `type`: one new token attends to Nk cached positions, so the step costs
+  // O(Nk·E), not a recompute.
+  void run_kv_cache_step(int64_t Nk, int T, dtype type) {
     constexpr int64_t E = 512, H = 8;
     bench_row row;
     row.impl = "mha-kv-step", row.pass = "forward", row.threads = T, row.embed_dim = E;
     row.shape = {1, H, H, 1, Nk + 1, E / H, E / H, causal_mode::bottom_right};
+    row.shape.kv_type = type;
     malloc_trim(0);
     reset_peak_rss();
     try {
-      row.ms = time_kv_cache_step_ms(Nk, E, H, T, plan_);
+      row.ms = time_kv_cache_step_ms(Nk, E, H, T, type, plan_);
     } catch (const std::exception& e) {
       note(row, std::string("skipped: ") + e.what());
       return;

@@ -27,7 +27,9 @@ struct bench_config {
   std::vector<std::string> passes = {"forward"};
   timing_plan plan;
   double max_bytes = 8.0 * (1 << 30);  // rows that would need more are skipped with a note
-  bool mha_row = true;     // the MHA forward (B=1, N=1024, E=512, H=8), when "mha" is in impls
+  bool mha_row = true;  // the MHA forward (B=1, N=1024, E=512, H=8), when "mha" is in impls
+  // The cache types of the MHA layer's KV-cache step rows ("mha-kv-step"), like the shapes'.
+  std::vector<dtype> kv_step_types = {dtype::f32, dtype::bf16};
   bool gpt2_rows = false;  // GPT-2 small: generation step and 1024-token prefill (gpt2_row.hpp)
 };
 

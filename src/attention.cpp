@@ -101,10 +101,20 @@ const float* head_vector(const char* name, const std::optional<tensor>& t, int64
 
 }  // namespace
 
+const char* to_string(sdpa_impl impl) {
+  switch (impl) {
+    case sdpa_impl::reference:
+      return "reference";
+    case sdpa_impl::fused:
+      return "fused";
+    default:
+      return "auto";
+  }
+}
+
 sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument) {
-  if (text == "reference") return sdpa_impl::reference;
-  if (text == "fused") return sdpa_impl::fused;
-  if (text == "auto") return sdpa_impl::auto_select;
+  for (sdpa_impl impl : {sdpa_impl::reference, sdpa_impl::fused, sdpa_impl::auto_select})
+    if (text == to_string(impl)) return impl;
   throw error(argument, "expected reference, fused or auto, got '" + text + "'");
 }
 

@@ -12,6 +12,7 @@
 #include "qkv/reference.hpp"
 #include "support/error_message.hpp"
 #include "support/golden.hpp"
+#include "support/printers.hpp"
 #include "support/random.hpp"
 
 namespace qkv {
@@ -105,9 +106,7 @@ TEST_P(StridedViews, BackwardEqualsContiguousCopies) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, StridedViews,
                          ::testing::Values(sdpa_impl::reference, sdpa_impl::fused),
-                         [](const ::testing::TestParamInfo<sdpa_impl>& info) {
-                           return info.param == sdpa_impl::fused ? "fused" : "reference";
-                         });
+                         [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(Dispatcher, RefusesViewsTheKernelsCannotRead) {
   std::mt19937_64 rng(13);

@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "support/printers.hpp"
+
 namespace qkv {
 namespace {
 

@@ -21,6 +21,7 @@ class attention_observer;
 
 // "reference" | "fused" | "auto"; throws qkv::error naming `argument` otherwise.
 sdpa_impl parse_sdpa_impl(const std::string& text, const std::string& argument = "--impl");
+const char* to_string(sdpa_impl impl);
 // "none" | "top-left" | "bottom-right"
 causal_mode parse_causal_mode(const std::string& text, const std::string& argument = "--causal");
 const char* to_string(causal_mode mode);

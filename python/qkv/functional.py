@@ -63,7 +63,8 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse,
                                           impl="auto", threads=0, dropout_seed=0):
     """Gradients of L = sum(out * grad_out) with respect to query, key and value.
 
-    grad_out [B,Hq,Nq,dv]; query, key, value as given to the forward; out [B,Hq,Nq,dv] and
+    grad_out [B,Hq,Nq,dv] (float32); query, key, value as given to the forward (float32 or
+    float16, read in place like the forward's); out [B,Hq,Nq,dv] and
     lse [B,Hq,Nq] as returned by scaled_dot_product_attention(..., return_lse=True); the keyword
     arguments must be the forward's (the same dropout_p and dropout_seed regenerate its mask).
     Returns (dq [B,Hq,Nq,d], dk [B,Hkv,Nk,d], dv [B,Hkv,Nk,dv]), and dsinks [Hq] as a fourth

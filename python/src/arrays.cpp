@@ -86,7 +86,8 @@ shape_t shape_of(const py::buffer_info& info) {
   std::string message = argument + ": expected " + expected + ", got " + got;
   if (got == "float16")
     message +=
-        " (float16 is taken only as the query, key and value of scaled_dot_product_attention; "
+        " (float16 is taken only as the query, key and value of scaled_dot_product_attention "
+        "and its backward; "
         "convert with .astype(numpy.float32))";
   else if (got == "float64")
     message += " (convert with .astype(numpy.float32))";

@@ -115,8 +115,8 @@ py::object sdpa_forward(const py::object& query, const py::object& key, const py
 py::tuple sdpa_backward(const py::object& grad_out, const py::object& query, const py::object& key,
                         const py::object& value, const py::object& out, const py::object& lse,
                         const sdpa_call& call) {
-  const float_input dout("grad_out", grad_out), q("query", query), k("key", key), v("value", value),
-      o("out", out), l("lse", lse);
+  const float_input dout("grad_out", grad_out), q("query", query, true), k("key", key, true),
+      v("value", value, true), o("out", out), l("lse", lse);
   check_gqa(call, q, k);
   output_array dq(q.shape()), dk(k.shape()), dv(v.shape());
   std::optional<output_array> dsinks;

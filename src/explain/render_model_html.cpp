@@ -270,7 +270,7 @@ std::string render_model_html(const attention_map& map) {
   std::string data = render_json(map);
   // Inside <script>, "</" could close the element: JSON reads "<\/" as the same "</".
   for (size_t at = data.find("</"); at != std::string::npos; at = data.find("</", at + 3))
-    data.insert(at + 1, "\\");
+    data.insert(at + 1, 1, '\\');  // not insert(at, "\\"): GCC 12 warns falsely (-Wrestrict)
   std::string counts = detail::count_of(static_cast<int64_t>(map.tokens.size()), "token");
   if (!map.words.empty())
     counts += " · " + detail::count_of(static_cast<int64_t>(map.words.size()), "word");

@@ -29,16 +29,9 @@ namespace {
 using detail::backward_Bc;
 using detail::backward_Br;
 
-detail::backward_task_fn task_function(simd_target target) {
-  return detail::for_simd_target<detail::backward_task_fn>(target, detail::backward_task_avx512,
-                                                           detail::backward_task_avx2,
-                                                           detail::backward_task_portable);
-}
-
-detail::backward_stats_fn stats_function(simd_target target) {
-  return detail::for_simd_target<detail::backward_stats_fn>(
-      target, detail::backward_local_stats_avx512, detail::backward_local_stats_avx2,
-      detail::backward_local_stats_portable);
+const detail::fused_backward_target& target_kernels(simd_target target) {
+  return *detail::for_simd_target(target, &detail::fused_backward_avx512,
+                                  &detail::fused_backward_avx2, &detail::fused_backward_portable);
 }
 
 // D_i = rowsum(dO_i ∘ O_i) for every (b, h, i), from the saved O: it holds for the whole key row
@@ -78,7 +71,8 @@ statistics recompute_stats(const attention_grad_params& g, simd_target target, i
   const size_t n = static_cast<size_t>(p.B * p.Hq * p.Nq);
   statistics st{std::vector<float>(n), std::vector<float>(n)};
   const int64_t blocks = (p.Nq + backward_Br - 1) / backward_Br;
-  const detail::backward_stats_fn local_stats = stats_function(target);
+  const detail::backward_stats_fn local_stats =
+      target_kernels(target).local_stats[static_cast<int>(p.k_type)];
 #pragma omp parallel num_threads(threads)
   {
     detail::backward_scratch t;
@@ -138,7 +132,8 @@ void sdpa_backward_fused(const attention_grad_params& g, simd_target target) {
   const attention_params& p = g.forward;
   QKV_ASSERT(p.q_stride[3] == 1 && p.k_stride[3] == 1 && p.v_stride[3] == 1 &&
              g.dout_stride[3] == 1);
-  const detail::backward_task_fn task_fn = task_function(target);
+  const detail::backward_task_fn task_fn =
+      target_kernels(target).task[static_cast<int>(g.forward.k_type)];
   const int threads = resolve_thread_count(p.threads);
   const std::vector<float> D = row_terms(g, threads);
   const statistics st = recompute_stats(g, target, threads);

@@ -16,18 +16,6 @@
 
 namespace qkv::detail {
 
-void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats, const float* D,
-                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t) {
-  simd::with_element_type(g.forward.k_type, [&]<typename E>() {
-    fused_backward_kernel<simd::avx2, E>::key_block(g, stats, D, b, hk, j0, nj, t);
-  });
-}
-
-void backward_local_stats_avx2(const attention_params& p, int64_t b, int64_t h, int64_t i0,
-                               int64_t ni, backward_scratch& t, double* m, double* log_sum) {
-  simd::with_element_type(p.k_type, [&]<typename E>() {
-    fused_backward_kernel<simd::avx2, E>::local_stats(p, b, h, i0, ni, t, m, log_sum);
-  });
-}
+const fused_backward_target fused_backward_avx2 = fused_backward_kernels<simd::avx2>();
 
 }  // namespace qkv::detail

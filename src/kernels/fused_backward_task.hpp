@@ -1,8 +1,10 @@
 // One task of the fused backward (the gradients of one key block) and its per-thread scratch,
 // compiled once per SIMD target (fused_backward_avx512.cpp, fused_backward_avx2.cpp,
-// fused_backward_portable.cpp), of which fused_backward.cpp picks one at run time.
+// fused_backward_portable.cpp) and storage type, of which fused_backward.cpp picks one at run
+// time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -64,26 +66,21 @@ using backward_task_fn = void (*)(const attention_grad_params& g, const row_stat
                                   const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
                                   backward_scratch& t);
 
-void backward_task_portable(const attention_grad_params& g, const row_statistics& stats,
-                            const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
-                            backward_scratch& t);
-void backward_task_avx2(const attention_grad_params& g, const row_statistics& stats, const float* D,
-                        int64_t b, int64_t hk, int64_t j0, int64_t nj, backward_scratch& t);
-void backward_task_avx512(const attention_grad_params& g, const row_statistics& stats,
-                          const float* D, int64_t b, int64_t hk, int64_t j0, int64_t nj,
-                          backward_scratch& t);
-
 // The softmax statistics (m, log l) of rows [i0, i0 + ni) of query head h over the given keys
 // and the sink, in float64, from the same score tiles the same target's tasks compute (hence the
 // same bits). t: the thread's scratch; m, log_sum: [ni].
 using backward_stats_fn = void (*)(const attention_params& p, int64_t b, int64_t h, int64_t i0,
                                    int64_t ni, backward_scratch& t, double* m, double* log_sum);
 
-void backward_local_stats_portable(const attention_params& p, int64_t b, int64_t h, int64_t i0,
-                                   int64_t ni, backward_scratch& t, double* m, double* log_sum);
-void backward_local_stats_avx2(const attention_params& p, int64_t b, int64_t h, int64_t i0,
-                               int64_t ni, backward_scratch& t, double* m, double* log_sum);
-void backward_local_stats_avx512(const attention_params& p, int64_t b, int64_t h, int64_t i0,
-                                 int64_t ni, backward_scratch& t, double* m, double* log_sum);
+// The two entry points of one SIMD target, each compiled once per storage type of K and V
+// (indexed by dtype: f32, f16, bf16).
+struct fused_backward_target {
+  std::array<backward_task_fn, 3> task;
+  std::array<backward_stats_fn, 3> local_stats;
+};
+
+extern const fused_backward_target fused_backward_portable;
+extern const fused_backward_target fused_backward_avx2;
+extern const fused_backward_target fused_backward_avx512;
 
 }  // namespace qkv::detail

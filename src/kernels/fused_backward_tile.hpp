@@ -246,4 +246,13 @@ struct fused_backward_kernel {
   }
 };
 
+// The entry points of target V, one per K/V storage type (in dtype's order).
+template <typename V>
+constexpr fused_backward_target fused_backward_kernels() {
+  return {
+      simd::per_storage_type([]<typename E>() { return &fused_backward_kernel<V, E>::key_block; }),
+      simd::per_storage_type(
+          []<typename E>() { return &fused_backward_kernel<V, E>::local_stats; })};
+}
+
 }  // namespace qkv::detail

@@ -47,18 +47,29 @@ struct fused_forward_kernel {
   static_assert(MR <= W);   // and its softmax statistics one vector (softmax_rows)
   static constexpr float minus_inf = -std::numeric_limits<float>::infinity();
 
+  // Rows a small block's product asks the cache for while it computes (simd::prefetch_l2): row i
+  // is base[at + i·ld, at + i·ld + n). n = 0 asks for nothing.
+  struct rows_ahead {
+    const E* base = nullptr;
+    int64_t at = 0, ld = 0, n = 0;
+    void fetch(int64_t i) const { simd::prefetch_l2(base, at + i * ld, n); }
+  };
+
   // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
   // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
   // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
+  // ahead: a row asked for with each key (the tile's V rows, read next by the P·V), so that
+  // memory serves V while K's products run, not only after.
   template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
   static void qk_dot(const float* q, int64_t d, int64_t ldq, const E* k, int64_t ldk, int64_t nk,
-                     float* s, int64_t lds) {
+                     float* s, int64_t lds, const rows_ahead& ahead) {
     static_assert(KG * RG == W);
     reg acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
     // Key by key, each K row is read front to back: the hardware prefetcher then streams K.
     const int64_t dw = d / W * W;
     for (int kk = 0; kk < KG; ++kk) {
+      ahead.fetch(kk);
       if (!whole && kk >= nk) break;
       for (int64_t c = 0; c < dw; c += W) {
         const reg kc = V::load(k + kk * ldk + c);
@@ -110,12 +121,13 @@ struct fused_forward_kernel {
   // loaded once for the R rows.
   template <int R, int CV>
   static void pv_in_place(const float* pr, int64_t ldp, int64_t nk, const E* v, int64_t ldv,
-                          const float* alpha, float* o, int64_t ldo) {
+                          const float* alpha, float* o, int64_t ldo, const rows_ahead& ahead) {
     reg acc[R][CV];
     for (int r = 0; r < R; ++r)
       for (int cv = 0; cv < CV; ++cv)
         acc[r][cv] = V::mul(V::load(o + r * ldo + cv * W), V::set1(alpha[r]));
     for (int64_t jj = 0; jj < nk; ++jj) {
+      ahead.fetch(jj);
       reg b[CV];
       for (int cv = 0; cv < CV; ++cv) b[cv] = V::load(v + jj * ldv + cv * W);
       for (int r = 0; r < R; ++r) {
@@ -131,17 +143,28 @@ struct fused_forward_kernel {
   // vectors (4 rows x PV vectors of accumulators), then single vectors, then the channels past
   // the last whole vector one by one (V's rows are not padded).
   static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk, const E* v,
-                                int64_t ldv, int64_t dv, const float* alpha, float* o,
-                                int64_t ldo) {
+                                int64_t ldv, int64_t dv, const float* alpha, float* o, int64_t ldo,
+                                const rows_ahead& ahead) {
     constexpr int PV = V::registers == 32 ? 4 : 2;
+    // The passes over V (a column chunk for a group of 4 rows) share the rows asked for ahead:
+    // each asks for its slice of every row, so that the requests spread over the whole product.
+    const int64_t passes = (dv / (PV * W) + dv % (PV * W) / W) * ((n_rows + 3) / 4);
+    const int64_t slice = passes > 0 ? (ahead.n + passes - 1) / passes : 0;
+    int64_t pass = 0;
+    const auto ahead_of = [&] {
+      const int64_t from = std::min(ahead.n, pass++ * slice);
+      return rows_ahead{ahead.base, ahead.at + from, ahead.ld, std::min(slice, ahead.n - from)};
+    };
     int64_t c = 0;
     for (; c + PV * W <= dv; c += PV * W)
       for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
-        pv_in_place<R, PV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+        pv_in_place<R, PV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
+                           ahead_of());
       });
     for (; c + W <= dv; c += W)
       for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
-        pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo);
+        pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
+                          ahead_of());
       });
     for (int64_t ri = 0; ri < n_rows; ++ri)
       for (int64_t cc = c; cc < dv; ++cc) {
@@ -331,16 +354,19 @@ struct fused_forward_kernel {
                                const E* kbase, const E* vbase, int64_t j0, int64_t nk) {
     const int64_t n_rows = rows.rows, ldq = bk.d_pad, Bc = bk.Bc, ncp = (nk + NR - 1) / NR * NR;
     const E* k = kbase + j0 * p.k_stride[2];
-    const int64_t ldk = p.k_stride[2];
+    const E* v = vbase + j0 * p.v_stride[2];
+    const int64_t ldk = p.k_stride[2], ldv = p.v_stride[2];
     const auto dots = [&]<int KG, int RG>() {
       for (int64_t ri = 0; ri < n_rows; ri += RG) {
         int64_t jj = 0;
+        // The first row group asks for the tile's V rows, which the P·V reads next.
+        const int64_t pf_n = ri == 0 ? p.dv : 0;
         for (; jj + KG <= nk; jj += KG)
           qk_dot<KG, RG, true>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, KG,
-                               st.s + ri * Bc + jj, Bc);
+                               st.s + ri * Bc + jj, Bc, {vbase, (j0 + jj) * ldv, ldv, pf_n});
         if (jj < nk)
           qk_dot<KG, RG, false>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, nk - jj,
-                                st.s + ri * Bc + jj, Bc);
+                                st.s + ri * Bc + jj, Bc, {vbase, (j0 + jj) * ldv, ldv, pf_n});
       }
     };
     if (n_rows == 1)
@@ -353,8 +379,9 @@ struct fused_forward_kernel {
       dots.template operator()<W / 8, 8>();
     for (int64_t ri = 0; ri < n_rows; ++ri) prepare(rows, st, ri, j0, nk, 0, ncp, st.s + ri * Bc);
     softmax_rows(p, t, rows, st, 0, n_rows, j0, nk, 0, ncp, st.s, Bc);
-    pv_block_in_place(st.s, Bc, n_rows, nk, vbase + j0 * p.v_stride[2], p.v_stride[2], p.dv,
-                      st.alpha, st.o, bk.dvp);
+    // The P·V asks for the next tile's K rows (the keys past this task's range are a hint only).
+    pv_block_in_place(st.s, Bc, n_rows, nk, v, ldv, p.dv, st.alpha, st.o, bk.dvp,
+                      {kbase, (j0 + nk) * ldk, ldk, p.d});
   }
 
   static void run(const attention_params& p, const fused_blocks& bk, const fused_task& t,

@@ -56,6 +56,10 @@ struct storage_case {
   bool modifiers = false;  // a window, a softcap, ALiBi and sinks
 };
 
+void PrintTo(const storage_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 sdpa_options options_for(const storage_case& c, std::mt19937_64& rng) {
   sdpa_options o;
   o.causal = c.causal;
@@ -130,6 +134,13 @@ std::vector<storage_case> storage_cases() {
       S("in_place_rows4_gqa_d111_dv40", 1, 8, 2, 1, 257, 111, 40),
       S("in_place_modifiers_d59", 2, 2, 1, 3, 150, 59, 59, bottom_right, true),
       S("decode_mqa_split_nk3000", 1, 8, 1, 1, 3000, 128, 128),
+      // Query groups of 1 to 8 rows over odd key counts (partial tiles, prefetches past the end).
+      S("in_place_group1_nk1025_d33", 2, 2, 2, 1, 1025, 33, 33),
+      S("in_place_group2_nk59_d72", 1, 4, 2, 1, 59, 72, 72),
+      S("in_place_group5_nk97_d128", 1, 5, 1, 1, 97, 128, 128),
+      S("in_place_group6_nk3", 1, 6, 1, 1, 3, 64, 64),
+      S("in_place_group7_nk1025_dv72", 1, 7, 1, 1, 1025, 128, 72),
+      S("in_place_group8_nk1_d16", 1, 8, 1, 1, 1, 16, 16),
   };
 }
 

@@ -94,8 +94,7 @@ struct fd_shape {
   float dropout = 0.0f;  // attention dropout p, its mask fixed by the seed
 };
 
-std::string fd_shape_name(const ::testing::TestParamInfo<fd_shape>& info) {
-  const fd_shape& s = info.param;
+std::string fd_shape_name(const fd_shape& s) {
   std::ostringstream name;
   name << "B" << s.B << "_Hq" << s.Hq << "_Hkv" << s.Hkv << "_q" << s.Nq << "_k" << s.Nk << "_d"
        << s.d << "_dv" << s.dv << "_" << to_string(s.causal) << (s.padding_mask ? "_padding" : "")
@@ -104,6 +103,10 @@ std::string fd_shape_name(const ::testing::TestParamInfo<fd_shape>& info) {
   for (char& ch : text)
     if (ch == '-') ch = '_';
   return text;
+}
+
+void PrintTo(const fd_shape& s, std::ostream* os) {
+  *os << fd_shape_name(s);
 }
 
 class ReferenceFiniteDifferences : public ::testing::TestWithParam<fd_shape> {};
@@ -151,7 +154,7 @@ INSTANTIATE_TEST_SUITE_P(
                       fd_shape{2, 2, 1, 2, 6, 5, 1, causal_mode::none, true},
                       fd_shape{2, 4, 2, 4, 9, 3, 5, causal_mode::none, false, 0.3f},
                       fd_shape{1, 3, 1, 5, 7, 2, 3, causal_mode::bottom_right, true, 0.5f}),
-    fd_shape_name);
+    [](const auto& info) { return fd_shape_name(info.param); });
 
 TEST(Reference, FullyMaskedRowGivesZeroOutputAndGradients) {
   std::mt19937_64 rng(7);

@@ -9,6 +9,7 @@
 #include "support/finite_difference.hpp"
 #include "support/golden.hpp"
 #include "support/golden_nn.hpp"
+#include "support/printers.hpp"
 #include "support/random.hpp"
 
 namespace qkv::nn {

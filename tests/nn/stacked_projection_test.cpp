@@ -44,6 +44,19 @@ struct layer_case {
   int64_t B, N;
 };
 
+// E24_H6_KV2_B2_N19: the layer's sizes and the input's.
+std::string case_name(const layer_case& c) {
+  std::ostringstream name;
+  name << "E" << c.config.embed_dim << "_H" << c.config.num_heads << "_KV"
+       << (c.config.kv_heads ? c.config.kv_heads : c.config.num_heads)
+       << (c.config.bias ? "" : "_nobias") << "_B" << c.B << "_N" << c.N;
+  return name.str();
+}
+
+void PrintTo(const layer_case& c, std::ostream* os) {
+  *os << case_name(c);
+}
+
 class StackedProjection : public ::testing::TestWithParam<layer_case> {};
 
 TEST_P(StackedProjection, ForwardAndBackwardEqualTheSeparateProjections) {
@@ -109,7 +122,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(layer_case{{.embed_dim = 24, .num_heads = 6, .kv_heads = 2}, 2, 19},
                       layer_case{{.embed_dim = 16, .num_heads = 4, .bias = false}, 3, 1},
                       layer_case{{.embed_dim = 32, .num_heads = 2}, 1, 59}),
-    [](const auto& info) { return "case" + std::to_string(info.index); });
+    [](const auto& info) { return case_name(info.param); });
 
 // sums[j] += Σ_r x[r·ld + j] and Σ x² against float64, with the same bits on 1 and 2 threads.
 TEST(Elementwise, ColumnSumsAndSquaresMatchFloat64OnOneAndTwoThreads) {

@@ -27,11 +27,13 @@ struct layer_case {
   sdpa_impl impl;
 };
 
-std::string case_name(const ::testing::TestParamInfo<layer_case>& info) {
-  const layer_case& c = info.param;
+std::string case_name(const layer_case& c) {
   return std::string(c.norm_first ? "pre" : "post") +
-         (c.act == activation::relu ? "_relu" : "_gelu") +
-         (c.impl == sdpa_impl::fused ? "_fused" : "_reference");
+         (c.act == activation::relu ? "_relu" : "_gelu") + "_" + to_string(c.impl);
+}
+
+void PrintTo(const layer_case& c, std::ostream* os) {
+  *os << case_name(c);
 }
 
 transformer_layer_config config_of(const layer_case& c) {
@@ -113,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
                       layer_case{true, activation::relu, sdpa_impl::reference},
                       layer_case{false, activation::gelu, sdpa_impl::reference},
                       layer_case{true, activation::gelu, sdpa_impl::fused}),
-    case_name);
+    [](const auto& info) { return case_name(info.param); });
 
 }  // namespace
 }  // namespace qkv::nn

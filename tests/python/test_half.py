@@ -88,6 +88,45 @@ def test_float16_with_masks_and_modifiers(rng):
     assert_close("out", out, exact[0].numpy(), naive[0].numpy())
 
 
+def grads_of(q, k, v, dout, causal, dtype):
+    """PyTorch autograd through the composition, on the inputs widened exactly to `dtype`."""
+    t = [torch.from_numpy(a.astype(np.float32)).to(dtype).requires_grad_() for a in (q, k, v)]
+    out, _ = reference_attention(*t, causal=causal)
+    out.backward(torch.from_numpy(dout).to(dtype))
+    return [a.grad.numpy() for a in t]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("causal", CAUSAL, ids=str)
+@pytest.mark.parametrize("which", ["kv", "qkv"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_float16_backward_matches_float64_on_the_same_values(rng, shape, causal, which, impl):
+    q, k, v = half_inputs(rng, shape, which)
+    B, Hq, _, Nq, _, _, dv = shape
+    dout = rng.standard_normal((B, Hq, Nq, dv), dtype=np.float32)
+    kwargs = dict(is_causal=causal is not None, causal_alignment=causal or "top-left",
+                  enable_gqa=True, impl=impl)
+    out, lse = qkv.scaled_dot_product_attention(q, k, v, return_lse=True, **kwargs)
+    grads = qkv.scaled_dot_product_attention_backward(dout, q, k, v, out, lse, **kwargs)
+    exact = grads_of(q, k, v, dout, causal, torch.float64)
+    naive = grads_of(q, k, v, dout, causal, torch.float32)
+    for name, got, e64, e32 in zip(("dq", "dk", "dv"), grads, exact, naive):
+        assert got.dtype == np.float32 and got.shape == e64.shape
+        assert_close(name, got, e64, e32, rtol=1e-4)
+
+
+def test_float16_backward_equals_float32_on_the_widened_values_with_the_reference(rng):
+    q, k, v = half_inputs(rng, (1, 2, 2, 7, 11, 8, 8), "kv")
+    dout = rng.standard_normal((1, 2, 7, 8), dtype=np.float32)
+    out, lse = qkv.scaled_dot_product_attention(q, k, v, return_lse=True, impl="reference")
+    got = qkv.scaled_dot_product_attention_backward(dout, q, k, v, out, lse, impl="reference")
+    k32, v32 = k.astype(np.float32), v.astype(np.float32)
+    wide = qkv.scaled_dot_product_attention_backward(dout, q, k32, v32, out, lse,
+                                                     impl="reference")
+    for a, b in zip(got, wide):
+        assert np.array_equal(a, b)  # float64 accumulation of the same values
+
+
 def test_bfloat16_has_no_numpy_dtype():
     k = torch.zeros(1, 1, 2, 4, dtype=torch.bfloat16)
     q = np.zeros((1, 1, 2, 4), np.float32)

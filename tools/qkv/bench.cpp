@@ -61,6 +61,7 @@ bench::bench_config make_config(const bench_args& a) {
           }))
         unique.push_back(s);
     c.shapes = unique;
+    c.kv_step_types = {*a.kv_dtype};
   }
   c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
   c.gpt2_rows = a.gpt2;
@@ -219,11 +220,9 @@ void add_bench_command(CLI::App& app) {
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
                   "either way)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
-  cmd->add_option_function<std::string>(
-         "--kv-dtype", [a](const std::string& t) { a->kv_dtype = parse_dtype(t, "--kv-dtype"); },
-         "store K and V of every row as f32, f16 or bf16 (default: the standard set's f32 and "
-         "bf16 rows)")
-      ->type_name("TEXT");
+  add_dtype(cmd, "--kv-dtype", a->kv_dtype,
+            "store K and V of every row as f32, f16 or bf16 (default: the standard set's f32 and "
+            "bf16 rows)");
   cmd->add_option("--clock", a->clock,
                   "wall, or cpu: the process's CPU time / threads (a loaded machine; "
                   "docs/benchmarks.md)")

@@ -47,6 +47,16 @@ std::string describe(real_range r) {
   throw error(flag + ": expected " + rule + ", got '" + text + "'");
 }
 
+// The value type behind an optional flag, for its help text.
+template <class T>
+struct flag_value {
+  using type = T;
+};
+template <class T>
+struct flag_value<std::optional<T>> {
+  using type = T;
+};
+
 template <class T>
 CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const std::string& help,
                          const std::string& default_text,
@@ -54,9 +64,9 @@ CLI::Option* add_checked(CLI::App* cmd, const std::string& name, T& value, const
   return cmd
       ->add_option_function<std::string>(
           name, [&value, parse](const std::string& text) { value = parse(text); }, help)
-      ->type_name(std::is_floating_point_v<T> || std::is_same_v<T, std::optional<float>> ? "FLOAT"
-                  : std::is_enum_v<T>                                                    ? "TEXT"
-                                                                                         : "INT")
+      ->type_name(std::is_floating_point_v<typename flag_value<T>::type> ? "FLOAT"
+                  : std::is_enum_v<typename flag_value<T>::type>         ? "TEXT"
+                                                                         : "INT")
       ->default_str(default_text);
 }
 
@@ -164,6 +174,13 @@ CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, dtype& value,
                        const std::string& help) {
   return add_checked<dtype>(cmd, name, value, help, to_string(value),
                             [=](const std::string& t) { return parse_dtype(t, name); });
+}
+
+CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, std::optional<dtype>& value,
+                       const std::string& help) {
+  return add_checked<std::optional<dtype>>(
+      cmd, name, value, help, "",
+      [=](const std::string& t) -> std::optional<dtype> { return parse_dtype(t, name); });
 }
 
 CLI::Option* add_threads(CLI::App* cmd, int& threads) {

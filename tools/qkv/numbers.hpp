@@ -47,8 +47,11 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& value, rea
 CLI::Option* add_real(CLI::App* cmd, const std::string& name, std::optional<float>& value,
                       real_range range, const std::string& help);
 
-// A storage type (f32, f16 or bf16); another name stops the command naming the flag.
+// A storage type (f32, f16 or bf16); another name stops the command naming the flag. The
+// optional form stays empty unless the flag is given.
 CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, dtype& value,
+                       const std::string& help);
+CLI::Option* add_dtype(CLI::App* cmd, const std::string& name, std::optional<dtype>& value,
                        const std::string& help);
 
 // --threads, described the same way by every command.

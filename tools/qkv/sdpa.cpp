@@ -173,15 +173,9 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--alibi", args->alibi, "ALiBi slopes [Hq] (.npy): S -= slope*|i+o-j|");
   cmd->add_option("--sinks", args->sinks, "attention sinks [Hq] (.npy): one logit per head");
   cmd->add_option("--dsinks", args->dsinks, "with --grad-out and --sinks: write dL/dsinks [Hq]");
-  const auto add_dtype = [&](const std::string& name, std::optional<dtype>& value,
-                             const std::string& help) {
-    cmd->add_option_function<std::string>(
-           name, [&value, name](const std::string& t) { value = parse_dtype(t, name); }, help)
-        ->type_name("TEXT");
-  };
-  add_dtype("--dtype", args->all_dtype,
+  add_dtype(cmd, "--dtype", args->all_dtype,
             "store Q, K and V as f32, f16 or bf16 (rounded to nearest even) and run on that");
-  add_dtype("--kv-dtype", args->kv_dtype,
+  add_dtype(cmd, "--kv-dtype", args->kv_dtype,
             "store K and V as f32, f16 or bf16 (rounded to nearest even; over --dtype)");
   cmd->add_option("--compute", args->compute,
                   "compute type: f32 (bf16, by avx512_bf16's vdpbf16ps, is not built yet)")

@@ -4,6 +4,7 @@
 // same for one element. Include before any target pragma: the inline conversions stay baseline.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "qkv/dtype.hpp"
@@ -28,6 +29,18 @@ inline float widen(bf16 x) {
   return bf16_to_float(x.bits);
 }
 
+// Asks for the cache lines of x[at, at + n) to be brought into the L2 cache (prefetcht1) ahead
+// of their use. A hint, which never faults: the range may lie past the end of x's array (the
+// address is computed as an integer, never as a pointer out of bounds).
+template <typename E>
+inline void prefetch_l2(const E* x, int64_t at, int64_t n) {
+  if (n <= 0) return;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(x) + static_cast<uintptr_t>(at * sizeof(E));
+  const uintptr_t last = start + static_cast<uintptr_t>(n * sizeof(E)) - 1;
+  for (uintptr_t line = start / 64 * 64; line <= last; line += 64)
+    __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
+}
+
 // The C++ element type of a dtype.
 template <dtype T>
 struct element_of {
@@ -43,6 +56,14 @@ struct element_of<dtype::bf16> {
 };
 template <dtype T>
 using element_t = typename element_of<T>::type;
+
+// {pick<float>(), pick<f16>(), pick<bf16>()}: one entry point of a kernel per storage type, in
+// dtype's order, for a table indexed by the dtype chosen at run time.
+template <typename F>
+constexpr auto per_storage_type(F pick) {
+  return std::array{pick.template operator()<float>(), pick.template operator()<f16>(),
+                    pick.template operator()<bf16>()};
+}
 
 // f.template operator()<E>() with E the element type of `type`: a kernel compiled per storage type
 // chosen at run time.
