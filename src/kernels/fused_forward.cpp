@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -144,7 +145,6 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   // K and V share one storage type (the dispatcher checks it); Q is widened row by row.
   const int kv_type = static_cast<int>(p.k_type);
   const auto task = kernels.task[kv_type];
-  const auto pack_kv_tile = kernels.pack_kv_tile[kv_type];
   const int threads = resolve_thread_count(p.threads);
   const int64_t group = p.Hq / p.Hkv, rows_total = group * p.Nq;
   const fused_blocks bk = choose_blocks(p, rows_total, kernels.panel);
@@ -164,34 +164,34 @@ void sdpa_forward_fused(const attention_params& p, simd_target target) {
   aligned_floats scratch(threads * per_thread);
   const bool causal = p.causal != causal_mode::none;
   // With several row blocks per kv head, K and V are packed once for all of them (O(Nk·(d+dv))
-  // memory) instead of once per row block and tile.
+  // memory) instead of once per row block and tile, each chunk of Bc keys by the first task that
+  // needs it (detail::packed_kv).
   const bool prepack = n_rb > 1 && !bk.in_place;
-  const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, kv_per_head = n_tiles * bk.kv_tile_floats();
+  const int64_t n_tiles = (p.Nk + bk.Bc - 1) / bk.Bc, keys_pad = round_up(p.Nk, kernels.panel);
+  const int64_t kv_per_head = keys_pad * (bk.d_pad + bk.dvp);
   aligned_floats kv(prepack ? n_bh * kv_per_head : 0);
+  std::vector<std::atomic<uint8_t>> ready(prepack ? n_bh * n_tiles : 0);
+  const auto head_kv = [&](int64_t bh) {
+    detail::packed_kv head{nullptr, nullptr, 0};
+    if (prepack) {
+      head = detail::packed_kv::at(kv.data() + bh * kv_per_head, keys_pad, bk);
+      head.ready = ready.data() + bh * n_tiles;
+    }
+    return head;
+  };
 
 #pragma omp parallel num_threads(threads)
   {
     float* mine = scratch.data() + omp_get_thread_num() * per_thread;
-    if (prepack) {
-#pragma omp for schedule(static)
-      for (int64_t tile = 0; tile < n_bh * n_tiles; ++tile) {
-        const int64_t bh = tile / n_tiles;
-        pack_kv_tile(p, bk, bh / p.Hkv, bh % p.Hkv, tile % n_tiles * bk.Bc,
-                     kv.data() + tile * bk.kv_tile_floats());
-      }
-    }
     // Under a causal mask the last row blocks see the most keys: hand them out first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t idx = 0; idx < n_tasks; ++idx) {
       const int64_t s = idx % splits, bh = idx / splits % n_bh, rbi = idx / splits / n_bh;
       const int64_t rb = causal ? n_rb - 1 - rbi : rbi;
-      const fused_task t{bh / p.Hkv,
-                         bh % p.Hkv,
-                         rb * bk.Br,
-                         std::min(rows_total, (rb + 1) * bk.Br),
-                         s * split_keys,
-                         std::min(p.Nk, (s + 1) * split_keys),
-                         prepack ? kv.data() + bh * kv_per_head : nullptr};
+      const fused_task t{bh / p.Hkv,     bh % p.Hkv,
+                         rb * bk.Br,     std::min(rows_total, (rb + 1) * bk.Br),
+                         s * split_keys, std::min(p.Nk, (s + 1) * split_keys),
+                         head_kv(bh)};
       detail::task_output out;
       if (splits > 1) {
         out.part_o = part.data() + idx * part_floats;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
 
 #include "qkv/attention_params.hpp"
 #include "simd/elements.hpp"
@@ -42,12 +44,49 @@ struct fused_blocks {
   }
 };
 
-// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: the K and
-// V tiles of (b, hk) packed once for every row block (tile t at t·kv_tile_floats(), holding keys
-// from t·Bc), or null when the task packs its own (a single row block: decode, small prefill).
+// Where packed K^T and V panels are: K^T as [keys/NR][d_pad][NR] from kt, V as
+// [dvp/NR][keys][NR] from v (keys: the panels' length). One tile (fused_blocks::kv_tile_floats,
+// keys = Bc), or every key of a kv head packed once for all its row blocks (keys = Nk rounded up
+// to NR), where a tile may then start at any multiple of NR: the band of a row block under a
+// window then fits in one tile instead of straddling two.
+// A kv head's keys are packed in chunks of Bc keys by the first task that needs each (ready[c]:
+// 0 not packed, 1 being packed, 2 packed), right before its first use, so that it is read from
+// the cache it was written to (packing every key first, before any product, wrote and read back
+// the whole buffer through memory: 32 MiB at H = 8, N = 8192, d = 64).
+struct packed_kv {
+  float* kt;
+  float* v;
+  int64_t keys;
+  std::atomic<uint8_t>* ready = nullptr;  // per chunk of the head; null for one tile
+  // The panels from key j (a multiple of NR), in the same layout.
+  packed_kv from(int64_t j, const fused_blocks& bk, int64_t NR) const {
+    return {kt + j * bk.d_pad, v + j * NR, keys, ready};
+  }
+  static packed_kv at(float* base, int64_t keys, const fused_blocks& bk) {
+    return {base, base + keys * bk.d_pad, keys};
+  }
+  // Runs pack() if chunk c is not packed yet and no other task packs it; waits for the task that
+  // does. The release store publishes the packed floats to the acquire loads.
+  template <typename F>
+  void pack_once(int64_t c, F&& pack) const {
+    std::atomic<uint8_t>& state = ready[c];
+    if (state.load(std::memory_order_acquire) == 2) return;
+    uint8_t expected = 0;
+    if (state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+      pack();
+      state.store(2, std::memory_order_release);
+      return;
+    }
+    while (state.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+  }
+};
+
+// Rows [r0, r1) of kv head (b, hk) against keys [k0, k1) (k0 a multiple of Bc). kv: every key
+// of (b, hk) packed once for all its row blocks (packed_kv), or kv.kt null when the task packs
+// its own tiles (a single row block: decode, small prefill).
 struct fused_task {
   int64_t b, hk, r0, r1, k0, k1;
-  const float* kv = nullptr;
+  packed_kv kv = {nullptr, nullptr, 0};
 };
 
 // Where a task's normalised output rows go: the final O and statistics (part_o == nullptr), or
@@ -59,16 +98,12 @@ struct task_output {
   float* part_log_sum = nullptr;
 };
 
-// The two entry points of one SIMD target, each compiled once per storage type of K and V
-// (indexed by dtype: f32, f16, bf16): run a task; pack the K and V tile of kv head (b, hk) that
-// starts at key j0 into kv [kv_tile_floats()] (one tile of fused_task::kv).
+// The entry point of one SIMD target, compiled once per storage type of K and V (indexed by
+// dtype: f32, f16, bf16): run a task.
 struct fused_forward_target {
   using task_fn = void (*)(const attention_params&, const fused_blocks&, const fused_task&,
                            float* scratch, task_output out);
-  using pack_fn = void (*)(const attention_params&, const fused_blocks&, int64_t b, int64_t hk,
-                           int64_t j0, float* kv);
   task_fn task[3];
-  pack_fn pack_kv_tile[3];
   int64_t panel;  // fused_panel_width of the target's vectors
 };
 

@@ -24,11 +24,14 @@ struct task_rows {
 
   int64_t head(int64_t ri) const { return t.hk * group + (t.r0 + ri) % group; }
   int64_t query(int64_t ri) const { return (t.r0 + ri) / group; }
+  // Where row ri of q starts, in elements.
+  int64_t query_at(int64_t ri) const {
+    return t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
+  }
   // scale·q of row ri into dst[0, d), each element widened from q's storage type.
   void scaled_query(int64_t ri, float* dst) const {
-    const int64_t at = t.b * p.q_stride[0] + head(ri) * p.q_stride[1] + query(ri) * p.q_stride[2];
-    simd::widen_row(static_cast<const char*>(p.q) + at * size_in_bytes(p.q_type), p.q_type, p.d,
-                    p.q_stride[3], p.scale, dst);
+    simd::widen_row(static_cast<const char*>(p.q) + query_at(ri) * size_in_bytes(p.q_type),
+                    p.q_type, p.d, p.q_stride[3], p.scale, dst);
   }
 
   // The task's keys that some row of the block may see: the tiles outside are never read.
@@ -123,7 +126,11 @@ struct task_rows {
     }
     const int64_t h = head(ri), i = query(ri);
     float* out = p.o + t.b * p.o_stride[0] + h * p.o_stride[1] + i * p.o_stride[2];
-    for (int64_t c = 0; c < p.dv; ++c) out[c * p.o_stride[3]] = value(c);
+    if (!nan && step == 1 && p.o_stride[3] == 1) {
+      for (int64_t c = 0; c < p.dv; ++c) out[c] = o[c] * inv;  // the same products, vectorised
+    } else {
+      for (int64_t c = 0; c < p.dv; ++c) out[c * p.o_stride[3]] = value(c);
+    }
     const int64_t at = t.b * p.lse_stride[0] + h * p.lse_stride[1] + i * p.lse_stride[2];
     if (p.lse) p.lse[at] = m + log_sum;
     if (p.row_max) p.row_max[at] = m;

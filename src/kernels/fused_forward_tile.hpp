@@ -182,8 +182,8 @@ struct fused_forward_kernel {
   // K and V stored in 16 bits are widened here, as they are packed: the packed tile is the
   // kernel's own fp32 working copy, whatever the storage.
   static void pack_kv_tile(const E* k, const int64_t* ks, const E* v, const int64_t* vs, int64_t nk,
-                           int64_t d, int64_t dv, const fused_blocks& bk, float* tile) {
-    float* kt = tile;
+                           int64_t d, int64_t dv, const fused_blocks& bk, const packed_kv& dst) {
+    float* kt = dst.kt;
     const int64_t ncp = (nk + NR - 1) / NR * NR, c8 = ks[3] == 1 ? d / 8 * 8 : 0;
     const auto kt_at = [&](int64_t c, int64_t jj) {
       return kt + (jj / NR * bk.d_pad + c) * NR + jj % NR;
@@ -196,9 +196,8 @@ struct fused_forward_kernel {
       for (int64_t jj = c < c8 ? j8 : 0; jj < ncp; ++jj)
         *kt_at(c, jj) = jj < nk ? simd::widen(k[jj * ks[2] + c * ks[3]]) : 0.0f;
 
-    float* vp = tile + bk.d_pad * bk.Bc;
     for (int64_t c0 = 0; c0 < bk.dvp; c0 += NR) {
-      float* panel = vp + c0 * bk.Bc;
+      float* panel = dst.v + c0 * dst.keys;
       for (int64_t jj = 0; jj < nk; ++jj) {
         const E* row = v + jj * vs[2] + c0 * vs[3];
         float* dst = panel + jj * NR;
@@ -210,16 +209,6 @@ struct fused_forward_kernel {
         }
       }
     }
-  }
-
-  // The tile of kv head (b, hk) starting at key j0, for fused_task::kv (fused_forward.cpp).
-  static void pack_kv_tile(const attention_params& p, const fused_blocks& bk, int64_t b, int64_t hk,
-                           int64_t j0, float* tile) {
-    pack_kv_tile(
-        static_cast<const E*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + j0 * p.k_stride[2],
-        p.k_stride,
-        static_cast<const E*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] + j0 * p.v_stride[2],
-        p.v_stride, std::min(bk.Bc, p.Nk - j0), p.d, p.dv, bk, tile);
   }
 
   // Whether any of x[0, n) is not finite: x - x is 0 for a finite x and NaN otherwise, and a sum
@@ -239,6 +228,19 @@ struct fused_forward_kernel {
     float tail = 0.0f;
     for (; c < n; ++c) tail += x[c] - x[c];
     return std::isnan(V::reduce_add(V::add(bad, bad2)) + tail);
+  }
+
+  // scale·q of row ri into dst[0, d): in vectors where q is fp32 and unit-stride (a row's scalar
+  // loop took 2% of a windowed row's time, which scales as many Q rows as a full row), else
+  // element by element, widened from q's storage type. The same products either way.
+  static void scaled_query(const attention_params& p, const task_rows& rows, int64_t ri,
+                           float* dst) {
+    if (p.q_type != dtype::f32 || p.q_stride[3] != 1) return rows.scaled_query(ri, dst);
+    const float* q = static_cast<const float*>(p.q) + rows.query_at(ri);
+    const reg scale = V::set1(p.scale);
+    int64_t c = 0;
+    for (; c + W <= p.d; c += W) V::store(dst + c, V::mul(V::load(q + c), scale));
+    for (; c < p.d; ++c) dst[c] = p.scale * q[c];
   }
 
   // A task's working state in the per-thread scratch (fused_blocks::scratch_floats).
@@ -321,7 +323,7 @@ struct fused_forward_kernel {
   template <int R>
   static void group_tile(const attention_params& p, const fused_task& t, const task_rows& rows,
                          const fused_blocks& bk, const block_state& st, int64_t ri, int64_t j0,
-                         int64_t nk, const float* tile) {
+                         int64_t nk, const packed_kv& tile) {
     const key_band band = rows.group_band(ri, R, j0, nk);
     if (band.empty()) return;  // nothing visible: m, l and O stay as they are
     const int64_t ldq = bk.d_pad, Bc = bk.Bc;
@@ -333,15 +335,14 @@ struct fused_forward_kernel {
       const int64_t from = std::max(jp, c0), vectors = (std::min(jp + NR, c1) - from) / W;
       const auto part = [&]<int NP>(int64_t) {
         products::template micro<R, false, false, NP>(
-            st.qs + ri * ldq, ldq, p.d, tile + jp * ldq + (from - jp), 1.0f, st.s + from, Bc);
+            st.qs + ri * ldq, ldq, p.d, tile.kt + jp * ldq + (from - jp), 1.0f, st.s + from, Bc);
       };
       for_last_group<NV>(vectors, 0, part);
     }
     for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
-    const float* vp = tile + ldq * Bc;
     for (int64_t c = 0; c < bk.dvp; c += NR)
-      pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, vp + c * Bc + band.lo * NR, NR,
+      pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, tile.v + c * tile.keys + band.lo * NR, NR,
                   st.alpha + ri, st.o + ri * bk.dvp + c, bk.dvp);
   }
 
@@ -394,7 +395,7 @@ struct fused_forward_kernel {
     // unused).
     if (bk.in_place) std::fill(st.qs, st.qs + bk.Br * ldq, 0.0f);
     for (int64_t ri = 0; ri < n_rows; ++ri) {
-      rows.scaled_query(ri, st.qs + ri * ldq);
+      scaled_query(p, rows, ri, st.qs + ri * ldq);
       rows.start(ri, out, st.m[ri], st.l[ri]);
       st.poisoned[ri] = 0.0f;
       std::fill(st.o + ri * dvp, st.o + (ri + 1) * dvp, 0.0f);
@@ -405,17 +406,27 @@ struct fused_forward_kernel {
     const key_band keys = rows.keys();
     const E* kbase = static_cast<const E*>(p.k) + t.b * p.k_stride[0] + t.hk * p.k_stride[1];
     const E* vbase = static_cast<const E*>(p.v) + t.b * p.v_stride[0] + t.hk * p.v_stride[1];
-    for (int64_t j0 = keys.lo / Bc * Bc; j0 < keys.hi; j0 += Bc) {
+    // Keys packed for the whole head: tiles from the band's first panel, so that a band of at
+    // most Bc - NR keys (a window's) is one tile.
+    const int64_t align = t.kv.kt ? NR : Bc;
+    for (int64_t j0 = keys.lo / align * align; j0 < keys.hi; j0 += Bc) {
       const int64_t nk = std::min(Bc, keys.hi - j0);
       if (p.mask.kind != mask_kind::none && rows.tile_hidden(j0, nk)) continue;
       if (bk.in_place) {
         small_block_tile(p, t, rows, bk, st, kbase, vbase, j0, nk);
         continue;
       }
-      const float* tile = t.kv ? t.kv + j0 / Bc * bk.kv_tile_floats() : st.kv;
-      if (!t.kv)
-        pack_kv_tile(kbase + j0 * p.k_stride[2], p.k_stride, vbase + j0 * p.v_stride[2], p.v_stride,
-                     nk, d, p.dv, bk, st.kv);
+      // The tile's K and V: packed here (a single row block), or from the head's packed keys,
+      // each chunk of which the first task that needs it packs.
+      const packed_kv tile = t.kv.kt ? t.kv.from(j0, bk, NR) : packed_kv::at(st.kv, Bc, bk);
+      const auto pack = [&](int64_t j, int64_t n, const packed_kv& dst) {
+        pack_kv_tile(kbase + j * p.k_stride[2], p.k_stride, vbase + j * p.v_stride[2], p.v_stride,
+                     n, d, p.dv, bk, dst);
+      };
+      if (!t.kv.kt) pack(j0, nk, tile);
+      for (int64_t c = j0 / Bc; t.kv.kt && c * Bc < j0 + nk; ++c)
+        t.kv.pack_once(
+            c, [&] { pack(c * Bc, std::min(Bc, p.Nk - c * Bc), t.kv.from(c * Bc, bk, NR)); });
       for_groups<MR>(
           n_rows, [&]<int R>(int64_t ri) { group_tile<R>(p, t, rows, bk, st, ri, j0, nk, tile); });
     }
@@ -436,9 +447,7 @@ constexpr fused_forward_target fused_forward_kernels() {
   using f32 = fused_forward_kernel<V, float>;
   using f16 = fused_forward_kernel<V, simd::f16>;
   using bf16 = fused_forward_kernel<V, simd::bf16>;
-  return {{f32::run, f16::run, bf16::run},
-          {f32::pack_kv_tile, f16::pack_kv_tile, bf16::pack_kv_tile},
-          fused_panel_width(V::width, V::registers)};
+  return {{f32::run, f16::run, bf16::run}, fused_panel_width(V::width, V::registers)};
 }
 
 }  // namespace qkv::detail
