@@ -29,7 +29,7 @@ double blas_composition::workspace_bytes(const bench_shape& s, bool backward) {
 }
 
 void blas_composition::forward(const tensor& q, const tensor& k, const tensor& v, tensor& out) {
-  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal, window_left, window_right, kv_type] =
+  const auto [B, Hq, Hkv, Nq, Nk, d, dv, causal, window_left, window_right, kv_type, q_type] =
       s_;  // no window here, f32 K and V
   const int64_t group = Hq / Hkv;
   set_blas_threads(threads_);

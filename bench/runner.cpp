@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -58,6 +59,8 @@ struct inputs {
   bool half() const { return !k_half.empty(); }
   tensor_view key() const { return half() ? tensor_view(k_half[next]) : tensor_view(k[next]); }
   tensor_view value() const { return half() ? tensor_view(v_half[next]) : tensor_view(v[next]); }
+  std::optional<stored_tensor> q_half;  // Q stored in f16 or bf16
+  tensor_view query() const { return q_half ? tensor_view(*q_half) : tensor_view(q); }
   void rotate() const { next = (next + 1) % (half() ? k_half.size() : k.size()); }
 };
 
@@ -68,6 +71,7 @@ inputs make_inputs(const bench_shape& s, bool backward) {
   in.k = {uniform_tensor({s.B, s.Hkv, s.Nk, s.d}, rng)};
   in.v = {uniform_tensor({s.B, s.Hkv, s.Nk, s.dv}, rng)};
   if (backward) in.dout = uniform_tensor({s.B, s.Hq, s.Nq, s.dv}, rng);
+  if (s.q_type != dtype::f32) in.q_half = round_to(s.q_type, in.q);
   if (s.kv_type != dtype::f32) {
     in.k_half = {round_to(s.kv_type, in.k[0])};
     in.v_half = {round_to(s.kv_type, in.v[0])};
@@ -305,7 +309,7 @@ class runner {
                    const inputs& in) {
     if (impl == "blas") {
       if (s.windowed()) throw error("the composition has no sliding window");
-      if (in.half()) throw error("the composition reads f32 K and V only");
+      if (in.half() || in.q_half) throw error("the composition reads f32 Q, K and V only");
       blas_composition c(s, T);
       tensor out({s.B, s.Hq, s.Nq, s.dv});
       if (!backward)
@@ -328,13 +332,13 @@ class runner {
     if (!backward)
       return median_ms(
           [&] {
-            sdpa_forward(in.q, in.key(), in.value(), options);
+            sdpa_forward(in.query(), in.key(), in.value(), options);
             in.rotate();
           },
           plan_);
-    const sdpa_result forward = sdpa_forward(in.q, in.key(), in.value(), options);
-    return median_ms([&] { sdpa_backward(in.q, in.key(), in.value(), forward, in.dout, options); },
-                     plan_);
+    const sdpa_result forward = sdpa_forward(in.query(), in.key(), in.value(), options);
+    return median_ms(
+        [&] { sdpa_backward(in.query(), in.key(), in.value(), forward, in.dout, options); }, plan_);
   }
 
   const bench_config& config_;

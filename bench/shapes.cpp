@@ -99,6 +99,7 @@ std::string describe(const bench_shape& s) {
   if (s.causal != causal_mode::none) out << ' ' << to_string(s.causal);
   if (s.windowed()) out << " window=(" << s.window_left << "," << s.window_right << ")";
   if (s.kv_type != dtype::f32) out << " kv=" << to_string(s.kv_type);
+  if (s.q_type != dtype::f32) out << " q=" << to_string(s.q_type);
   return out.str();
 }
 

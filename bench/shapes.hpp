@@ -17,6 +17,7 @@ struct bench_shape {
   causal_mode causal = causal_mode::none;
   int64_t window_left = -1, window_right = -1;  // a sliding window; (-1, -1): none
   dtype kv_type = dtype::f32;                   // the storage type of K and V
+  dtype q_type = dtype::f32;                    // the storage type of Q
   bool windowed() const { return window_left >= 0 || window_right >= 0; }
 };
 

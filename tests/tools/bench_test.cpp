@@ -6,8 +6,10 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
+
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "support/cli.hpp"
 
@@ -186,7 +188,34 @@ TEST(BenchCli, KvDtypeRowsCarryTheirStorageType) {
                 1e-3 * bytes);
   }
   EXPECT_EQ(fused, 1) << r.out;
-  EXPECT_NE(r.err.find("f32 K and V only"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("f32 Q, K and V only"), std::string::npos) << r.err;
+}
+
+// --dtype stores Q too (q_dtype on the rows); --kv-dtype overrides it for K and V.
+TEST(BenchCli, DtypeRowsStoreTheQueryToo) {
+  for (const auto& [flags, q, kv] :
+       std::vector<std::tuple<std::vector<std::string>, std::string, std::string>>{
+           {{"--dtype", "f16"}, "f16", "f16"},
+           {{"--dtype", "bf16", "--kv-dtype", "f16"}, "bf16", "f16"}}) {
+    std::vector<std::string> args = {"bench",     "--format", "json",   "--shape", "1,2,1,3,64,8",
+                                     "--threads", "1",        "--reps", "1",       "--impl",
+                                     "fused",     "--pass",   "all"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto r = run_qkv(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    int rows = 0;
+    for (const auto& row : json_lines(r.out)) {
+      if (row["impl"] == "peak") continue;
+      ++rows;
+      expect_contract_keys(row);
+      EXPECT_EQ(row.at("q_dtype"), q) << row.dump();
+      EXPECT_EQ(row.at("kv_dtype"), kv) << row.dump();
+    }
+    EXPECT_EQ(rows, 2) << r.out;  // forward and backward
+  }
+  const auto f32 = run_qkv({"bench", "--format", "json", "--shape", "1,2,1,3,64,8", "--threads",
+                            "1", "--reps", "1", "--impl", "fused"});
+  for (const auto& row : json_lines(f32.out)) EXPECT_FALSE(row.contains("q_dtype")) << row.dump();
 }
 
 TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
@@ -196,7 +225,7 @@ TEST(BenchCli, BadOptionsExitTwoNamingTheOption) {
       {{"--impl", "cublas"}, "--impl"},        {{"--pass", "sideways"}, "--pass"},
       {{"--format", "xml"}, "--format"},       {{"--reps", "0"}, "--reps"},
       {{"--reps", "99999999999"}, "--reps"},   {{"--reps", "abc"}, "--reps"},
-      {{"--kv-dtype", "fp8"}, "--kv-dtype"}};
+      {{"--kv-dtype", "fp8"}, "--kv-dtype"},   {{"--dtype", "half"}, "--dtype"}};
   for (const auto& [flags, name] : cases) {
     std::vector<std::string> args = {"bench", "--quick"};
     args.insert(args.end(), flags.begin(), flags.end());

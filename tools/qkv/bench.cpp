@@ -24,10 +24,11 @@ namespace {
 struct bench_args {
   bool quick = false;
   std::string format = "table", threads, shape, impl, pass = "forward", clock = "wall";
-  std::optional<int> reps;        // default 5, or 3 with --quick
-  bool ring = false;              // bench_ring.cpp
-  bool gpt2 = false;              // the GPT-2 small rows
-  std::optional<dtype> kv_dtype;  // every shape's K/V storage type (the standard set has both)
+  std::optional<int> reps;         // default 5, or 3 with --quick
+  bool ring = false;               // bench_ring.cpp
+  bool gpt2 = false;               // the GPT-2 small rows
+  std::optional<dtype> kv_dtype;   // every shape's K/V storage type (the standard set has both)
+  std::optional<dtype> all_dtype;  // every shape's Q, K and V storage type (--kv-dtype over it)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -51,8 +52,10 @@ bench::bench_config make_config(const bench_args& a) {
   bench::bench_config c;
   c.shapes = a.quick ? bench::quick_shapes() : bench::standard_shapes();
   if (!a.shape.empty()) c.shapes = {bench::parse_shape(a.shape, "--shape")};
-  if (a.kv_dtype) {
-    for (bench::bench_shape& s : c.shapes) s.kv_type = *a.kv_dtype;
+  if (a.all_dtype)
+    for (bench::bench_shape& s : c.shapes) s.q_type = *a.all_dtype;
+  if (const std::optional<dtype> kv = a.kv_dtype ? a.kv_dtype : a.all_dtype) {
+    for (bench::bench_shape& s : c.shapes) s.kv_type = *kv;
     // The standard set's rows that differ only in their storage type are now the same row.
     std::vector<bench::bench_shape> unique;
     for (const bench::bench_shape& s : c.shapes)
@@ -61,7 +64,7 @@ bench::bench_config make_config(const bench_args& a) {
           }))
         unique.push_back(s);
     c.shapes = unique;
-    c.kv_step_types = {*a.kv_dtype};
+    c.kv_step_types = {*kv};
   }
   c.mha_row = a.shape.empty() && !a.quick;  // its own shape: with the standard set only
   c.gpt2_rows = a.gpt2;
@@ -97,6 +100,7 @@ std::string json_line(const bench::bench_row& r) {
   j["causal"] = to_string(s.causal);
   if (s.windowed()) j["window"] = {s.window_left, s.window_right};
   if (r.impl != "peak") j["kv_dtype"] = to_string(s.kv_type);
+  if (r.impl != "peak" && s.q_type != dtype::f32) j["q_dtype"] = to_string(s.q_type);
   j["threads"] = r.threads;
   j["ms"] = rounded(r.ms);
   j["gflops"] = rounded(r.gflops, 4);
@@ -220,8 +224,11 @@ void add_bench_command(CLI::App& app) {
                   "(default peak,sgemm,blas,fused,mha; the peak is measured for the ratios "
                   "either way)");
   cmd->add_option("--pass", a->pass, "forward, backward or all")->capture_default_str();
+  add_dtype(cmd, "--dtype", a->all_dtype,
+            "store Q, K and V of every row as f32, f16 or bf16 (rounded to nearest even)");
   add_dtype(cmd, "--kv-dtype", a->kv_dtype,
-            "store K and V of every row as f32, f16 or bf16 (default: the standard set's f32 and "
+            "store K and V of every row as f32, f16 or bf16 (over --dtype; default: the standard "
+            "set's f32 and "
             "bf16 rows)");
   cmd->add_option("--clock", a->clock,
                   "wall, or cpu: the process's CPU time / threads (a loaded machine; "
