@@ -9,7 +9,7 @@ import torch
 
 import qkv
 from conftest import assert_close, reference_attention
-from test_sdpa import CAUSAL, shape_id
+from test_sdpa import CAUSAL, expected_backward, shape_id
 
 # (B, Hq, Hkv, Nq, Nk, d, dv): odd sizes, GQA and MQA, Nq != Nk both ways, decode.
 SHAPES = [
@@ -88,14 +88,6 @@ def test_float16_with_masks_and_modifiers(rng):
     assert_close("out", out, exact[0].numpy(), naive[0].numpy())
 
 
-def grads_of(q, k, v, dout, causal, dtype):
-    """PyTorch autograd through the composition, on the inputs widened exactly to `dtype`."""
-    t = [torch.from_numpy(a.astype(np.float32)).to(dtype).requires_grad_() for a in (q, k, v)]
-    out, _ = reference_attention(*t, causal=causal)
-    out.backward(torch.from_numpy(dout).to(dtype))
-    return [a.grad.numpy() for a in t]
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 @pytest.mark.parametrize("causal", CAUSAL, ids=str)
 @pytest.mark.parametrize("which", ["kv", "qkv"])
@@ -108,8 +100,9 @@ def test_float16_backward_matches_float64_on_the_same_values(rng, shape, causal,
                   enable_gqa=True, impl=impl)
     out, lse = qkv.scaled_dot_product_attention(q, k, v, return_lse=True, **kwargs)
     grads = qkv.scaled_dot_product_attention_backward(dout, q, k, v, out, lse, **kwargs)
-    exact = grads_of(q, k, v, dout, causal, torch.float64)
-    naive = grads_of(q, k, v, dout, causal, torch.float32)
+    # expected_backward widens the float16 values exactly to each dtype.
+    exact = expected_backward(q, k, v, dout, None, causal, torch.float64)
+    naive = expected_backward(q, k, v, dout, None, causal, torch.float32)
     for name, got, e64, e32 in zip(("dq", "dk", "dv"), grads, exact, naive):
         assert got.dtype == np.float32 and got.shape == e64.shape
         assert_close(name, got, e64, e32, rtol=1e-4)
