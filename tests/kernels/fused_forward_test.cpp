@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "qkv/attention.hpp"
@@ -237,6 +238,42 @@ TEST(FusedForward, AutoPicksTheFusedKernel) {
   options.run.impl = sdpa_impl::fused;
   EXPECT_EQ(max_abs_diff(automatic.out, sdpa_forward(q, k, v, options).out), 0.0);
   EXPECT_TRUE(simd_target_available(simd_target::portable));
+}
+
+// Calls from several threads at once, on shapes whose packed K/V buffers the kernel keeps for the
+// next call (4 MiB and more): each result equals the same call's alone, bit for bit (a row's
+// result does not depend on which thread computes it), whatever buffer each call was handed.
+TEST(FusedForward, ConcurrentCallsEqualTheSameCallsAlone) {
+  struct call {
+    tensor q, k, v;
+    sdpa_options options;
+    tensor alone;
+  };
+  std::mt19937_64 rng(11);
+  std::vector<call> calls;
+  for (int64_t n : {2100, 3000}) {
+    call c;
+    c.q = testing::random_tensor({1, 4, n, 64}, rng);
+    c.k = testing::random_tensor({1, 4, n, 64}, rng);
+    c.v = testing::random_tensor({1, 4, n, 64}, rng);
+    c.options.run = {sdpa_impl::fused, 1};
+    c.options.causal = causal_mode::top_left;
+    if (n == 3000) c.options.modifiers.window = attention_window{255, 0};
+    c.alone = sdpa_forward(c.q, c.k, c.v, c.options).out;
+    calls.push_back(std::move(c));
+  }
+  std::vector<double> worst(calls.size(), 0.0);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < calls.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int repeat = 0; repeat < 4; ++repeat) {
+        const call& c = calls[(i + repeat) % calls.size()];
+        const tensor out = sdpa_forward(c.q, c.k, c.v, c.options).out;
+        worst[i] = std::max(worst[i], max_abs_diff(out, c.alone));
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (double w : worst) EXPECT_EQ(w, 0.0);
 }
 
 // The thread-count rule: explicit > QKV_NUM_THREADS > every core; a bad value is a clear error.
