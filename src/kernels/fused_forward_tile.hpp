@@ -293,31 +293,42 @@ struct fused_forward_kernel {
 
   // The NaN rule on the raw scores of row ri's band in the tile [j0, j0 + nk), then the
   // modifiers, the mask and -inf outside the band over the columns [c0, c1) that the softmax
-  // reads (srow: the row's S, tile column 0).
+  // reads (srow: the row's S, tile column 0). raw_finite: the caller knows every raw score of
+  // the columns [c0, c1) to be finite (the Q·K^T product checks what it stores), so the band
+  // needs no pass of its own.
   static void prepare(const task_rows& rows, const block_state& st, int64_t ri, int64_t j0,
-                      int64_t nk, int64_t c0, int64_t c1, float* srow) {
+                      int64_t nk, int64_t c0, int64_t c1, float* srow, bool raw_finite = false) {
     const key_band band = rows.tile_band(ri, j0, nk);
-    if (any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
+    if (!raw_finite && any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
     if (rows.prepare_row(ri, j0, nk, c0, c1, srow)) st.poisoned[ri] = 1.0f;
   }
 
-  // The online softmax of rows [ri, ri + n) (n <= W; row r's S at s + r·lds) over the tile's
-  // columns [c0, c1) (multiples of W, -inf where hidden; P is read only there):
-  // m' = max(m, max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j;
-  // alpha = exp(m - m') rescales O in the P·V product. The rows' maxima are found first, so that
-  // their alphas take one vector exp (exp(-inf) = 0 for a row whose first visible keys these
-  // are). A row with nothing visible yet keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
+  // The online softmax of rows [ri, ri + n) (n <= min(W, 8); row r's S at s + r·lds) over the
+  // tile's columns [c0, c1) (multiples of W, -inf where hidden; P is read only there): m' = max(m,
+  // max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O
+  // in the P·V product. The rows' maxima are found first, so that their alphas take one vector exp
+  // (exp(-inf) = 0 for a row whose first visible keys these are). A row with nothing visible yet
+  // keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
   static void softmax_rows(const attention_params& p, const fused_task& t, const task_rows& rows,
                            const block_state& st, int64_t ri, int64_t n, int64_t j0, int64_t nk,
                            int64_t c0, int64_t c1, float* s, int64_t lds) {
     float m_old[W] = {}, m_new[W] = {}, alpha[W];
-    for (int64_t r = 0; r < n; ++r) {
-      const float* srow = s + r * lds;
-      reg mx = V::set1(minus_inf);
-      for (int64_t jj = c0; jj < c1; jj += W) mx = V::max(mx, V::load(srow + jj));
-      m_old[r] = st.m[ri + r];
-      m_new[r] = std::max(m_old[r], V::reduce_max(mx));
-    }
+    // The rows' maxima side by side: one chain of vector maxima per row, so that each maximum
+    // does not wait for the one before it (a single row's chain ran at the max's latency).
+    const auto maxima = [&]<int R>(int64_t) {
+      reg mx[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) mx[r] = V::set1(minus_inf);
+      for (int64_t jj = c0; jj < c1; jj += W)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) mx[r] = V::max(mx[r], V::load(s + r * lds + jj));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        m_old[r] = st.m[ri + r];
+        m_new[r] = std::max(m_old[r], V::reduce_max(mx[r]));
+      }
+    };
+    for_last_group<8>(n, 0, maxima);
     V::store(alpha, simd::exp<V>(V::sub(V::load(m_old), V::load(m_new))));
     for (int64_t r = 0; r < n; ++r) {
       float* srow = s + r * lds;
@@ -357,15 +368,20 @@ struct fused_forward_kernel {
     // a band edge is computed only over those vectors: a 64-key panel would otherwise waste up to
     // 63 keys per edge, an eighth of a 512-key window.
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
+    // The product checks its scores as it stores them: the NaN rule then reads a row's band
+    // again only if some score of the group's columns is not finite.
+    reg not_finite = V::zero();
     for (int64_t jp = c0 / NR * NR; jp < c1; jp += NR) {
       const int64_t from = std::max(jp, c0), vectors = (std::min(jp + NR, c1) - from) / W;
       const auto part = [&]<int NP>(int64_t) {
-        products::template micro<R, false, false, NP>(
-            st.qs + ri * ldq, ldq, p.d, tile.kt + jp * ldq + (from - jp), 1.0f, st.s + from, Bc);
+        products::template micro<R, false, false, NP, true>(st.qs + ri * ldq, ldq, p.d,
+                                                            tile.kt + jp * ldq + (from - jp), 1.0f,
+                                                            st.s + from, Bc, &not_finite);
       };
       for_last_group<NV>(vectors, 0, part);
     }
-    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
+    const bool finite = !std::isnan(V::reduce_add(not_finite));
+    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc, finite);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
     for (int64_t c = 0; c < bk.dvp; c += NR)
       pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, tile.v + c * tile.keys + band.lo * NR, NR,
