@@ -55,36 +55,53 @@ struct fused_forward_kernel {
     void fetch(int64_t i) const { simd::prefetch_l2(base, at + i * ld, n); }
   };
 
-  // S[r, jj] = Qs[r, :]·K[jj, :] for RG rows and nk <= KG keys read in place (row stride ldk),
-  // as KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums): a
-  // small block reads each K row once and packs nothing. Qs rows are zero-padded to d_pad.
-  // ahead: a row asked for with each key (the tile's V rows, read next by the P·V), so that
-  // memory serves V while K's products run, not only after.
-  template <int KG, int RG, bool whole>  // whole: nk == KG, the loads need no bound check
+  // st[kk·RG + r] = Qs[r, :]·K[kk, :] for RG rows and nk <= KG keys read in place (row stride
+  // ldk): KG·RG = W dot products accumulated over d in W lanes and summed together (lane_sums)
+  // into one vector, stored whole: the scores key by key (S^T; small_block_tile turns them into
+  // rows), so that a small block reads each K row once and packs nothing. Qs rows are
+  // zero-padded to d_pad. With one row, key by key, each K row read front to back (the hardware
+  // prefetcher then streams K); with several, the KG keys side by side, so that each Q vector
+  // loaded serves KG products. Past nk (a tile's last group), the last key is read again and its
+  // lanes are left to the caller. ahead: rows asked for with the keys (the tile's V rows, read
+  // next by the P·V), so that memory serves V while K's products run, not only after.
+  template <int KG, int RG, bool whole>  // whole: nk == KG
   static void qk_dot(const float* q, int64_t d, int64_t ldq, const E* k, int64_t ldk, int64_t nk,
-                     float* s, int64_t lds, const rows_ahead& ahead) {
+                     float* st, const rows_ahead& ahead) {
     static_assert(KG * RG == W);
     reg acc[W];
+#pragma GCC unroll 16
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
-    // Key by key, each K row is read front to back: the hardware prefetcher then streams K.
+    const E* row[KG];
+#pragma GCC unroll 16
+    for (int kk = 0; kk < KG; ++kk)
+      row[kk] = k + (whole ? kk : std::min<int64_t>(kk, nk - 1)) * ldk;
     const int64_t dw = d / W * W;
-    for (int kk = 0; kk < KG; ++kk) {
-      ahead.fetch(kk);
-      if (!whole && kk >= nk) break;
+    if constexpr (RG == 1) {
+#pragma GCC unroll 16
+      for (int kk = 0; kk < KG; ++kk) {
+        ahead.fetch(kk);
+        for (int64_t c = 0; c < dw; c += W)
+          acc[kk] = V::fmadd(V::load(q + c), V::load(row[kk] + c), acc[kk]);
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int kk = 0; kk < KG; ++kk) ahead.fetch(kk);
       for (int64_t c = 0; c < dw; c += W) {
-        const reg kc = V::load(k + kk * ldk + c);
-        for (int r = 0; r < RG; ++r)
-          acc[kk * RG + r] = V::fmadd(V::load(q + r * ldq + c), kc, acc[kk * RG + r]);
+        reg kc[KG];
+#pragma GCC unroll 16
+        for (int kk = 0; kk < KG; ++kk) kc[kk] = V::load(row[kk] + c);
+#pragma GCC unroll 16
+        for (int r = 0; r < RG; ++r) {
+          const reg qr = V::load(q + r * ldq + c);
+#pragma GCC unroll 16
+          for (int kk = 0; kk < KG; ++kk) acc[kk * RG + r] = V::fmadd(qr, kc[kk], acc[kk * RG + r]);
+        }
       }
     }
-    float dots[W];
-    V::store(dots, V::lane_sums(acc));
-    for (int kk = 0; kk < nk; ++kk)
-      for (int r = 0; r < RG; ++r) {
-        float sum = dots[kk * RG + r];
-        for (int64_t c = dw; c < d; ++c) sum += q[r * ldq + c] * simd::widen(k[kk * ldk + c]);
-        s[r * lds + kk] = sum;
-      }
+    V::store(st, V::lane_sums(acc));
+    for (int64_t c = dw; c < d; ++c)
+      for (int kk = 0; kk < nk; ++kk)
+        for (int r = 0; r < RG; ++r) st[kk * RG + r] += q[r * ldq + c] * simd::widen(row[kk][c]);
   }
 
   // O[0:R, 0:NR] = alpha[0:R]·O[0:R, 0:NR] + P[0:R, 0:nk] · V[0:nk, 0:NR]: the online softmax's
@@ -267,31 +284,42 @@ struct fused_forward_kernel {
 
   // The NaN rule on the raw scores of row ri's band in the tile [j0, j0 + nk), then the
   // modifiers, the mask and -inf outside the band over the columns [c0, c1) that the softmax
-  // reads (srow: the row's S, tile column 0).
+  // reads (srow: the row's S, tile column 0). raw_finite: the caller knows every raw score of
+  // the columns [c0, c1) to be finite (the Q·K^T product checks what it stores), so the band
+  // needs no pass of its own.
   static void prepare(const task_rows& rows, const block_state& st, int64_t ri, int64_t j0,
-                      int64_t nk, int64_t c0, int64_t c1, float* srow) {
+                      int64_t nk, int64_t c0, int64_t c1, float* srow, bool raw_finite = false) {
     const key_band band = rows.tile_band(ri, j0, nk);
-    if (any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
+    if (!raw_finite && any_not_finite(srow + band.lo, band.hi - band.lo)) st.poisoned[ri] = 1.0f;
     if (rows.prepare_row(ri, j0, nk, c0, c1, srow)) st.poisoned[ri] = 1.0f;
   }
 
-  // The online softmax of rows [ri, ri + n) (n <= W; row r's S at s + r·lds) over the tile's
-  // columns [c0, c1) (multiples of W, -inf where hidden; P is read only there):
-  // m' = max(m, max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j;
-  // alpha = exp(m - m') rescales O in the P·V product. The rows' maxima are found first, so that
-  // their alphas take one vector exp (exp(-inf) = 0 for a row whose first visible keys these
-  // are). A row with nothing visible yet keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
+  // The online softmax of rows [ri, ri + n) (n <= min(W, 8); row r's S at s + r·lds) over the
+  // tile's columns [c0, c1) (multiples of W, -inf where hidden; P is read only there): m' = max(m,
+  // max_j S_j); P_j = exp(S_j - m'); l' = l·exp(m - m') + sum_j P_j; alpha = exp(m - m') rescales O
+  // in the P·V product. The rows' maxima are found first, so that their alphas take one vector exp
+  // (exp(-inf) = 0 for a row whose first visible keys these are). A row with nothing visible yet
+  // keeps m = -inf, l = 0 and gets P = 0, alpha = 1.
   static void softmax_rows(const attention_params& p, const fused_task& t, const task_rows& rows,
                            const block_state& st, int64_t ri, int64_t n, int64_t j0, int64_t nk,
                            int64_t c0, int64_t c1, float* s, int64_t lds) {
     float m_old[W] = {}, m_new[W] = {}, alpha[W];
-    for (int64_t r = 0; r < n; ++r) {
-      const float* srow = s + r * lds;
-      reg mx = V::set1(minus_inf);
-      for (int64_t jj = c0; jj < c1; jj += W) mx = V::max(mx, V::load(srow + jj));
-      m_old[r] = st.m[ri + r];
-      m_new[r] = std::max(m_old[r], V::reduce_max(mx));
-    }
+    // The rows' maxima side by side: one chain of vector maxima per row, so that each maximum
+    // does not wait for the one before it (a single row's chain ran at the max's latency).
+    const auto maxima = [&]<int R>(int64_t) {
+      reg mx[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) mx[r] = V::set1(minus_inf);
+      for (int64_t jj = c0; jj < c1; jj += W)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) mx[r] = V::max(mx[r], V::load(s + r * lds + jj));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        m_old[r] = st.m[ri + r];
+        m_new[r] = std::max(m_old[r], V::reduce_max(mx[r]));
+      }
+    };
+    for_last_group<8>(n, 0, maxima);
     V::store(alpha, simd::exp<V>(V::sub(V::load(m_old), V::load(m_new))));
     for (int64_t r = 0; r < n; ++r) {
       float* srow = s + r * lds;
@@ -331,15 +359,20 @@ struct fused_forward_kernel {
     // a band edge is computed only over those vectors: a 64-key panel would otherwise waste up to
     // 63 keys per edge, an eighth of a 512-key window.
     const int64_t c0 = band.lo / W * W, c1 = (band.hi + W - 1) / W * W;
+    // The product checks its scores as it stores them: the NaN rule then reads a row's band
+    // again only if some score of the group's columns is not finite.
+    reg not_finite = V::zero();
     for (int64_t jp = c0 / NR * NR; jp < c1; jp += NR) {
       const int64_t from = std::max(jp, c0), vectors = (std::min(jp + NR, c1) - from) / W;
       const auto part = [&]<int NP>(int64_t) {
-        products::template micro<R, false, false, NP>(
-            st.qs + ri * ldq, ldq, p.d, tile.kt + jp * ldq + (from - jp), 1.0f, st.s + from, Bc);
+        products::template micro<R, false, false, NP, true>(st.qs + ri * ldq, ldq, p.d,
+                                                            tile.kt + jp * ldq + (from - jp), 1.0f,
+                                                            st.s + from, Bc, &not_finite);
       };
       for_last_group<NV>(vectors, 0, part);
     }
-    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc);
+    const bool finite = !std::isnan(V::reduce_add(not_finite));
+    for (int r = 0; r < R; ++r) prepare(rows, st, ri + r, j0, nk, c0, c1, st.s + r * Bc, finite);
     softmax_rows(p, t, rows, st, ri, R, j0, nk, c0, c1, st.s, Bc);
     for (int64_t c = 0; c < bk.dvp; c += NR)
       pv_micro<R>(st.s + band.lo, Bc, band.hi - band.lo, tile.v + c * tile.keys + band.lo * NR, NR,
@@ -356,17 +389,26 @@ struct fused_forward_kernel {
     const E* k = kbase + j0 * p.k_stride[2];
     const E* v = vbase + j0 * p.v_stride[2];
     const int64_t ldk = p.k_stride[2], ldv = p.v_stride[2];
+    // One row's scores go straight to S; several rows' go key by key to st.kv (unused in place),
+    // [Bc][RG], then into S's rows: in 8x8 transposes for 8 rows (the tile's last partial block
+    // of 8 keys reads zeros past its last group), else one by one.
     const auto dots = [&]<int KG, int RG>() {
-      for (int64_t ri = 0; ri < n_rows; ri += RG) {
-        int64_t jj = 0;
-        // The first row group asks for the tile's V rows, which the P·V reads next.
-        const int64_t pf_n = ri == 0 ? p.dv : 0;
-        for (; jj + KG <= nk; jj += KG)
-          qk_dot<KG, RG, true>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, KG,
-                               st.s + ri * Bc + jj, Bc, {vbase, (j0 + jj) * ldv, ldv, pf_n});
-        if (jj < nk)
-          qk_dot<KG, RG, false>(st.qs + ri * ldq, p.d, ldq, k + jj * ldk, ldk, nk - jj,
-                                st.s + ri * Bc + jj, Bc, {vbase, (j0 + jj) * ldv, ldv, pf_n});
+      float* st_keys = RG == 1 ? st.s : st.kv;
+      const int64_t groups = (nk + KG - 1) / KG * KG;
+      if (RG == 8) std::fill(st_keys + groups * RG, st_keys + (nk + 7) / 8 * 8 * RG, 0.0f);
+      int64_t jj = 0;
+      // The tile's V rows are asked for with its keys: the P·V reads them next.
+      for (; jj + KG <= nk; jj += KG)
+        qk_dot<KG, RG, true>(st.qs, p.d, ldq, k + jj * ldk, ldk, KG, st_keys + jj * RG,
+                             {vbase, (j0 + jj) * ldv, ldv, p.dv});
+      if (jj < nk)
+        qk_dot<KG, RG, false>(st.qs, p.d, ldq, k + jj * ldk, ldk, nk - jj, st_keys + jj * RG,
+                              {vbase, (j0 + jj) * ldv, ldv, p.dv});
+      if constexpr (RG == 8) {
+        for (jj = 0; jj < nk; jj += 8) V::transpose8x8(st_keys + jj * 8, 8, st.s + jj, Bc);
+      } else if constexpr (RG > 1) {
+        for (int64_t ri = 0; ri < n_rows; ++ri)
+          for (jj = 0; jj < nk; ++jj) st.s[ri * Bc + jj] = st_keys[jj * RG + ri];
       }
     };
     if (n_rows == 1)

@@ -39,9 +39,13 @@ struct tile_gemm {
   // both advanced by that many floats), for the columns a caller needs at a band's edge. The sum
   // runs in order of k with one fused multiply-add per term, whatever R and NP: a row's result
   // does not depend on the rows or columns it is grouped with.
-  template <int R, bool a_trans, bool accumulate, int NP = NV>
+  // check: *not_finite gets a NaN lane if any product written is NaN or infinite (acc·0 + x is
+  // x for a finite acc and NaN otherwise), one multiply-add per vector of products: a caller
+  // that must find non-finite values (the forward's NaN rule) then reads the tile again only in
+  // the rare case that there is one. alpha = 1 stores the products unscaled.
+  template <int R, bool a_trans, bool accumulate, int NP = NV, bool check = false>
   static void micro(const float* a, int64_t lda, int64_t K, const float* panel, float alpha,
-                    float* c, int64_t ldc) {
+                    float* c, int64_t ldc, reg* not_finite = nullptr) {
     static_assert(NP >= 1 && NP <= NV);
     // The loops over r and the vectors are unrolled whole, so that the accumulators stay in
     // registers: a loop left rolled indexes them, which puts them on the stack.
@@ -60,6 +64,26 @@ struct tile_gemm {
 #pragma GCC unroll 4
         for (int v = 0; v < NP; ++v) acc[r][v] = V::fmadd(x, b[v], acc[r][v]);
       }
+    }
+    if constexpr (check) {
+      // One chain per vector column, so that the multiply-adds do not wait on one another.
+      reg bad[NP];
+#pragma GCC unroll 4
+      for (int v = 0; v < NP; ++v) bad[v] = v == 0 ? *not_finite : V::zero();
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NP; ++v) bad[v] = V::fmadd(acc[r][v], V::zero(), bad[v]);
+#pragma GCC unroll 4
+      for (int v = 1; v < NP; ++v) bad[0] = V::add(bad[0], bad[v]);
+      *not_finite = bad[0];
+    }
+    if (!accumulate && alpha == 1.0f) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NP; ++v) V::store(c + r * ldc + v * W, acc[r][v]);
+      return;
     }
     const reg scale = V::set1(alpha);
 #pragma GCC unroll 16

@@ -188,6 +188,12 @@ std::vector<fused_case> fused_cases() {
       C("in_place_rows4_gqa_d111_dv40", 1, 8, 2, 1, 257, 111, 40, none, "padding"),
       C("in_place_rows4_scores_1e4", 1, 4, 1, 1, 200, 64, 64, none, "additive", 100.0f),
       C("in_place_rows6_d72", 1, 2, 1, 3, 150, 72, 72, bottom_right),
+      // Groups of 2, 5, 7 and 8 rows over key counts that end inside a group of keys and a block
+      // of 8 (the scores are transposed from key order into rows), odd d.
+      C("in_place_rows2_d97_nk61", 1, 4, 2, 1, 61, 97, 97),
+      C("in_place_rows5_d59_nk133", 1, 5, 1, 1, 133, 59, 59, none, "padding"),
+      C("in_place_rows7_d97_nk1025", 1, 7, 1, 1, 1025, 97, 40, bottom_right),
+      C("in_place_rows8_gqa_d59_nk77", 2, 4, 1, 2, 77, 59, 59, bottom_right),
   };
 }
 

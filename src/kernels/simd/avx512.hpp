@@ -65,7 +65,7 @@ struct avx512 {
   // The vector of the 16 horizontal sums: lane i = sum of x[i]'s lanes. Pairs are summed within
   // 128-bit lanes (unpack, then shuffle: 4 sums per 128-bit lane), then the 128-bit lanes are
   // folded across registers (two rounds of shuffle_f32x4).
-  static reg lane_sums(const reg* x) {
+  [[gnu::always_inline]] static reg lane_sums(const reg* x) {
     reg t[8], u[4], w[2];
     for (int k = 0; k < 8; ++k)
       t[k] = _mm512_add_ps(_mm512_unpacklo_ps(x[2 * k], x[2 * k + 1]),
