@@ -156,33 +156,42 @@ struct fused_forward_kernel {
       for (int cv = 0; cv < CV; ++cv) V::store(o + r * ldo + cv * W, acc[r][cv]);
   }
 
-  // O = alpha·O + P·V over the dv channels of a small block's n_rows rows: column chunks of PV
-  // vectors (4 rows x PV vectors of accumulators), then single vectors, then the channels past
-  // the last whole vector one by one (V's rows are not padded).
+  // O = alpha·O + P·V over the dv channels of a small block's n_rows rows: column chunks of CV
+  // vectors for groups of up to G rows (G x CV accumulators: 4 x 4 with 32 registers, 4 x 2 with
+  // 16; 8 x 2 for more than 4 rows with 32, which widens each 16-bit V row once instead of
+  // twice), then single vectors, then the channels past the last whole vector one by one (V's
+  // rows are not padded).
   static void pv_block_in_place(const float* s, int64_t lds, int64_t n_rows, int64_t nk, const E* v,
                                 int64_t ldv, int64_t dv, const float* alpha, float* o, int64_t ldo,
                                 const rows_ahead& ahead) {
-    constexpr int PV = V::registers == 32 ? 4 : 2;
-    // The passes over V (a column chunk for a group of 4 rows) share the rows asked for ahead:
-    // each asks for its slice of every row, so that the requests spread over the whole product.
-    const int64_t passes = (dv / (PV * W) + dv % (PV * W) / W) * ((n_rows + 3) / 4);
-    const int64_t slice = passes > 0 ? (ahead.n + passes - 1) / passes : 0;
-    int64_t pass = 0;
-    const auto ahead_of = [&] {
-      const int64_t from = std::min(ahead.n, pass++ * slice);
-      return rows_ahead{ahead.base, ahead.at + from, ahead.ld, std::min(slice, ahead.n - from)};
-    };
     int64_t c = 0;
-    for (; c + PV * W <= dv; c += PV * W)
-      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
-        pv_in_place<R, PV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
-                           ahead_of());
-      });
-    for (; c + W <= dv; c += W)
-      for_groups<4>(n_rows, [&]<int R>(int64_t ri) {
-        pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
-                          ahead_of());
-      });
+    const auto chunks = [&]<int G, int CV>() {
+      // The passes over V (a column chunk for a group of rows) share the rows asked for ahead:
+      // each asks for its slice of every row, so that the requests spread over the whole product.
+      const int64_t passes = (dv / (CV * W) + dv % (CV * W) / W) * ((n_rows + G - 1) / G);
+      const int64_t slice = passes > 0 ? (ahead.n + passes - 1) / passes : 0;
+      int64_t pass = 0;
+      const auto ahead_of = [&] {
+        const int64_t from = std::min(ahead.n, pass++ * slice);
+        return rows_ahead{ahead.base, ahead.at + from, ahead.ld, std::min(slice, ahead.n - from)};
+      };
+      for (; c + CV * W <= dv; c += CV * W)
+        for_groups<G>(n_rows, [&]<int R>(int64_t ri) {
+          pv_in_place<R, CV>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
+                             ahead_of());
+        });
+      for (; c + W <= dv; c += W)
+        for_groups<G>(n_rows, [&]<int R>(int64_t ri) {
+          pv_in_place<R, 1>(s + ri * lds, lds, nk, v + c, ldv, alpha + ri, o + ri * ldo + c, ldo,
+                            ahead_of());
+        });
+    };
+    if constexpr (V::registers < 32)
+      chunks.template operator()<4, 2>();
+    else if (n_rows > 4)
+      chunks.template operator()<8, 2>();
+    else
+      chunks.template operator()<4, 4>();
     for (int64_t ri = 0; ri < n_rows; ++ri)
       for (int64_t cc = c; cc < dv; ++cc) {
         float sum = alpha[ri] * o[ri * ldo + cc];
