@@ -1,6 +1,7 @@
 // The plan of one fused forward call shared by its parts: block sizes, the tasks threads run,
-// and the task function compiled once per SIMD target (fused_forward_avx2.cpp,
-// fused_forward_portable.cpp), of which fused_forward.cpp picks one at run time.
+// and the task function compiled once per SIMD target (fused_forward_avx512.cpp,
+// fused_forward_avx2.cpp, fused_forward_portable.cpp), of which fused_forward.cpp picks one at run
+// time.
 #pragma once
 
 #include <algorithm>
@@ -27,8 +28,8 @@ struct fused_blocks {
   int64_t dvp = 0;    // dv rounded up to the panel width: the width of the O accumulator rows
   int64_t d_pad = 0;  // d rounded up to 8: the row length of the packed Q block
   // Blocks of at most 8 rows (decode, GQA groups, small prefill) read K and V in place, packing
-  // nothing (it would cost more than the products): Q·K^T by the dot-product kernel, P·V by
-  // OpenBLAS sgemm on the tile (docs/kernels.md).
+  // nothing (it would cost more than the products): Q·K^T by the dot-product kernel, P·V by a
+  // micro-kernel that reads V's rows in place (docs/kernels.md).
   bool in_place = false;
   // Floats of one packed tile: K^T panels [Bc/NR][d_pad][NR], then V panels [dvp/NR][Bc][NR].
   int64_t kv_tile_floats() const { return (d_pad + dvp) * Bc; }
