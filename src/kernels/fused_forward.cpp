@@ -39,9 +39,8 @@ int64_t round_up(int64_t x, int64_t m) {
 // the L2, not the L1: long tiles amortise each row's softmax bookkeeping (maximum, sum, rescale
 // of O) and each micro-kernel call's set-up; 512 keys measured 1.09x 128 at d = 64 (Ice Lake,
 // AVX-512) and shrinks to 256 at d = 128 by this budget. Larger Br amortises reading each K/V
-// tile into L2: 384 rows measured 1.03-1.05x 192 (d = 64 and 128, causal too), as long as each
-// thread still gets 4 blocks to balance. Br is a multiple of the 6-row micro-tile. Small blocks
-// keep 128-key tiles: decode splits its keys into ranges of whole tiles across the threads.
+// tile into L2. Br is a multiple of the 6-row micro-tile. Small blocks keep 128-key tiles:
+// decode splits its keys into ranges of whole tiles across the threads.
 fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_t panel) {
   fused_blocks bk;
   bk.d_pad = round_up(p.d, 8);
@@ -56,9 +55,7 @@ fused_blocks choose_blocks(const attention_params& p, int64_t rows_total, int64_
   const bool narrow_window =
       p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right < 1024;
   bk.Bc = bk.in_place ? 128 : narrow_window ? 1024 : 512;
-  bk.Br = narrow_window ? 192 : 384;
-  const int64_t heads = p.B * p.Hkv, threads = resolve_thread_count(p.threads);
-  while (bk.Br > 192 && heads * ((rows_total + bk.Br - 1) / bk.Br) < 4 * threads) bk.Br /= 2;
+  bk.Br = 192;
   while (narrow_window && bk.scratch_floats() > budget && bk.Br > 48) bk.Br = bk.Br / 2 / 6 * 6;
   while (bk.scratch_floats() > budget && bk.Bc > panel) bk.Bc /= 2;
   while (bk.scratch_floats() > budget && bk.Br > 6) bk.Br = std::max<int64_t>(6, bk.Br / 2 / 6 * 6);
