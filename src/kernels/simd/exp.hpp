@@ -7,10 +7,11 @@ namespace qkv::simd {
 // exp(x) = 2^n · e^r with n = round(x·log2 e) and r = x - n·ln2 in [-ln2/2, ln2/2] (Cody-Waite:
 // ln2 split in two parts so that n·ln2_hi is exact); e^r = 1 + r + r²·p(r), p of degree 5 (the
 // Cephes expf minimax coefficients), evaluated as one Horner chain of degree 7 down to the
-// constant 1 (one multiply-add fewer than adding 1 + r to r²·p(r) apart). n is rounded by adding 1.5·2^23 + 127, which leaves n + 127
-// in the low mantissa bits; shifting them into the exponent field gives 2^n.
-// Domain x <= 88 (softmax arguments are <= 0). x < -87.68 (n = -127, where exp(x) < 2^-126.5)
-// gives exactly 0, and so does -inf: weights below FLT_MIN are dropped, not flushed by the CPU.
+// constant 1 (one multiply-add fewer than adding 1 + r to r²·p(r) apart). n is rounded by
+// adding 1.5·2^23 + 127, which leaves n + 127 in the low mantissa bits; shifting them into the
+// exponent field gives 2^n. Domain x <= 88 (softmax arguments are <= 0). x < -87.68 (n = -127,
+// where exp(x) < 2^-126.5) gives exactly 0, and so does -inf: weights below FLT_MIN are dropped,
+// not flushed by the CPU.
 template <typename V>
 inline typename V::reg exp(typename V::reg x) {
   x = V::max(x, V::set1(-88.0f));
